@@ -1,0 +1,212 @@
+"""The normalized recording every other part of nwb-biornn works on.
+
+Nothing outside ``nwb_biornn.data`` knows NWB field names: loaders turn a file into a :class:`Session`,
+and fitting, perturbation and evaluation only ever see sessions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+UNPERTURBED = -1
+"""Value of :attr:`Session.condition` for a trial without light."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One optogenetic perturbation condition, as recorded or as asked for.
+
+    Parameters
+    ----------
+    area
+        Model area the light targets (a name from :attr:`Session.areas`).
+    cell_type
+        ``"I"`` for inactivation (light drives the inhibitory neurons of the area), ``"E"`` for activation.
+    onset, offset
+        Light on and off, in seconds relative to the session's alignment event.
+    power
+        Light power in mW as recorded (synthetic sessions record model-current units, see ``power_unit``).
+    waveform
+        ``"constant"``, ``"pulsed"`` (square wave at ``frequency``) or ``"ramp"`` (constant, then a linear
+        ramp to zero over ``ramp_down`` seconds after ``offset``).
+    frequency
+        Pulse frequency in Hz for ``"pulsed"``.
+    ramp_down
+        Seconds of linear ramp-down after ``offset``.
+    site
+        Name of the source file's ``OptogeneticStimulusSite``, when it has one.
+    power_unit
+        ``"mW"`` or ``"model"`` (already a model current, as in the synthetic reference circuits).
+
+    Examples
+    --------
+    >>> Condition("ALM", "I", 0.0, 0.5, 5.5).label
+    'ALM-I 0.000-0.500s 5.5mW'
+    """
+
+    area: str
+    cell_type: str
+    onset: float
+    offset: float
+    power: float
+    waveform: str = "constant"
+    frequency: float = 0.0
+    ramp_down: float = 0.0
+    site: str | None = None
+    power_unit: str = "mW"
+
+    def __post_init__(self):
+        if self.cell_type not in ("E", "I"):
+            raise ValueError(f"cell_type must be 'E' or 'I', not {self.cell_type!r}")
+        if self.waveform not in ("constant", "pulsed", "ramp"):
+            raise ValueError(f"unknown waveform {self.waveform!r}")
+        if not self.offset > self.onset:
+            raise ValueError(f"light offset {self.offset} must come after onset {self.onset}")
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, unique for distinct conditions of a session."""
+        unit = "mW" if self.power_unit == "mW" else ""
+        wave = "" if self.waveform == "constant" else f" {self.waveform}"
+        return f"{self.area}-{self.cell_type} {self.onset:.3f}-{self.offset:.3f}s {self.power:g}{unit}{wave}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a session came from: a local path, plus the DANDI coordinates when it was downloaded."""
+
+    path: str
+    dandiset_id: str | None = None
+    version: str | None = None
+    asset_path: str | None = None
+    asset_id: str | None = None
+    api_url: str | None = None
+
+
+@dataclass
+class Session:
+    """One recording on a common time grid aligned to a named event.
+
+    All per-trial arrays cover every trial of the source's trials table, in its order; trials that cannot be
+    used carry a reason in :attr:`excluded` and are never fitted or scored.
+
+    Attributes
+    ----------
+    spikes : ndarray, shape (trials, time, units), uint8
+        Spike counts per bin.
+    dt : float
+        Bin width in seconds.
+    t_start : float
+        Left edge of the first bin, in seconds relative to the alignment event.
+    align_event : str
+        Name of the alignment event (``"go_cue"``, ``"sample"``, ``"trial_start"``...).
+    unit_ids : ndarray, shape (units,), int
+        Row ids of the units in the source ``Units`` table.
+    unit_area : ndarray, shape (units,), str
+        Model area of each unit (already mapped through the area rule, see ``nwb_biornn.data.areas``).
+    unit_cell_type : ndarray, shape (units,), str
+        ``"E"`` or ``"I"``.
+    trial_ids : ndarray, shape (trials,), int
+        Row ids in the source trials table.
+    trial_type : ndarray, shape (trials,), str
+        Stimulus condition / instruction of each trial (``"left"``, ``"go"``...). Behaviour changes under
+        light are compared within a trial type.
+    inputs : ndarray, shape (trials, time, n_inputs), float32
+        Deterministic task inputs to the network (stimulus and cue pulses), one channel per ``input_names``.
+    input_names : tuple of str
+    behaviour : ndarray, shape (trials, time), float32
+        The behaviour trace the readout is fitted to (lick rate in Hz for lick events).
+    behaviour_name : str
+    response : ndarray, shape (trials,), bool
+        Whether the behavioural response (e.g. a lick in the response window) happened.
+    response_window : tuple of float
+        Seconds (relative to the alignment event) in which ``response`` is decided.
+    condition : ndarray, shape (trials,), int
+        Index into ``conditions``, or ``UNPERTURBED`` (-1).
+    conditions : tuple of Condition
+    excluded : ndarray, shape (trials,), str
+        ``""`` for usable trials, else the reason they are left out (``"early lick"``, ``"target area not
+        recorded"``...).
+    subject : dict
+        ``subject_id``, ``species``, ``sex``, ``age``, ``date_of_birth`` as found in the source (None if absent).
+    session_id, identifier, session_description : str
+    session_start_time : datetime
+    source : Source
+    """
+
+    spikes: np.ndarray
+    dt: float
+    t_start: float
+    align_event: str
+    unit_ids: np.ndarray
+    unit_area: np.ndarray
+    unit_cell_type: np.ndarray
+    trial_ids: np.ndarray
+    trial_type: np.ndarray
+    inputs: np.ndarray
+    input_names: tuple
+    behaviour: np.ndarray
+    behaviour_name: str
+    response: np.ndarray
+    response_window: tuple
+    condition: np.ndarray
+    conditions: tuple
+    excluded: np.ndarray
+    subject: dict
+    session_id: str
+    identifier: str
+    session_description: str
+    session_start_time: datetime
+    source: Source
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        n_trials, n_time, n_units = self.spikes.shape
+        for name in ("trial_ids", "trial_type", "response", "condition", "excluded"):
+            if len(getattr(self, name)) != n_trials:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_trials} trials")
+        for name in ("unit_ids", "unit_area", "unit_cell_type"):
+            if len(getattr(self, name)) != n_units:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_units} units")
+        if self.inputs.shape[:2] != (n_trials, n_time) or self.behaviour.shape != (n_trials, n_time):
+            raise ValueError("inputs and behaviour must share the (trials, time) shape of spikes")
+        if len(self.input_names) != self.inputs.shape[2]:
+            raise ValueError("input_names must name every input channel")
+
+    @property
+    def n_trials(self) -> int:
+        return self.spikes.shape[0]
+
+    @property
+    def n_time(self) -> int:
+        return self.spikes.shape[1]
+
+    @property
+    def n_units(self) -> int:
+        return self.spikes.shape[2]
+
+    @property
+    def time(self) -> np.ndarray:
+        """Left edge of every bin, in seconds relative to the alignment event."""
+        return self.t_start + self.dt * np.arange(self.n_time)
+
+    @property
+    def areas(self) -> tuple:
+        """Areas with recorded units, in order of first appearance."""
+        return tuple(dict.fromkeys(self.unit_area.tolist()))
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Boolean mask of trials that are not excluded."""
+        return self.excluded == ""
+
+    @property
+    def unperturbed(self) -> np.ndarray:
+        """Boolean mask of usable trials without light."""
+        return self.usable & (self.condition == UNPERTURBED)
+
+    def trials_of(self, condition_index: int) -> np.ndarray:
+        """Boolean mask of usable trials of one condition (``UNPERTURBED`` for light-off trials)."""
+        return self.usable & (self.condition == condition_index)
