@@ -1,0 +1,142 @@
+"""The Python API: the verbs of the command line, for notebooks and scripts.
+
+Examples
+--------
+>>> import nwb_biornn as nb                                                    # doctest: +SKIP
+>>> sessions = nb.load_sessions("demo")                                        # doctest: +SKIP
+>>> result = nb.fit(sessions, "biornn", steps=200, out="demo-fit")             # doctest: +SKIP
+>>> paths = nb.save(result, sessions, "demo-fit")                              # doctest: +SKIP
+>>> report = nb.evaluate(paths[0])                                             # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwb_biornn import nwbio
+from nwb_biornn.config import load_config, preset
+from nwb_biornn.data.nwbfile import load_session
+from nwb_biornn.data.session import Condition
+from nwb_biornn.data.sources import resolve_source
+from nwb_biornn.errors import UserError
+from nwb_biornn.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition, predict_recorded_conditions
+from nwb_biornn.fit.trainer import FitResult, fit as fit_sessions
+from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.reference import read_reference_network
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is available, else ``"cpu"``; others are checked."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+def load_sessions(source: str, sessions: str | None = None, *, cache_dir=None, api_url=None, stream=False,
+                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None) -> list:
+    """Resolve ``source`` (DANDI id or URL, NWB file, folder, ``demo``) and load every matching session."""
+    assets = resolve_source(source, sessions_glob=sessions, cache_dir=cache_dir, api_url=api_url, stream=stream,
+                            progress=progress)
+    return [load_session(asset.path if asset.path is not None else asset, align=align, window=window,
+                         bin_size=bin_size, area_map=area_map, source=asset.source) for asset in assets]
+
+
+def configure(model: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None):
+    """The model and fit configuration of a preset, with a TOML file and explicit options applied on top."""
+    model_config, fit_config = preset(model)
+    if config_file is not None:
+        model_config, fit_config = load_config(config_file, model_config, fit_config)
+    changes = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
+    if changes.get("steps", 1) <= 0:
+        raise UserError(f"--steps must be a positive number of training steps, not {steps}")
+    return model_config, dataclasses.replace(fit_config, **changes)
+
+
+def fit(sessions: list, model: str = "biornn", *, config_file=None, steps=None, seed=None, out=None,
+        resume=False, device="auto", progress=None) -> FitResult:
+    """Fit one network to ``sessions`` (their unperturbed training trials); checkpoints under ``out``."""
+    model_config, fit_config = configure(model, config_file, steps, seed)
+    return fit_sessions(sessions, model_config, fit_config, out_dir=out, resume=resume,
+                        device=resolve_device(device), progress=progress)
+
+
+def save(result: FitResult, sessions: list, out, *, subject_overrides=None, n_trials=DEFAULT_TRIALS, seed=0,
+         progress=None) -> list:
+    """Predict every recorded condition and write one model file per session; returns their paths."""
+    result.model.cpu()
+    subjects = [nwbio.subject_for_dandi(s.subject, subject_overrides) for s in sessions]
+    paths = []
+    for index, (session, subject) in enumerate(zip(sessions, subjects)):
+        network = FittedNetwork(result.model, result.layout, index)
+        predictions = predict_recorded_conditions(network, session, result.splits[index], result.fit_config,
+                                                  n_trials, seed)
+        reference = read_reference_network(session)
+        paths.append(nwbio.write_model_file(out, session, result, index, predictions,
+                                            reference=None if reference is None else reference.model,
+                                            subject=subject))
+        if progress:
+            progress(index + 1, len(sessions))
+    return paths
+
+
+def load_model(path) -> nwbio.ModelFile:
+    """Read a model file (see :func:`nwb_biornn.nwbio.read_model_file`)."""
+    return nwbio.read_model_file(path)
+
+
+def evaluate(path, *, seed=0, n_trials=DEFAULT_TRIALS) -> tuple[dict, list]:
+    """Score the model of a model file on its held-out trials; returns the document and the predictions."""
+    model_file = load_model(path)
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+    reference = read_reference_network(model_file.session, path)
+    return evaluate_network(network, model_file.session, model_file.split, model_file.fit_config, seed=seed,
+                            n_trials=n_trials, reference=reference)
+
+
+def perturb(path, area: str, window: tuple, *, power: float = 5.0, cell_type: str = "I", waveform="constant",
+            frequency=0.0, ramp_down=0.0, n_trials=DEFAULT_TRIALS, seed=0) -> dict:
+    """Simulate one light condition, recorded or not, on the model of a model file.
+
+    The condition is matched to a recorded one (same area, cell type, window and power) when it exists, so
+    its held-out trials are scored too.
+    """
+    model_file = load_model(path)
+    session = model_file.session
+    if area not in model_file.layout.areas:
+        raise UserError(f"area {area!r} is not in the model; its areas are {', '.join(model_file.layout.areas)}")
+    condition = _matching_condition(session, Condition(area, cell_type, window[0], window[1], power, waveform,
+                                                       frequency, ramp_down))
+    index = session.conditions.index(condition) if condition in session.conditions else None
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+    rule = ResponseRule.learn(session, model_file.split == "train")
+    prediction = predict_condition(network, session, model_file.split, condition, index, rule,
+                                   model_file.fit_config, n_trials, seed)
+    return {
+        "condition": condition.label, "area": area, "cell_type": cell_type, "window": list(window),
+        "power": condition.power, "power_unit": condition.power_unit, "n_trials": n_trials, "seed": seed,
+        "recorded_trials": prediction.n_heldout_trials,
+        "predicted_delta_behaviour": prediction.predicted_delta_behaviour,
+        "recorded_delta_behaviour": prediction.recorded_delta_behaviour,
+        "trial_matching_loss": prediction.trial_matching_loss,
+        "areas": list(prediction.areas),
+        "time": prediction.time.tolist(),
+        "predicted_area_rate": prediction.predicted_area_psth.T.tolist(),
+    }
+
+
+def _matching_condition(session, asked: Condition) -> Condition:
+    """The recorded condition equal to ``asked`` up to rounding (keeping its site and unit), else ``asked``."""
+    for recorded in session.conditions:
+        same = (recorded.area, recorded.cell_type, recorded.waveform) == (asked.area, asked.cell_type, asked.waveform)
+        if same and np.allclose([recorded.onset, recorded.offset, recorded.power],
+                                [asked.onset, asked.offset, asked.power], atol=1e-6):
+            return recorded
+    unit = session.conditions[0].power_unit if session.conditions else "mW"
+    return dataclasses.replace(asked, power_unit=unit)

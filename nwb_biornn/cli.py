@@ -1,0 +1,263 @@
+"""The ``nwb-biornn`` command line.
+
+Every command writes errors and progress to stderr; with ``--json`` the JSON document is the only thing on
+stdout. A :class:`~nwb_biornn.errors.UserError` (or a bad option) ends the command with one line
+``error: ...`` and exit status 1 (click's usage errors: 2), never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from nwb_biornn import __version__
+from nwb_biornn.errors import UserError
+
+
+def _fail_cleanly(command):
+    """Turn user errors into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; run the same command with --resume to continue a fit", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _emit(document: dict, as_json: bool, text: str) -> None:
+    """Print the JSON document (``--json``) or the human text, on stdout."""
+    click.echo(json.dumps(document, indent=2, allow_nan=True) if as_json else text)
+
+
+def _progress_bar(total: int, description: str):
+    """A tqdm bar on stderr, silent when stderr is not a terminal and CI is set."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _window(text: str | None, option: str) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        start, stop = (float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected START,STOP in seconds, got {text!r}", param_hint=option) from None
+    if not stop > start:
+        raise click.BadParameter(f"STOP must be after START, got {text!r}", param_hint=option)
+    return start, stop
+
+
+class _OneLineErrors(click.Group):
+    """A click group whose usage errors are one ``error: ...`` line, like every other failure."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nwb-biornn")
+def main():
+    """Fit biologically informed spiking RNNs to optogenetics sessions and predict unseen perturbations."""
+
+
+def _fit_progress(total: int):
+    """A progress callback for the trainer: a tqdm bar with the loss terms, and the resume notice."""
+    bar = _progress_bar(total, "fitting")
+
+    def report(step, metrics):
+        if metrics.get("resumed"):
+            click.echo(f"resuming from step {step}", err=True)
+            bar.update(step - bar.n)
+            return
+        bar.update(step - bar.n)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k in ("trial", "psth", "rate", "test_total")})
+
+    return bar, report
+
+
+def _download_progress():
+    bars = {}
+
+    def report(asset_path, done, total):
+        bar = bars.get(asset_path)
+        if bar is None:
+            from tqdm.auto import tqdm
+            bar = bars[asset_path] = tqdm(total=total, desc=Path(asset_path).name, unit="B", unit_scale=True,
+                                          file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+
+    return report
+
+
+def format_evaluation(document: dict) -> str:
+    """The evaluation document as a short table for people."""
+    def number(value):
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
+    unperturbed, perturbed = document["unperturbed"], document["perturbed"]
+    lines = [f"session {document['session']}: held out {document['held_out']['test_trials']} light-off test trials "
+             f"and {document['held_out']['perturbation_trials']} perturbation trials",
+             f"  unperturbed  trial-matching {number(unperturbed['trial_matching_loss'])}"
+             f"  PSTH error {number(unperturbed['psth_error'])}  ({unperturbed['n_trials']} trials)",
+             f"  perturbed    trial-matching {number(perturbed['trial_matching_loss'])}"
+             f"  |Δ behaviour| error {number(perturbed['delta_behaviour_abs_error'])}"
+             f"  ({perturbed['n_conditions']} conditions, {perturbed['n_trials']} trials)"]
+    if "reference" in document:
+        reference = document["reference"]
+        lines.append(f"  reference    trial-matching {number(reference['unperturbed']['trial_matching_loss'])} "
+                     f"(light off), {number(reference['perturbed']['trial_matching_loss'])} (light on)"
+                     f"  |Δ behaviour| error {number(reference['perturbed']['delta_behaviour_abs_error'])}")
+    if document.get("note"):
+        lines.append(f"  {document['note']}")
+    if document["conditions"]:
+        lines.append(f"  {'condition':<40} {'trials':>6} {'Δ recorded':>11} {'Δ predicted':>12} {'TM loss':>8}")
+        for row in document["conditions"]:
+            mark = " (calibration)" if row["calibration"] else ""
+            lines.append(f"  {row['label']:<40} {row['n_trials']:>6} {number(row['recorded_delta_behaviour']):>11} "
+                         f"{number(row['predicted_delta_behaviour']):>12} {number(row['trial_matching_loss']):>8}{mark}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--model", "preset_name", default="biornn", show_default=True,
+              help="Preset: biornn, sigma_rnn, no_spike, no_dale, nonlocal_inhibition, no_sparsity, no_trial_matching.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file overriding [model] and [fit] fields.")
+@click.option("--steps", type=int, help="Training steps (default: the preset's).")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--out", default="nwb-biornn-fit", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder: a dandiset layout with one model file per session, plus checkpoints.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from OUT/checkpoints/last.pt.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--sessions", "sessions_glob", help="Glob over asset paths, e.g. 'sub-440956/*'.")
+@click.option("--api-url", help="DANDI API URL (default $DANDI_API_URL, else the DANDI Archive).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Download cache (default $NWB_BIORNN_CACHE).")
+@click.option("--stream", is_flag=True, help="Read DANDI assets by streaming instead of downloading them.")
+@click.option("--areas", "areas_text", help="Area overrides 'PATTERN=AREA,...' or a TOML file of them.")
+@click.option("--align", default="auto", show_default=True, help="Alignment event: auto, go_cue, sample, trial_start.")
+@click.option("--bin-size", default=0.002, show_default=True, type=float, help="Bin width in seconds.")
+@click.option("--subject-species", help="Species when the source lacks it (e.g. 'Mus musculus').")
+@click.option("--subject-sex", help="Sex when the source lacks it: M, F, O or U.")
+@click.option("--subject-age", help="Age when the source lacks it, ISO 8601 (e.g. P90D).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@_fail_cleanly
+def fit(source, preset_name, config_file, steps, seed, out, resume, device, sessions_glob, api_url, cache_dir,
+        stream, areas_text, align, bin_size, subject_species, subject_sex, subject_age, as_json):
+    """Fit a bioRNN to the unperturbed trials of SOURCE and predict its perturbation trials.
+
+    SOURCE is a DANDI id (000363, DANDI:000363/0.230822.0128), a DANDI URL, a local NWB file or folder, or
+    demo (demo:refcirc2 for the circuit with feedback).
+    """
+    from nwb_biornn import api
+    from nwb_biornn.data.areas import parse_area_overrides
+    from nwb_biornn.data.summary import summarize
+    from nwb_biornn.nwbio import subject_for_dandi
+
+    model_config, fit_config = api.configure(preset_name, config_file, steps, seed)
+    device = api.resolve_device(device)
+    out = Path(out)
+    if (out / "checkpoints" / "last.pt").exists() and not resume:
+        raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
+    area_map = parse_area_overrides(areas_text) if areas_text else None
+    click.echo(f"loading {source} ...", err=True)
+    sessions = api.load_sessions(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,
+                                 area_map=area_map, align=align, bin_size=bin_size, progress=_download_progress())
+    overrides = {k: v for k, v in (("species", subject_species), ("sex", subject_sex), ("age", subject_age)) if v}
+    for session in sessions:
+        subject_for_dandi(session.subject, overrides)
+    click.echo(summarize(sessions), err=True)
+    bar, report = _fit_progress(fit_config.steps)
+    with bar:
+        result = api.fit_sessions(sessions, model_config, fit_config, out_dir=out, resume=resume, device=device,
+                                  progress=report)
+    click.echo(f"fitted {result.steps} steps; predicting {sum(len(s.conditions) for s in sessions)} conditions ...",
+               err=True)
+    paths = api.save(result, sessions, out, subject_overrides=overrides)
+    documents = [api.evaluate(path, seed=fit_config.seed)[0] for path in paths]
+    text = "\n".join([f"wrote {path}" for path in paths] + [format_evaluation(d) for d in documents])
+    _emit({"model_files": [str(p) for p in paths], "evaluation": documents}, as_json, text)
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--trials", "n_trials", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Simulated trials per condition.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False), help="Write PNG plots into this folder.")
+@click.option("--observed", "observed_csv", type=click.Path(dir_okay=False),
+              help="CSV of perturbation effects measured elsewhere (area, start, stop, power, delta[, n]).")
+@click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON on stdout.")
+@_fail_cleanly
+def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
+    """Score MODEL_FILE's predictions against its held-out trials."""
+    from nwb_biornn import api
+
+    document, predictions = api.evaluate(model_file, seed=seed, n_trials=n_trials)
+    if observed_csv:
+        from nwb_biornn.observed import read_observed, score_observed
+        document["observed"] = score_observed(api.load_model(model_file), read_observed(observed_csv), seed=seed,
+                                              n_trials=n_trials)
+    if plots_dir:
+        from nwb_biornn import report
+        document["plots"] = [str(p) for p in report.evaluation_plots(api.load_model(model_file), predictions,
+                                                                      Path(plots_dir))]
+    _emit(document, as_json, format_evaluation(document))
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False))
+@click.option("--area", required=True, help="Target area (one of the model's areas).")
+@click.option("--window", "window_text", required=True, help="START,STOP in seconds relative to the alignment event.")
+@click.option("--power", default=5.0, show_default=True, type=float, help="Light power (mW, or model units for demo).")
+@click.option("--cell-type", default="I", show_default=True, type=click.Choice(["I", "E"]),
+              help="I: light on inhibitory neurons (inactivation); E: on excitatory neurons (activation).")
+@click.option("--trials", "n_trials", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def perturb(model_file, area, window_text, power, cell_type, n_trials, seed, as_json):
+    """Simulate any light condition, recorded or not, on the model in MODEL_FILE."""
+    from nwb_biornn import api
+
+    if power < 0:
+        raise UserError(f"--power must be non-negative, not {power}")
+    result = api.perturb(model_file, area, _window(window_text, "--window"), power=power, cell_type=cell_type,
+                         n_trials=n_trials, seed=seed)
+    text = (f"{result['condition']}: predicted change in response probability "
+            f"{result['predicted_delta_behaviour']:+.3f}")
+    if result["recorded_trials"]:
+        text += (f"; recorded {result['recorded_delta_behaviour']:+.3f} over {result['recorded_trials']} held-out "
+                 f"trials; trial-matching loss {result['trial_matching_loss']:.3f}")
+    _emit(result, as_json, text)
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def info(model_file, as_json):
+    """Summarize a model file: source, preset, neurons, sparsity, training and predictions."""
+    from nwb_biornn.nwbio import describe_model_file, format_info
+
+    description = describe_model_file(model_file)
+    _emit(description, as_json, format_info(description))

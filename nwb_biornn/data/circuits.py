@@ -1,0 +1,228 @@
+"""The ground-truth reference circuits RefCirc1 (feedforward) and RefCirc2 (with feedback).
+
+Both are hand-built two-area spiking networks of the project's own :class:`~nwb_biornn.model.network.BioRNN`
+(escape-noise LIF neurons, Dale's law, local inhibition) that solve a go/no-go task: a stimulus pulse drives
+area ``A``, ``A`` drives area ``B`` through excitatory synapses, and the lick rate is read out from ``B``'s
+excitatory neurons. They differ in one block of weights only:
+
+* ``refcirc1``: ``A -> B``, no synapse from ``B`` back to ``A``;
+* ``refcirc2``: the same plus excitatory ``B -> A`` feedback, which prolongs ``A``'s response to the go
+  stimulus, so that silencing ``B`` also changes ``A``.
+
+A model that cannot tell a feedforward from a recurrent circuit therefore fails on one of the two. The
+construction and the measured effect sizes are in ``docs/demo.md``.
+
+Examples
+--------
+>>> model, layout = reference_circuit("refcirc2")
+>>> trials = simulate_trials(model, layout, ["go"] * 4, [None] * 4, seed=0)
+>>> trials.spikes.shape
+(4, 200, 150)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nwb_biornn.config import ModelConfig
+from nwb_biornn.errors import UserError
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.light import light_current
+from nwb_biornn.model.network import BioRNN
+
+CIRCUITS = ("refcirc1", "refcirc2")
+AREAS = ("A", "B")
+EXCITATORY_PER_AREA = 60
+INHIBITORY_PER_AREA = 15
+
+DT = 0.002
+"""Simulation step in seconds."""
+TRIAL_DURATION = 0.4
+"""Seconds simulated per trial, from trial start."""
+STIMULUS_ONSET = 0.1
+"""Stimulus onset in seconds from trial start."""
+STIMULUS_DURATION = 0.010
+"""Length of the stimulus pulse (height 1), as in ``Session.inputs``."""
+RESPONSE_WINDOW = TRIAL_DURATION - STIMULUS_ONSET
+"""Seconds after stimulus onset in which a lick counts as the response: the rest of the trial."""
+INPUT_NAMES = ("go", "nogo")
+"""Input channels: one pulse channel per trial instruction."""
+CIRCUIT_CONFIG = ModelConfig(delay_min=DT, delay_max=DT)
+"""Neuron dynamics of the circuits: the bioRNN defaults (method.md §2.3), every synaptic delay one step."""
+
+
+@dataclass(frozen=True)
+class CircuitTrials:
+    """Simulated trials of a reference circuit, on the grid ``DT * arange(T)`` from trial start.
+
+    Attributes
+    ----------
+    spikes : ndarray, shape (trials, T, N), uint8
+    lick_rate : ndarray, shape (trials, T), float
+        Behaviour readout: lick rate in Hz.
+    licks : ndarray, shape (trials, T), bool
+        Lick events, a Bernoulli draw per step with probability ``lick_rate * DT``.
+    """
+
+    spikes: np.ndarray
+    lick_rate: np.ndarray
+    licks: np.ndarray
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The hand-set strengths of a reference circuit.
+
+    A block strength ``J`` is the steady depolarization (model units, threshold gap 0.1) that one Hz of rate of
+    the whole presynaptic population causes in a postsynaptic neuron: each of the ``p * n_pre`` synapses gets
+    ``J * dt_ms / (p * n_pre * DT)`` times a log-normal factor (``jitter``), so that ``sum_i W_ji r_i DT / dt_ms``
+    equals ``J * r`` on average (see :class:`~nwb_biornn.model.network.BioRNN`). The jitter factor has mean 1.
+    """
+
+    ee_a: float = 0.012
+    ee_b: float = 0.015
+    ie: float = 0.010
+    ei: float = 0.012
+    ii: float = 0.006
+    ab_e: float = 0.010
+    ab_i: float = 0.006
+    ba_e: float = 0.008
+    ba_i: float = 0.003
+    go_input_e: float = 2.0
+    go_input_i: float = 1.0
+    nogo_input: float = 0.3
+    resting_e: float = -0.02
+    resting_i: float = 0.0
+    noise: float = 0.14
+    readout_gain: float = 1.0
+    readout_bias: float = -12.0
+    connection_probability: float = 0.3
+    jitter: float = 0.3
+
+
+def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[dict, NeuronLayout]:
+    """The parameters of a reference circuit as :meth:`BioRNN.to_arrays` arrays, and its layout.
+
+    Each area has :data:`EXCITATORY_PER_AREA` E and :data:`INHIBITORY_PER_AREA` I neurons. Inside an area every
+    pair of populations is connected with probability ``wiring.connection_probability``; ``A``'s E neurons
+    project to ``B``'s E and I neurons; in ``refcirc2`` ``B``'s E neurons also project back to ``A``'s E and I
+    neurons; these feedback synapses are drawn last, so both circuits share every other synapse for the same
+    ``seed``. Inhibition stays local. The go input drives ``A`` only; the readout weights are
+    ``readout_gain / n_E`` on ``B``'s E neurons, so the lick rate is ``softplus(bias + gain * rate_B,E)``.
+    """
+    if name not in CIRCUITS:
+        raise UserError(f"unknown reference circuit {name!r}; choose one of {', '.join(CIRCUITS)}")
+    per_area = EXCITATORY_PER_AREA + INHIBITORY_PER_AREA
+    layout = NeuronLayout.hidden({area: per_area for area in AREAS},
+                                 excitatory_fraction=EXCITATORY_PER_AREA / per_area)
+    rng = np.random.default_rng(seed)
+    population = {(area, cell): (layout.area == area) & (layout.cell_type == cell)
+                  for area in AREAS for cell in ("E", "I")}
+    w = wiring
+    recurrence = {"A": w.ee_a, "B": w.ee_b}
+    blocks = [((area, post), (area, pre), strength) for area in AREAS
+              for post, pre, strength in (("E", "E", recurrence[area]), ("I", "E", w.ie), ("E", "I", w.ei),
+                                          ("I", "I", w.ii))]
+    blocks += [(("B", "E"), ("A", "E"), w.ab_e), (("B", "I"), ("A", "E"), w.ab_i)]
+    if name == "refcirc2":
+        blocks += [(("A", "E"), ("B", "E"), w.ba_e), (("A", "I"), ("B", "E"), w.ba_i)]
+    n = layout.n_neurons
+    weights = np.zeros((n, n))
+    for post, pre, strength in blocks:
+        rows, cols = np.flatnonzero(population[post]), np.flatnonzero(population[pre])
+        p = w.connection_probability
+        connected = rng.random((len(rows), len(cols))) < p
+        jitter = np.exp(w.jitter * rng.standard_normal(connected.shape) - w.jitter ** 2 / 2)
+        magnitude = strength * (DT * 1000) / (p * len(cols) * DT) * jitter
+        weights[np.ix_(rows, cols)] = magnitude * connected * (1 if pre[1] == "E" else -1)
+    np.fill_diagonal(weights, 0)
+    excitatory = layout.excitatory
+    a_area = layout.area == "A"
+    input_weights = np.zeros((n, len(INPUT_NAMES)))
+    input_weights[a_area & excitatory, 0] = w.go_input_e
+    input_weights[a_area & ~excitatory, 0] = w.go_input_i
+    input_weights[a_area, 1] = w.nogo_input * input_weights[a_area, 0] / w.go_input_e
+    readout = np.where((layout.area == "B") & excitatory, w.readout_gain / EXCITATORY_PER_AREA, 0.0)
+    arrays = {
+        "recurrent_weights": weights.astype(np.float32),
+        "connectivity_mask": weights != 0,
+        "delays": np.ones((n, n), np.int64),
+        "input_weights": input_weights.astype(np.float32),
+        "readout_weights": readout.astype(np.float32),
+        "readout_bias": np.float32(w.readout_bias),
+        "resting_potential": np.where(excitatory, w.resting_e, w.resting_i).astype(np.float32),
+        "threshold": np.full(n, CIRCUIT_CONFIG.threshold, np.float32),
+        "tau": np.where(excitatory, CIRCUIT_CONFIG.tau_e, CIRCUIT_CONFIG.tau_i).astype(np.float32),
+        "noise": np.full(n, w.noise, np.float32),
+        "refractory_steps": np.full(n, round(CIRCUIT_CONFIG.refractory / DT), np.int64),
+    }
+    return arrays, layout
+
+
+def reference_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[BioRNN, NeuronLayout]:
+    """Reference circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback) as a :class:`BioRNN`.
+
+    ``seed`` draws which synapses exist and their log-normal jitter; the strengths are fixed (:class:`Wiring`).
+    """
+    arrays, layout = circuit_arrays(name, seed, wiring)
+    return BioRNN.from_arrays(CIRCUIT_CONFIG, layout, DT, arrays), layout
+
+
+def stimulus_inputs(instructions) -> np.ndarray:
+    """Input pulses of trials with the given instructions (``"go"`` / ``"nogo"``); shape (K, T, 2)."""
+    instructions = np.asarray(instructions)
+    unknown = set(instructions.tolist()) - set(INPUT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown trial instructions {sorted(unknown)}; expected {INPUT_NAMES}")
+    n_time = round(TRIAL_DURATION / DT)
+    start = round(STIMULUS_ONSET / DT)
+    inputs = np.zeros((len(instructions), n_time, len(INPUT_NAMES)), np.float32)
+    for channel, instruction in enumerate(INPUT_NAMES):
+        inputs[instructions == instruction, start:start + round(STIMULUS_DURATION / DT), channel] = 1.0
+    return inputs
+
+
+def simulate_trials(model: BioRNN, layout: NeuronLayout, instructions, lights, seed: int) -> CircuitTrials:
+    """Simulate one trial per instruction, each with its light condition or none.
+
+    Parameters
+    ----------
+    model, layout
+        A reference circuit (:func:`reference_circuit`).
+    instructions : sequence of str
+        ``"go"`` or ``"nogo"`` per trial.
+    lights : sequence of Condition or None
+        Light per trial; onset and offset in seconds relative to the stimulus onset, power in mW
+        (converted with :data:`nwb_biornn.model.light.MW_TO_CURRENT`, as when a fitted model is perturbed).
+    seed : int
+        Makes membrane noise, spikes and licks a deterministic function of it.
+    """
+    inputs = torch.as_tensor(stimulus_inputs(instructions))
+    n_trials, n_time, _ = inputs.shape
+    if len(lights) != n_trials:
+        raise ValueError(f"{len(lights)} light conditions for {n_trials} trials")
+    light = None
+    if any(condition is not None for condition in lights):
+        time = DT * np.arange(n_time) - STIMULUS_ONSET
+        currents = {c: light_current(c, layout, time) for c in set(lights) if c is not None}
+        light = torch.stack([currents[c] if c is not None else torch.zeros(n_time, layout.n_neurons)
+                             for c in lights])
+    with torch.no_grad():
+        simulation = model.simulate(inputs, light, seed=seed)
+    lick_rate = simulation.behaviour.numpy().astype(np.float64)
+    licks = np.random.default_rng(seed).random(lick_rate.shape) < lick_rate * DT
+    return CircuitTrials(spikes=simulation.spikes.numpy().astype(np.uint8), lick_rate=lick_rate, licks=licks)
+
+
+def describe(name: str) -> str:
+    """One paragraph on what a reference circuit is (for file metadata)."""
+    feedback = ("with excitatory feedback from B's excitatory neurons back to A" if name == "refcirc2"
+                else "without any synapse from B back to A (purely feedforward)")
+    return (f"Reference circuit {name}: a hand-built two-area spiking network (escape-noise LIF neurons, "
+            f"{EXCITATORY_PER_AREA} excitatory and {INHIBITORY_PER_AREA} inhibitory per area, Dale's law, local "
+            f"inhibition). A go (strong) or no-go (weak) stimulus pulse drives area A; A's excitatory neurons "
+            f"drive area B, {feedback}; the lick rate is read out from B's excitatory neurons. Optogenetic "
+            f"inactivation injects current into an area's inhibitory neurons, activation into its excitatory "
+            f"neurons. See nwb-biornn docs/demo.md.")

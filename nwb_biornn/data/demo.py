@@ -1,0 +1,348 @@
+"""The synthetic ``demo`` dandiset: sessions recorded from a reference circuit, written as real NWB files.
+
+The files follow the DANDI:000363 layout (dandi-layouts.md §1.2) field by field, so the demo exercises the
+same loader path as a real optogenetics dandiset::
+
+    <root>/dandiset.yaml
+    <root>/sub-refcirc1/sub-refcirc1_ses-20240101T120000_ecephys+ogen.nwb
+
+Each session holds ``n_trials`` go/no-go trials of :mod:`nwb_biornn.data.circuits`, a fraction of them with light
+on one area (inactivation: light on its inhibitory neurons; activation: on its excitatory neurons), the spikes of
+a random subset of the circuit's neurons as ``Units``, the licks, and the circuit itself (so evaluation can
+re-simulate the ground truth). ``docs/demo.md`` lists every field.
+
+Examples
+--------
+>>> root = demo_dandiset("refcirc1")                          # doctest: +SKIP
+>>> sorted(p.name for p in root.glob("sub-*/*.nwb"))          # doctest: +SKIP
+['sub-refcirc1_ses-20240101T120000_ecephys+ogen.nwb']
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from pynwb.behavior import BehavioralEvents
+from pynwb.file import Subject
+from pynwb.misc import Units
+from pynwb.ogen import OptogeneticSeries
+
+from nwb_biornn.data import circuits
+from nwb_biornn.data.session import UNPERTURBED, Condition
+from nwb_biornn.errors import UserError
+from nwb_biornn.nwbio import add_reference_circuit
+
+CACHE_VERSION = "v1"
+"""Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
+
+INTER_TRIAL_INTERVAL = (0.4, 0.8)
+"""Range of the uniformly drawn seconds between a trial's stop and the next start (spikes exist only inside
+trials, as in 000363)."""
+
+INACTIVATION_POWERS = (5.0, 25.0)
+"""Light powers in mW on the inhibitory neurons of an area."""
+ACTIVATION_POWERS = (2.0, 5.0)
+"""Light powers in mW on the excitatory neurons of an area."""
+LIGHT_WINDOWS = {"stimulus": (-0.02, 0.1), "late": (0.04, 0.16)}
+"""Light windows in seconds relative to the stimulus onset: over the stimulus response, and over its late,
+recurrent part (where only ``refcirc2``'s feedback keeps area A active)."""
+
+_EFFECTS = {"I": "inactivation", "E": "activation"}
+_SITES = tuple((area, cell_type) for area in circuits.AREAS for cell_type in _EFFECTS)
+"""(area, targeted cell type) of every stimulation site, in the order of the ``control`` codes."""
+
+
+def demo_conditions() -> tuple[Condition, ...]:
+    """The light conditions of the demo, relative to the stimulus onset, powers in mW.
+
+    Per area: inactivation at every power of :data:`INACTIVATION_POWERS` in the ``stimulus`` window plus the
+    strongest one in the ``late`` window, and activation at every power of :data:`ACTIVATION_POWERS` in the
+    ``stimulus`` window.
+    """
+    stimulus, late = LIGHT_WINDOWS["stimulus"], LIGHT_WINDOWS["late"]
+    inactivation = [(stimulus, power) for power in INACTIVATION_POWERS] + [(late, max(INACTIVATION_POWERS))]
+    conditions = []
+    for area in circuits.AREAS:
+        conditions += [Condition(area, "I", *window, power, site=_site_name(area, "I"))
+                       for window, power in inactivation]
+        conditions += [Condition(area, "E", *stimulus, power, site=_site_name(area, "E"))
+                       for power in ACTIVATION_POWERS]
+    return tuple(conditions)
+
+
+def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Generator):
+    """Trial instructions and light conditions of one session.
+
+    Half the trials are ``"go"``; ``round(perturbed_fraction * n_trials)`` trials get a light condition, every
+    condition equally often (as far as the count allows), go and no-go alike.
+
+    Returns
+    -------
+    instructions : ndarray, shape (n_trials,), str
+    condition : ndarray, shape (n_trials,), int
+        Index into :func:`demo_conditions`, or ``UNPERTURBED``.
+    """
+    instructions = rng.permutation(np.array(["go", "nogo"])[np.arange(n_trials) % 2])
+    conditions = demo_conditions()
+    n_perturbed = int(round(perturbed_fraction * n_trials))
+    condition = np.full(n_trials, UNPERTURBED)
+    condition[rng.choice(n_trials, n_perturbed, replace=False)] = rng.permutation(
+        np.arange(n_perturbed) % len(conditions))
+    return instructions, condition
+
+
+def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_sessions: int = 1,
+                        n_trials: int = 300, perturbed_fraction: float = 0.3, units_per_area: int = 20) -> Path:
+    """Simulate ``n_sessions`` sessions of a reference circuit and write them as a DANDI-layout folder.
+
+    Parameters
+    ----------
+    out_dir
+        Folder to write (created; existing files of the same names are overwritten).
+    circuit
+        ``"refcirc1"`` (feedforward A -> B) or ``"refcirc2"`` (with B -> A feedback).
+    seed
+        Seeds the circuit's weights, the protocol, the choice of recorded neurons and every simulated spike:
+        the same arguments give the same spikes, trials and licks.
+    n_sessions, n_trials, perturbed_fraction
+        Sessions, trials per session and the fraction of trials with light.
+    units_per_area
+        Recorded units per area per session (80 % excitatory), drawn from the circuit's neurons.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    model, layout = circuits.reference_circuit(circuit, seed=seed)
+    _check_units_per_area(units_per_area, layout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "dandiset.yaml").write_text(_dandiset_yaml(circuit))
+    for index in range(n_sessions):
+        rng = np.random.default_rng([seed, index])
+        instructions, condition = demo_protocol(n_trials, perturbed_fraction, rng)
+        conditions = demo_conditions()
+        lights = [None if c == UNPERTURBED else conditions[c] for c in condition]
+        trials = circuits.simulate_trials(model, layout, instructions, lights, seed=int(rng.integers(2**31)))
+        recorded = _recorded_neurons(layout, units_per_area, rng)
+        start_time = datetime(2024, 1, 1 + index, 12, 0, 0, tzinfo=timezone.utc)
+        trial_start = 1.0 + np.cumsum(circuits.TRIAL_DURATION + rng.uniform(*INTER_TRIAL_INTERVAL, n_trials))
+        nwbfile = _session_file(circuit, seed, index, start_time, trial_start, instructions, lights, trials,
+                                recorded, layout)
+        add_reference_circuit(nwbfile, model, layout, circuit)
+        path = out_dir / f"sub-{circuit}" / f"sub-{circuit}_ses-{start_time:%Y%m%dT%H%M%S}_ecephys+ogen.nwb"
+        path.parent.mkdir(exist_ok=True)
+        with NWBHDF5IO(path, "w") as io:
+            io.write(nwbfile)
+    return out_dir
+
+
+def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
+    """The cached demo dandiset of a circuit, generated on first use.
+
+    The folder is ``<cache>/demo/<circuit>-v1`` where ``<cache>`` is ``cache_dir``, else the
+    ``NWB_BIORNN_CACHE`` environment variable, else ``platformdirs.user_cache_dir("nwb-biornn")``. It is written
+    into a temporary sibling folder and renamed into place, so an interrupted generation leaves nothing behind
+    and concurrent callers never see a partial dandiset.
+    """
+    if circuit not in circuits.CIRCUITS:
+        raise UserError(f"unknown demo circuit {circuit!r}; choose one of {', '.join(circuits.CIRCUITS)}")
+    root = Path(cache_dir or os.environ.get("NWB_BIORNN_CACHE") or platformdirs.user_cache_dir("nwb-biornn"))
+    target = root / "demo" / f"{circuit}-{CACHE_VERSION}"
+    if (target / "dandiset.yaml").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write_demo_dandiset(scratch, circuit)
+        os.replace(scratch, target)
+    except OSError:
+        if not (target / "dandiset.yaml").exists():
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _check_units_per_area(units_per_area, layout):
+    for area in layout.areas:
+        for cell_type, share in (("E", _excitatory_count(units_per_area)),
+                                 ("I", units_per_area - _excitatory_count(units_per_area))):
+            available = int(np.sum((layout.area == area) & (layout.cell_type == cell_type)))
+            if share > available:
+                raise UserError(f"units_per_area={units_per_area} asks for {share} {cell_type} units of area "
+                                f"{area} but the circuit has {available}; use a smaller units_per_area")
+
+
+def _excitatory_count(units_per_area):
+    return int(round(0.8 * units_per_area))
+
+
+def _recorded_neurons(layout, units_per_area, rng):
+    """Circuit indices of the recorded neurons, ordered by area, E before I."""
+    chosen = []
+    for area in layout.areas:
+        for cell_type, count in (("E", _excitatory_count(units_per_area)),
+                                 ("I", units_per_area - _excitatory_count(units_per_area))):
+            pool = np.flatnonzero((layout.area == area) & (layout.cell_type == cell_type))
+            chosen.append(np.sort(rng.choice(pool, count, replace=False)))
+    return np.concatenate(chosen)
+
+
+def _site_name(area, cell_type):
+    return f"laser_{area}_{_EFFECTS[cell_type]}"
+
+
+def _dandiset_yaml(circuit):
+    return (f"identifier: '000000'\n"
+            f"name: 'nwb-biornn demo: reference circuit {circuit}'\n"
+            "description: 'Synthetic go/no-go sessions with optogenetic inactivation and activation, simulated "
+            "from a known two-area spiking circuit by nwb-biornn (see docs/demo.md).'\n"
+            "license:\n- spdx:CC-BY-4.0\n")
+
+
+def _session_file(circuit, seed, index, start_time, trial_start, instructions, lights, trials, recorded, layout):
+    session_id = f"{start_time:%Y%m%dT%H%M%S}"
+    nwbfile = NWBFile(
+        session_description=f"Synthetic go/no-go session simulated from reference circuit {circuit} (seed {seed}).",
+        identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"nwb-biornn-demo/{circuit}/{CACHE_VERSION}/{seed}/{index}")),
+        session_start_time=start_time,
+        session_id=session_id,
+        experiment_description=circuits.describe(circuit),
+        institution="nwb-biornn (synthetic data)",
+        keywords=["optogenetics", "synthetic", "ground truth", "go/no-go", "spiking network"],
+        source_script="nwb_biornn.data.demo.write_demo_dandiset",
+        source_script_file_name="nwb_biornn/data/demo.py",
+    )
+    nwbfile.subject = Subject(subject_id=circuit, species="Mus musculus", sex="U", age="P90D",
+                              description=f"Synthetic subject: the reference circuit {circuit}.")
+    trial_stop = trial_start + circuits.TRIAL_DURATION
+    _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, trials.licks)
+    _add_behavioural_events(nwbfile, trial_start, lights, trials.licks)
+    _add_ogen_sites(nwbfile, trial_start, lights)
+    _add_units(nwbfile, trial_start, trial_stop, trials.spikes, recorded, layout)
+    return nwbfile
+
+
+def _event_times(trial_start, events):
+    """Session times of the True entries of ``events[trials, time]``: the centre of their simulation step."""
+    trial, step = np.nonzero(events)
+    return trial_start[trial] + (step + 0.5) * circuits.DT
+
+
+def _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, licks):
+    stimulus_step = int(round(circuits.STIMULUS_ONSET / circuits.DT))
+    response_steps = int(round(circuits.RESPONSE_WINDOW / circuits.DT))
+    early = licks[:, :stimulus_step].any(axis=1)
+    response = licks[:, stimulus_step:stimulus_step + response_steps].any(axis=1)
+    columns = {
+        "trial": "Trial number, from 1.",
+        "trial_instruction": "Stimulus of the trial: 'go' (licking is rewarded) or 'nogo' (licking is not).",
+        "outcome": "'hit' / 'miss' on go trials and 'fa' (false alarm) / 'cr' (correct rejection) on no-go trials: "
+                   f"whether the mouse licked within {circuits.RESPONSE_WINDOW} s of the stimulus onset.",
+        "early_lick": "'early' if the mouse licked between trial start and stimulus onset, else 'no early'.",
+        "photostim_onset": "Light onset in seconds from the trial start (start_time); 'N/A' when no light.",
+        "photostim_power": "Light power in mW; 'N/A' when no light.",
+        "photostim_duration": "Light duration in seconds; 'N/A' when no light.",
+        "photostim_site": "Name of the OptogeneticStimulusSite that was lit; 'N/A' when no light.",
+    }
+    for name, description in columns.items():
+        nwbfile.add_trial_column(name=name, description=description)
+    outcomes = {("go", True): "hit", ("go", False): "miss", ("nogo", True): "fa", ("nogo", False): "cr"}
+    for i, (instruction, light) in enumerate(zip(instructions, lights)):
+        photostim = {"photostim_onset": "N/A", "photostim_power": "N/A", "photostim_duration": "N/A",
+                     "photostim_site": "N/A"}
+        if light is not None:
+            photostim = {"photostim_onset": f"{circuits.STIMULUS_ONSET + light.onset:.4f}",
+                         "photostim_power": f"{light.power:.4f}",
+                         "photostim_duration": f"{light.offset - light.onset:.4f}",
+                         "photostim_site": light.site}
+        nwbfile.add_trial(start_time=trial_start[i], stop_time=trial_stop[i], trial=i + 1,
+                          trial_instruction=str(instruction), outcome=outcomes[(str(instruction), bool(response[i]))],
+                          early_lick="early" if early[i] else "no early", **photostim)
+
+
+def _add_behavioural_events(nwbfile, trial_start, lights, licks):
+    stimulus = trial_start + circuits.STIMULUS_ONSET
+    lit = [i for i, light in enumerate(lights) if light is not None]
+    site_names = [_site_name(*site) for site in _SITES]
+    power = np.array([lights[i].power for i in lit], dtype=float)
+    site = np.array([site_names.index(lights[i].site) for i in lit], dtype=np.uint8)
+    with warnings.catch_warnings():  # 000363 keeps its events in BehavioralEvents, which pynwb now deprecates
+        warnings.simplefilter("ignore", UserWarning)
+        events = BehavioralEvents(name="BehavioralEvents")
+    for name, times, data, description in (
+            ("sample_start_times", stimulus, np.ones(len(stimulus)), "Stimulus onset of every trial."),
+            ("sample_stop_times", stimulus + circuits.STIMULUS_DURATION, np.ones(len(stimulus)),
+             "Stimulus offset of every trial."),
+            ("go_start_times", stimulus, np.ones(len(stimulus)),
+             "Go signal: in this task the stimulus itself opens the response window, so it equals sample_start."),
+            ("lick_times", _event_times(trial_start, licks), None, "Lick times (single lick port)."),
+    ):
+        events.add_timeseries(TimeSeries(name=name, data=np.ones(len(times)) if data is None else data,
+                                         timestamps=times, unit="a.u.", description=description))
+    for name, times in (("photostim_start_times", stimulus[lit] + [lights[i].onset for i in lit]),
+                        ("photostim_stop_times", stimulus[lit] + [lights[i].offset for i in lit])):
+        events.add_timeseries(TimeSeries(
+            name=name, data=power, timestamps=np.asarray(times, dtype=float), unit="mW",
+            description="Light on/off times; data is the power in mW, control the index of the stimulation site.",
+            control=site, control_description=site_names))
+    nwbfile.add_acquisition(events)
+
+
+def _add_ogen_sites(nwbfile, trial_start, lights):
+    """One stimulation site per (area, targeted cell type), each with an OptogeneticSeries of its light power."""
+    laser = nwbfile.create_device(name="laser", description="473 nm laser through an optical fiber (simulated).")
+    for area, cell_type in _SITES:
+        population = "inhibitory (VGAT+)" if cell_type == "I" else "excitatory"
+        location = [{"brain_area": area, "target_cell_type": cell_type, "skull_reference": "bregma",
+                     "ap_location": 0.0, "ml_location": 0.0, "depth": 0.0, "theta": 0.0, "phi": 0.0}]
+        name = _site_name(area, cell_type)
+        site = nwbfile.create_ogen_site(
+            name=name, device=laser, excitation_lambda=473.0, location=json.dumps(location),
+            description=f"{_EFFECTS[cell_type]} of area {area}: ChR2 in its {population} neurons; "
+                        "excitation_duration: see the trials' photostim_duration")
+        lit = [i for i, light in enumerate(lights) if light is not None and light.site == name]
+        if lit:
+            onset = trial_start[lit] + circuits.STIMULUS_ONSET + [lights[i].onset for i in lit]
+            offset = trial_start[lit] + circuits.STIMULUS_ONSET + [lights[i].offset for i in lit]
+            watts = np.array([lights[i].power for i in lit]) / 1000
+            nwbfile.add_stimulus(OptogeneticSeries(
+                name=f"{name}_power", site=site, data=np.column_stack([watts, np.zeros(len(lit))]).ravel(),
+                timestamps=np.column_stack([onset, offset]).ravel(),
+                description="Light power: the value at each light onset, back to 0 at its offset."))
+
+
+def _add_units(nwbfile, trial_start, trial_stop, spikes, recorded, layout):
+    probes = {}
+    for area in layout.areas:
+        device = nwbfile.create_device(name=f"probe_{area}", description=f"Simulated probe in area {area}.")
+        probes[area] = nwbfile.create_electrode_group(name=f"probe_{area}", description=f"Probe in area {area}.",
+                                                      location=area, device=device)
+    nwbfile.units = Units(name="units", resolution=circuits.DT, electrode_table=nwbfile.electrodes,
+                          description="Spike times of the recorded neurons of the reference circuit, placed at the "
+                                      "centre of their simulation step.")
+    for name, description in (
+            ("anno_name", "Brain area of the unit."),
+            ("cell_type", "'E' (excitatory) or 'I' (inhibitory) neuron of the circuit."),
+            ("circuit_neuron", "Index of the unit's neuron in the reference circuit stored in "
+                               "processing/reference_circuit."),
+    ):
+        nwbfile.add_unit_column(name=name, description=description)
+    intervals = np.column_stack([trial_start, trial_stop])
+    for row, neuron in enumerate(recorded):
+        area = str(layout.area[neuron])
+        nwbfile.add_electrode(location=area, group=probes[area])
+        nwbfile.add_unit(spike_times=_event_times(trial_start, spikes[:, :, neuron]), obs_intervals=intervals,
+                         electrodes=[row], electrode_group=probes[area], anno_name=area,
+                         cell_type=str(layout.cell_type[neuron]), circuit_neuron=int(neuron))

@@ -1,0 +1,275 @@
+"""``load_session(path, ...) -> Session`` for one local NWB file of any supported optogenetics layout.
+
+The file is opened read-only and closed before returning; nothing is ever written to it. Decisions:
+
+* **Alignment** (``align="auto"``): the go cue when the file has one, else the sample (stimulus) onset, else the
+  trial start. Trials without the alignment event are excluded.
+* **Response window** (default): :data:`RESPONSE_DURATION` seconds from the go cue (from the alignment event
+  when there is no go cue), clipped to the typical trial end. ``Session.response`` is a lick inside it (or,
+  without lick events, the trials table's ``outcome``/``response`` column).
+* **Window** (default): from :data:`BASELINE` seconds before the earliest of stimulus onset, light onset and
+  response window, to the latest light offset (plus ramp) or response-window end, clipped to the typical
+  (median) trial start and stop.
+* **Observation**: spikes count only inside a unit's ``obs_intervals``; a trial where some unit was not observed
+  for the whole window is excluded ("unit not observed during the window") instead of reading missing data as
+  silence.
+* **Conditions**: light epochs with the same (area, cell type, onset, offset, power, waveform) after rounding
+  times to :data:`TIME_RESOLUTION` and power to 2 significant digits form one :class:`Condition`. A condition
+  whose area has no recorded unit keeps its trials out ("target area X not recorded").
+* **Inputs**: a 10 ms pulse channel ``stimulus:<trial type>`` at the sample onset of every trial of that type,
+  and ``go_cue`` at the go cue (left out when it always coincides with the sample onset); a ``trial_start``
+  channel when the file has neither.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+from pynwb import NWBHDF5IO
+
+from nwb_biornn.data import binning, layouts
+from nwb_biornn.data.areas import UNKNOWN_AREA, area_of
+from nwb_biornn.data.session import UNPERTURBED, Condition, Session, Source
+from nwb_biornn.errors import UserError
+
+RESPONSE_DURATION = 1.0
+"""Default length in seconds of the response window after the go cue."""
+BASELINE = 0.2
+"""Seconds of activity kept before the first task or light event by the default window."""
+TIME_RESOLUTION = 0.01
+"""Light onsets and offsets are rounded to this many seconds to group trials into conditions."""
+ALIGN_EVENTS = ("go_cue", "sample", "trial_start")
+_ALIGN_NAMES = {"go": "go_cue", "go_cue": "go_cue", "cue": "go_cue", "sample": "sample", "stimulus": "sample",
+                "delay": "delay", "trial_start": "trial_start", "start": "trial_start"}
+
+
+def load_session(path, align: str = "auto", window: tuple | None = None, bin_size: float = 0.002,
+                 area_map: dict | None = None, source: Source | None = None,
+                 response_window: tuple | None = None) -> Session:
+    """Read one NWB file into a :class:`Session` (see the module docstring for the decisions).
+
+    Parameters
+    ----------
+    path
+        Local NWB (HDF5) file; opened read-only.
+    align
+        ``"auto"``, ``"go_cue"``, ``"sample"``, ``"delay"`` or ``"trial_start"``.
+    window
+        ``(start, stop)`` seconds relative to the alignment event; default covers the light and the response.
+    bin_size
+        Bin width in seconds.
+    area_map
+        User overrides of the area rule (pattern -> area), see :func:`nwb_biornn.data.areas.area_of`.
+    source
+        Provenance to record; default ``Source(path)``.
+    response_window
+        ``(start, stop)`` seconds relative to the alignment event in which a lick counts as a response.
+
+    Raises
+    ------
+    UserError
+        Missing, unreadable or non-NWB file; no trials table; no units; unknown ``align``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    if not h5py.is_hdf5(path):
+        raise UserError(f"{path} is not an NWB file (not HDF5): give a .nwb file written by pynwb or MatNWB")
+    if not bin_size > 0:
+        raise UserError(f"bin size must be positive, not {bin_size}")
+    try:
+        io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot open {path} ({error}): the file may be truncated or damaged; download it again")
+    with io, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            nwbfile = io.read()
+        except Exception as error:  # noqa: BLE001 -- any failure to build the NWB object tree is the file's fault
+            raise UserError(f"cannot read {path} as NWB ({type(error).__name__}: {error}); "
+                            "check that it is a valid NWB file") from None
+        return _session(nwbfile, path, align, window, bin_size, area_map, source or Source(path=str(path)),
+                        response_window)
+
+
+def _session(nwbfile, path, align, window, dt, area_map, source, response_window) -> Session:
+    trials = layouts.read_trials(nwbfile, str(path))
+    units = nwbfile.units
+    if units is None or len(units) == 0:
+        raise UserError(f"{path} has no units (no units table or an empty one): nwb-biornn fits spike trains "
+                        "of sorted units")
+    align = _choose_alignment(trials, align, path)
+    align_times = trials.events[align]
+    photostim = layouts.read_photostim(nwbfile, trials, area_map)
+    locations, location_source = layouts.unit_locations(nwbfile)
+    unit_area = np.array([area_of(text, area_map) for text in locations], dtype=object).astype(str)
+    cell_type, cell_type_source = layouts.unit_cell_types(nwbfile)
+
+    relative = {name: times - align_times for name, times in trials.events.items()}
+    if response_window is None:
+        response_window = _default_response_window(trials, relative, align)
+    if window is None:
+        window = _default_window(photostim, align_times, relative, response_window)
+    t_start, n_bins = _grid(window, dt)
+
+    has_align = np.isfinite(align_times)
+    grid_align = np.where(has_align, align_times, 0.0)
+    spike_times = _ragged(units, "spike_times")
+    obs = _ragged(units, "obs_intervals") if "obs_intervals" in units.colnames else None
+    spikes, observed = binning.bin_spikes(spike_times, grid_align, t_start, dt, n_bins, obs)
+    spikes[~has_align] = 0
+
+    inputs, input_names = _inputs(trials, grid_align, t_start, dt, n_bins)
+    licks = layouts.read_licks(nwbfile)
+    if licks is not None:
+        behaviour = binning.lick_rate(licks[0], grid_align, t_start, dt, n_bins)
+        response = binning.any_event_in(licks[0], grid_align + response_window[0], grid_align + response_window[1])
+        behaviour_name, behaviour_source = "lick_rate", ", ".join(licks[1])
+    else:
+        behaviour = np.zeros((len(trials), n_bins), np.float32)
+        response = trials.outcome_response if trials.outcome_response is not None else np.zeros(len(trials), bool)
+        behaviour_name = "none"
+        behaviour_source = "the trials' outcome column" if trials.outcome_response is not None else ""
+
+    condition, conditions, light_reasons = _conditions(photostim, grid_align, set(unit_area.tolist()))
+    excluded = _exclusions(trials, has_align, align, light_reasons, observed)
+    inputs[~has_align] = 0.0
+    behaviour[~has_align] = 0.0
+
+    subject = nwbfile.subject
+    return Session(
+        spikes=spikes, dt=float(dt), t_start=float(t_start), align_event=align,
+        unit_ids=np.asarray(units.id[:], int), unit_area=unit_area, unit_cell_type=np.asarray(cell_type, str),
+        trial_ids=trials.ids, trial_type=trials.trial_type, inputs=inputs, input_names=input_names,
+        behaviour=behaviour, behaviour_name=behaviour_name, response=np.asarray(response, bool),
+        response_window=(float(response_window[0]), float(response_window[1])),
+        condition=condition, conditions=conditions, excluded=excluded,
+        subject={key: getattr(subject, key, None) if subject is not None else None
+                 for key in ("subject_id", "species", "sex", "age", "date_of_birth")},
+        session_id=nwbfile.session_id or "", identifier=nwbfile.identifier or "",
+        session_description=nwbfile.session_description or "", session_start_time=nwbfile.session_start_time,
+        source=source,
+        metadata={"photostim_layout": photostim.layout, "unit_area_source": location_source,
+                  "cell_type_source": cell_type_source, "behaviour_source": behaviour_source,
+                  "align_source": trials.sources[align], "align_times": align_times},
+    )
+
+
+def _choose_alignment(trials, align, path) -> str:
+    available = [name for name, times in trials.events.items() if np.isfinite(times).any()]
+    if align == "auto":
+        return next(name for name in ALIGN_EVENTS if name in available)
+    name = _ALIGN_NAMES.get(align)
+    if name not in available:
+        raise UserError(f"{path} has no {align!r} event to align on; available: {', '.join(available)}")
+    return name
+
+
+def _median(values) -> float:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def _default_response_window(trials, relative, align) -> tuple:
+    begin = _median(relative["go_cue"]) if "go_cue" in relative else 0.0
+    begin = 0.0 if not np.isfinite(begin) else begin
+    end = min(begin + RESPONSE_DURATION, _median(trials.stop - trials.events[align]))
+    return begin, end if end > begin else begin + RESPONSE_DURATION
+
+
+def _default_window(photostim, align_times, relative, response_window) -> tuple:
+    light_on = [epoch.onset - align_times[epoch.trial] for epoch in photostim.epochs]
+    light_off = [epoch.offset + epoch.ramp_down - align_times[epoch.trial] for epoch in photostim.epochs]
+    starts = [value for value in (np.nanmin(light_on) if light_on else np.nan,
+                                  _median(relative.get("sample", np.nan)), response_window[0]) if np.isfinite(value)]
+    stops = [value for value in (np.nanmax(light_off) if light_off else np.nan, response_window[1])
+             if np.isfinite(value)]
+    first = max(min(starts) - BASELINE, _median(relative["trial_start"]))
+    last = max(stops)
+    return first, last
+
+
+def _grid(window, dt) -> tuple[float, int]:
+    first, last = float(window[0]), float(window[1])
+    if not last > first:
+        raise UserError(f"empty time window {window}: its end must come after its start")
+    t_start = np.floor(first / dt + 1e-6) * dt
+    return float(t_start), int(np.ceil((last - t_start) / dt - 1e-6))
+
+
+def _ragged(table, name) -> list:
+    index = table[name]
+    ends = np.asarray(index.data[:], int)
+    flat = np.asarray(index.target.data[:], float)
+    return np.split(flat, ends[:-1])
+
+
+def _inputs(trials, align, t_start, dt, n_bins):
+    events, names = [], []
+    sample, go = trials.events.get("sample"), trials.events.get("go_cue")
+    if sample is not None:
+        for trial_type in sorted(set(trials.trial_type.tolist())):
+            events.append(np.where(trials.trial_type == trial_type, sample, np.nan))
+            names.append(f"stimulus:{trial_type}")
+    same = sample is not None and go is not None and np.allclose(sample, go, atol=1e-3, equal_nan=True)
+    if go is not None and not same:
+        events.append(go)
+        names.append("go_cue")
+    if not events:
+        events, names = [trials.start], ["trial_start"]
+    return binning.pulse_inputs(events, align, t_start, dt, n_bins), tuple(names)
+
+
+def _power_key(power: float) -> float:
+    return float(f"{power:.2g}") if np.isfinite(power) else float("nan")
+
+
+def _conditions(photostim, align, recorded_areas) -> tuple[np.ndarray, tuple, dict]:
+    """Per-trial condition index, the distinct conditions, and light-related exclusion reasons per trial."""
+    n = len(align)
+    condition = np.full(n, UNPERTURBED, int)
+    reasons = dict(photostim.undecoded)
+    keys = {}
+    for epoch in photostim.epochs:
+        onset = round((epoch.onset - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION
+        offset = max(round((epoch.offset - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION,
+                     onset + TIME_RESOLUTION)
+        key = (epoch.area, epoch.cell_type, round(onset, 6), round(offset, 6), _power_key(epoch.power),
+               epoch.waveform, round(epoch.frequency, 3), round(epoch.ramp_down, 6))
+        if key not in keys:
+            keys[key] = Condition(area=key[0], cell_type=key[1], onset=key[2], offset=key[3], power=key[4],
+                                  waveform=key[5], frequency=key[6], ramp_down=key[7], site=epoch.site)
+        condition[epoch.trial] = list(keys).index(key)
+        if epoch.area == UNKNOWN_AREA:
+            reasons.setdefault(epoch.trial, "stimulation target area unknown")
+        elif epoch.area not in recorded_areas:
+            reasons.setdefault(epoch.trial, f"target area {epoch.area} not recorded")
+    return condition, tuple(keys.values()), reasons
+
+
+def _exclusions(trials, has_align, align, light_reasons, observed) -> np.ndarray:
+    excluded = np.where(has_align, "", f"no {align} event").astype(object)
+    for trial, reason in light_reasons.items():
+        if not excluded[trial]:
+            excluded[trial] = reason
+    source = (excluded == "") & (trials.excluded != "")
+    excluded[source] = trials.excluded[source]
+    excluded[(excluded == "") & ~observed.all(axis=1)] = "unit not observed during the window"
+    return excluded.astype(str)
+
+
+def safe_label(text) -> str:
+    """A DANDI-safe file-name label: letters, digits and ``-`` only (no ``_``, ``/``, ``..``, spaces).
+
+    Examples
+    --------
+    >>> safe_label("anm369963_2017-02-28/../x y")
+    'anm369963-2017-02-28-x-y'
+    """
+    label = re.sub(r"[^A-Za-z0-9-]+", "-", str(text))
+    label = re.sub(r"-{2,}", "-", label).strip("-")
+    return label or "unknown"

@@ -1,0 +1,198 @@
+"""Score a fitted model on the trials it never saw: held-out light-off trials and every perturbation condition.
+
+Every number is computed the same way for the fitted model and, for synthetic sessions, for the ground-truth
+reference circuit re-simulated against the same recorded trials (the noise floor).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nwb_biornn import metrics
+from nwb_biornn.config import FitConfig
+from nwb_biornn.data.session import Condition, Session
+from nwb_biornn.fit import losses
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.network import BioRNN
+from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule, SimulatedTrials, simulate_trials
+from nwb_biornn.predictions import ConditionPrediction
+
+
+@dataclass
+class FittedNetwork:
+    """A network, its layout, and which of the layout's sessions the scored session is."""
+
+    model: BioRNN
+    layout: NeuronLayout
+    session_index: int
+
+
+def psth_time(session: Session, width: int) -> np.ndarray:
+    """Centre (s, relative to the alignment event) of every bin of :func:`nwb_biornn.fit.losses.box_filter`.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> psth_time(SimpleNamespace(t_start=0.0, dt=0.5, n_time=4), 2)
+    array([0.5, 1. , 1.5])
+    """
+    stride, pad = max(width // 2, 1), (width - 1) // 2
+    n_bins = (session.n_time + 2 * pad - width) // stride + 1
+    return session.t_start + session.dt * (np.arange(n_bins) * stride - pad + width / 2)
+
+
+def area_groups(session: Session) -> list:
+    """Unit columns of each area of the session, in :attr:`Session.areas` order."""
+    return [np.flatnonzero(session.unit_area == area) for area in session.areas]
+
+
+def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarray, fit_config: FitConfig,
+                 seed: int = 0) -> dict:
+    """Trial-matching loss and z-scored PSTH error of simulated trials against recorded ``trials`` (indices).
+
+    The features are those of the fit (method.md §3.2): per-area population rates and the behaviour trace,
+    doubly box-filtered, then z-scored with the statistics of the session's usable light-off trials, so that
+    light-on and light-off scores share one scale (a light that silences an area leaves its recorded features
+    with no variance of their own); trials are paired by the Hungarian algorithm.
+    """
+    widths = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)
+    groups = area_groups(session)
+
+    def features(spikes, behaviour):
+        return losses.population_features(torch.as_tensor(spikes, dtype=torch.float32),
+                                          torch.as_tensor(behaviour, dtype=torch.float32), groups, widths)
+
+    control = np.flatnonzero(session.unperturbed)
+    model, data = features(simulated.spikes, simulated.behaviour), features(session.spikes[trials],
+                                                                          session.behaviour[trials])
+    both, _ = losses.zscore_features(torch.cat([model, data]),
+                                     features(session.spikes[control], session.behaviour[control]))
+    tm = losses.trial_matching_loss(both[:len(model)], both[len(model):], "hungarian", np.random.default_rng(seed))
+    model_spikes = torch.as_tensor(simulated.spikes)
+    model_behaviour = torch.as_tensor(simulated.behaviour)
+    data_spikes = torch.as_tensor(session.spikes[trials], dtype=torch.float32)
+    data_behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32)
+    model_psth = losses.psth(torch.cat([model_spikes, model_behaviour[..., None]], -1), widths[0])
+    data_psth = losses.psth(torch.cat([data_spikes, data_behaviour[..., None]], -1), widths[0])
+    return {"trial_matching_loss": float(tm), "psth_error": float(losses.psth_loss(model_psth, data_psth))}
+
+
+def _rates(spikes: np.ndarray, columns: list, width: int, dt: float) -> np.ndarray:
+    """Trial-averaged box-filtered rate (Hz) of each column group, shape (bins, groups)."""
+    stacked = np.stack([spikes[..., c].mean(-1) for c in columns], -1)
+    return losses.psth(torch.as_tensor(stacked, dtype=torch.float32), width).numpy() / dt
+
+
+def predict_condition(network: FittedNetwork, session: Session, split: np.ndarray, condition: Condition,
+                      condition_index: int | None, rule: ResponseRule, fit_config: FitConfig,
+                      n_trials: int = DEFAULT_TRIALS, seed: int = 0, mw_to_current: float | None = None,
+                      calibration: bool = False) -> ConditionPrediction:
+    """Predict one light condition and compare it with its held-out recorded trials, when there are any.
+
+    Simulated trials replay the inputs of the held-out trials of the condition (or, for a condition that was
+    never recorded, of every usable light-off trial). Light-on and light-off simulations share their random
+    numbers (same seed), and the change in response probability is compared within trial types.
+    """
+    heldout = np.array([], dtype=np.int64)
+    if condition_index is not None:
+        heldout = np.flatnonzero((split == "perturbation") & (session.condition == condition_index))
+    control = np.flatnonzero(session.unperturbed)
+    replay = heldout if len(heldout) else control
+    args = (network.model, network.layout, session, network.session_index, replay, n_trials)
+    lit = simulate_trials(*args, condition=condition, seed=seed, mw_to_current=mw_to_current)
+    off = simulate_trials(*args, condition=None, seed=seed)
+    predicted = metrics.delta_response(rule.decide(lit.behaviour), lit.trial_type,
+                                       rule.decide(off.behaviour), off.trial_type)
+    width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
+    groups = area_groups(session)
+    units = [np.array([u]) for u in range(session.n_units)]
+    recorded_delta, tm, recorded_area, recorded_unit = float("nan"), float("nan"), None, None
+    if len(heldout):
+        recorded_delta = metrics.delta_response(session.response[heldout], session.trial_type[heldout],
+                                                session.response[control], session.trial_type[control])
+        tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
+        recorded = session.spikes[heldout].astype(np.float32)
+        recorded_area = _rates(recorded, groups, width, session.dt)
+        recorded_unit = _rates(recorded, units, width, session.dt)
+    return ConditionPrediction(
+        condition=condition, n_heldout_trials=len(heldout), predicted_delta_behaviour=predicted,
+        recorded_delta_behaviour=recorded_delta, trial_matching_loss=tm, time=psth_time(session, width),
+        areas=session.areas, predicted_area_psth=_rates(lit.spikes, groups, width, session.dt),
+        recorded_area_psth=recorded_area, unit_ids=session.unit_ids,
+        predicted_unit_psth=_rates(lit.spikes, units, width, session.dt), recorded_unit_psth=recorded_unit,
+        calibration=calibration)
+
+
+def predict_recorded_conditions(network: FittedNetwork, session: Session, split: np.ndarray,
+                                fit_config: FitConfig, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
+                                calibrate_on: tuple = (), mw_to_current: float | None = None) -> list:
+    """One :class:`ConditionPrediction` per recorded condition that has held-out trials."""
+    rule = ResponseRule.learn(session, split == "train")
+    return [predict_condition(network, session, split, condition, index, rule, fit_config, n_trials, seed,
+                              mw_to_current, calibration=condition.label in calibrate_on)
+            for index, condition in enumerate(session.conditions)
+            if np.any((split == "perturbation") & (session.condition == index))]
+
+
+def score_unperturbed(network: FittedNetwork, session: Session, split: np.ndarray, fit_config: FitConfig,
+                      seed: int = 0) -> dict:
+    """Scores on the held-out light-off (test) trials; NaN scores when there are none."""
+    test = np.flatnonzero(split == "test")
+    if not len(test):
+        return {"trial_matching_loss": float("nan"), "psth_error": float("nan"), "n_trials": 0}
+    simulated = simulate_trials(network.model, network.layout, session, network.session_index, test, len(test),
+                                seed=seed)
+    return {**score_trials(simulated, session, test, fit_config, seed), "n_trials": int(len(test))}
+
+
+def summarize_perturbed(predictions: list) -> dict:
+    """The ``perturbed`` block of the evaluation: held-out conditions only (calibration ones left out)."""
+    scored = [p for p in predictions if p.n_heldout_trials and not p.calibration]
+    return {
+        "trial_matching_loss": float(np.mean([p.trial_matching_loss for p in scored])) if scored else float("nan"),
+        "delta_behaviour_abs_error": metrics.mean_abs_error([p.recorded_delta_behaviour for p in scored],
+                                                            [p.predicted_delta_behaviour for p in scored]),
+        "n_trials": int(sum(p.n_heldout_trials for p in scored)),
+        "n_conditions": len(scored),
+    }
+
+
+def condition_rows(predictions: list) -> list:
+    """The per-condition entries of the evaluation document."""
+    return [{
+        "label": p.condition.label, "area": p.condition.area, "cell_type": p.condition.cell_type,
+        "window": [p.condition.onset, p.condition.offset], "power": p.condition.power,
+        "power_unit": p.condition.power_unit, "waveform": p.condition.waveform, "n_trials": p.n_heldout_trials,
+        "recorded_delta_behaviour": p.recorded_delta_behaviour,
+        "predicted_delta_behaviour": p.predicted_delta_behaviour,
+        "trial_matching_loss": p.trial_matching_loss, "calibration": p.calibration,
+    } for p in predictions]
+
+
+def evaluate(network: FittedNetwork, session: Session, split: np.ndarray, fit_config: FitConfig, seed: int = 0,
+             n_trials: int = DEFAULT_TRIALS, reference: FittedNetwork | None = None,
+             calibrate_on: tuple = (), mw_to_current: float | None = None) -> tuple[dict, list]:
+    """The evaluation document (see docs/usage.md) and the fitted model's condition predictions."""
+    predictions = predict_recorded_conditions(network, session, split, fit_config, n_trials, seed, calibrate_on,
+                                              mw_to_current)
+    document = {
+        "session": session.session_id,
+        "held_out": {"test_trials": int(np.sum(split == "test")),
+                     "perturbation_trials": int(np.sum(split == "perturbation")),
+                     "calibration_conditions": list(calibrate_on)},
+        "unperturbed": score_unperturbed(network, session, split, fit_config, seed),
+        "perturbed": summarize_perturbed(predictions),
+        "conditions": condition_rows(predictions),
+    }
+    if not document["perturbed"]["n_conditions"]:
+        document["note"] = "nothing was held out: the session has no usable perturbation trials"
+    if reference is not None:
+        reference_predictions = predict_recorded_conditions(reference, session, split, fit_config, n_trials, seed,
+                                                            calibrate_on)
+        document["reference"] = {
+            "unperturbed": score_unperturbed(reference, session, split, fit_config, seed),
+            "perturbed": summarize_perturbed(reference_predictions),
+        }
+    return document, predictions

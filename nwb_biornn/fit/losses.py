@@ -1,0 +1,200 @@
+"""Loss terms of the fit (method.md §3.1-3.4): box filters, features, trial matching, PSTH and rate losses,
+and the normalizer that balances their gradients.
+
+All functions take trial-major tensors ``(trials, time, channels)`` and are differentiable in the model
+argument; data arguments are constants.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+from nwb_biornn.errors import UserError
+
+STD_FLOOR = 1e-3
+"""Smallest standard deviation used for z-scoring (method.md §3.2)."""
+SINKHORN_BLUR = 0.01
+
+
+def filter_widths(psth_filter: float, pop_avg_resample: int, dt: float) -> tuple[int, int]:
+    """Kernel widths in bins of the first (``psth_filter`` seconds) and second (``2 * pop_avg_resample``) filter."""
+    return max(1, round(psth_filter / dt)), 2 * pop_avg_resample
+
+
+def box_filter(x: Tensor, width: int) -> Tensor:
+    """Box average over time with stride ``width // 2`` (method.md §3.1).
+
+    ``AvgPool1d(width, stride=max(width // 2, 1), padding=(width - 1) // 2, count_include_pad=False)`` along
+    dim 1 of ``x`` (trials, time, channels).
+
+    Examples
+    --------
+    >>> box_filter(torch.arange(6.).reshape(1, 6, 1), 2)[0, :, 0]
+    tensor([0.5000, 1.5000, 2.5000, 3.5000, 4.5000])
+    """
+    pooled = F.avg_pool1d(x.transpose(1, 2), width, stride=max(width // 2, 1), padding=(width - 1) // 2,
+                          count_include_pad=False)
+    return pooled.transpose(1, 2)
+
+
+def population_features(spikes: Tensor, behaviour: Tensor, groups: list, widths: tuple[int, int]) -> Tensor:
+    """Per-trial features: the doubly filtered mean activity of each neuron group and the behaviour trace.
+
+    Parameters
+    ----------
+    spikes : Tensor, shape (K, T, N)
+    behaviour : Tensor, shape (K, T)
+    groups : list of index arrays
+        Columns of ``spikes`` averaged together (one per area).
+    widths : (int, int)
+        :func:`filter_widths`.
+
+    Returns
+    -------
+    Tensor, shape (K, len(groups) + 1, T'')
+    """
+    columns = [spikes[..., torch.as_tensor(group, device=spikes.device)].mean(-1) for group in groups]
+    stacked = torch.stack(columns + [behaviour], dim=-1)
+    return box_filter(box_filter(stacked, widths[0]), widths[1]).transpose(1, 2)
+
+
+def zscore_features(model: Tensor, data: Tensor) -> tuple[Tensor, Tensor]:
+    """Z-score features (trials, groups, time) with the data's per-bin mean over trials and per-group std."""
+    mean = data.mean(0, keepdim=True)
+    std = (data - mean).pow(2).mean((0, 2), keepdim=True).sqrt().clamp(min=STD_FLOOR)
+    return (model - mean) / std, (data - mean) / std
+
+
+def pairwise_mse(a: Tensor, b: Tensor) -> Tensor:
+    """Mean squared difference between every row of ``a`` (K, D) and of ``b`` (M, D); shape (K, M)."""
+    return (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2 * a @ b.T).clamp(min=0) / a.shape[1]
+
+
+def hungarian_loss(model: Tensor, data: Tensor) -> Tensor:
+    """Trial-matching loss: mean squared difference of optimally paired trials (``K == M``).
+
+    The pairing minimises the summed pairwise MSE (``scipy.optimize.linear_sum_assignment``, no gradient).
+    """
+    cost = pairwise_mse(model, data)
+    rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
+    return cost[torch.as_tensor(rows), torch.as_tensor(cols)].mean()
+
+
+def sinkhorn_loss(model: Tensor, data: Tensor) -> Tensor:
+    """Debiased Sinkhorn divergence (geomloss, p=1, blur 0.01) between the trial sets, divided by sqrt(D)."""
+    try:
+        from geomloss import SamplesLoss
+    except ImportError:
+        raise UserError("fit.trial_matching = 'sinkhorn' needs geomloss: pip install 'nwb-biornn[sinkhorn]'") from None
+    return SamplesLoss("sinkhorn", p=1, blur=SINKHORN_BLUR)(model, data) / math.sqrt(model.shape[1])
+
+
+def trial_matching_loss(model: Tensor, data: Tensor, method: str = "hungarian",
+                        generator: np.random.Generator | None = None) -> Tensor:
+    """Distance between the distributions of single-trial features (method.md §3.2 T_trial).
+
+    Parameters
+    ----------
+    model, data : Tensor, shape (K, ...) and (M, ...)
+        Features of model and recorded trials (flattened after the trial dimension), already z-scored.
+    method : {"hungarian", "sinkhorn"}
+    generator : numpy Generator, optional
+        Draws which trials of the larger set are kept, so that both sets have ``min(K, M)`` trials.
+    """
+    model, data = model.flatten(1), data.flatten(1)
+    generator = generator if generator is not None else np.random.default_rng()
+    n = min(len(model), len(data))
+    if len(model) > n:
+        model = model[torch.as_tensor(np.sort(generator.choice(len(model), n, replace=False)))]
+    if len(data) > n:
+        data = data[torch.as_tensor(np.sort(generator.choice(len(data), n, replace=False)))]
+    return hungarian_loss(model, data) if method == "hungarian" else sinkhorn_loss(model, data)
+
+
+def psth(x: Tensor, width: int) -> Tensor:
+    """Trial-averaged, box-filtered activity (T', C) of ``x`` (trials, T, C)."""
+    return box_filter(x, width).mean(0)
+
+
+def psth_loss(model: Tensor, data_psth: Tensor) -> Tensor:
+    """Z-scored PSTH loss (method.md §3.2 T_neuron).
+
+    Each channel of ``model`` (T', C) and ``data_psth`` (T', C) is z-scored with the data's temporal mean and
+    std (at least :data:`STD_FLOOR`); the loss is the mean squared difference.
+    """
+    std = data_psth.std(0, unbiased=False).clamp(min=STD_FLOOR)
+    return ((model - data_psth) / std).pow(2).mean()
+
+
+def baseline_rates(spikes: Tensor, dt: float, n_bins: int) -> Tensor:
+    """Mean rate in Hz of each channel over the first ``n_bins`` steps and all trials; shape (C,)."""
+    return spikes[:, :n_bins].mean((0, 1)) / dt
+
+
+def rate_loss(model_spikes: Tensor, data_rates: Tensor, dt: float, n_bins: int) -> Tensor:
+    """Baseline firing-rate loss: mean over neurons of the squared difference of baseline rates (Hz^2)."""
+    return (baseline_rates(model_spikes, dt, n_bins) - data_rates).pow(2).mean()
+
+
+class GradientNormalizer:
+    """Balances several losses computed on one model output by normalizing their gradients (method.md §3.4).
+
+    :meth:`split` returns one copy of the output per task. In the backward pass, the gradient reaching each
+    copy is divided by the square root of a bias-corrected exponential moving average (``beta``) of its
+    squared norm (summed over all but the trial dimension, averaged over trials) and multiplied by the task's
+    weight, normalised so that the weights sum to one. Summing the task losses and calling ``backward``
+    then gives every task a share of the gradient set by its weight, whatever the scale of its loss.
+
+    Examples
+    --------
+    >>> normalizer = GradientNormalizer({"a": 1.0, "b": 1.0})
+    >>> x = torch.ones(2, 3, requires_grad=True)
+    >>> copies = normalizer.split(x)
+    >>> (100 * copies["a"].sum() + copies["b"].sum()).backward()
+    >>> torch.allclose(x.grad, torch.full((2, 3), 1 / 3 ** 0.5))
+    True
+    """
+
+    def __init__(self, weights: dict, beta: float = 0.999):
+        total = sum(weights.values())
+        if total <= 0:
+            raise UserError("fit.loss_weights must have a positive sum")
+        self.weights = {name: w / total for name, w in weights.items() if w > 0}
+        self.beta = beta
+        self.average = {name: 0.0 for name in self.weights}
+        self.updates = {name: 0 for name in self.weights}
+
+    def split(self, output: Tensor) -> dict:
+        """One differentiable copy of ``output`` (trials first) per task."""
+        return {name: _NormalizeGradient.apply(output, self, name) for name in self.weights}
+
+    def observe(self, name: str, grad: Tensor) -> Tensor:
+        """Update the task's running squared norm with ``grad`` and return the normalized, weighted gradient."""
+        squared = float(grad.pow(2).sum()) / max(grad.shape[0], 1)
+        self.average[name] = self.beta * self.average[name] + (1 - self.beta) * squared
+        self.updates[name] += 1
+        corrected = self.average[name] / (1 - self.beta ** self.updates[name])
+        return grad * (self.weights[name] / math.sqrt(max(corrected, 1e-30)))
+
+    def state_dict(self) -> dict:
+        return {"average": dict(self.average), "updates": dict(self.updates)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.average.update(state["average"])
+        self.updates.update(state["updates"])
+
+
+class _NormalizeGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, output, normalizer, name):
+        ctx.normalizer, ctx.name = normalizer, name
+        return output.view_as(output)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.normalizer.observe(ctx.name, grad), None, None

@@ -1,0 +1,375 @@
+"""Fitting a :class:`~nwb_biornn.model.network.BioRNN` to sessions (method.md §3.2-3.5).
+
+Every step simulates a batch of trials whose task inputs are drawn from the training trials of all sessions,
+computes per session the trial-matching, PSTH and baseline-rate losses on the neurons mapped to that session,
+balances their gradients (:class:`~nwb_biornn.fit.losses.GradientNormalizer`), takes an AdamW step with
+gradient clipping and applies the network's constraints. Test trials are scored every ``eval_every`` steps.
+
+Output folder: ``checkpoints/last.pt`` and ``checkpoints/best.pt`` (written atomically, loadable with
+``torch.load(weights_only=True)``) and ``metrics.jsonl`` (one JSON object per step).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwb_biornn.config import FitConfig, ModelConfig, to_dict
+from nwb_biornn.data.session import UNPERTURBED
+from nwb_biornn.errors import UserError
+from nwb_biornn.fit import losses
+from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
+from nwb_biornn.model.light import light_current
+from nwb_biornn.model.network import BioRNN
+
+TASKS = ("trial", "psth", "rate")
+MAX_RECOVERIES = 5
+"""Consecutive non-finite steps (each followed by a reload and a halved learning rate) before giving up."""
+
+
+@dataclass
+class FitResult:
+    """A fitted network and how it was fitted.
+
+    ``model`` holds the parameters with the lowest test loss when test trials were scored, else the last ones.
+    ``history`` has one entry per step: ``step``, ``lr``, ``trial``, ``psth``, ``rate``, ``behaviour`` (z-scored
+    PSTH error of the behaviour trace), ``total`` and, on evaluation steps, ``test_total``.
+    """
+
+    model: BioRNN
+    layout: NeuronLayout
+    model_config: ModelConfig
+    fit_config: FitConfig
+    splits: list
+    history: list
+    steps: int
+
+
+def split_trials(session, test_fraction: float, seed: int, train_on_perturbed: bool = False) -> np.ndarray:
+    """Label every trial ``"train"``, ``"test"``, ``"perturbation"`` (held out) or ``"excluded"``.
+
+    Usable light-off trials (and light trials if ``train_on_perturbed``) are split into train and test, per
+    trial type, with ``round(test_fraction * n)`` test trials of each type (at least one train trial kept).
+
+    Examples
+    --------
+    >>> split_trials(session, 0.25, seed=0)  # doctest: +SKIP
+    array(['train', 'test', 'perturbation', 'excluded', ...], dtype='<U12')
+    """
+    labels = np.full(session.n_trials, "train", dtype="<U12")
+    labels[~session.usable] = "excluded"
+    if not train_on_perturbed:
+        labels[session.usable & (session.condition != UNPERTURBED)] = "perturbation"
+    rng = np.random.default_rng(seed)
+    candidates = labels == "train"
+    for trial_type in sorted(set(session.trial_type[candidates].tolist())):
+        trials = np.flatnonzero(candidates & (session.trial_type == trial_type))
+        n_test = min(round(test_fraction * len(trials)), len(trials) - 1)
+        labels[rng.permutation(trials)[:n_test]] = "test"
+    return labels
+
+
+def fit(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None, resume: bool = False,
+        device: str = "cpu", progress=None) -> FitResult:
+    """Fit one network to ``sessions`` (which must share the time grid and input channels).
+
+    Parameters
+    ----------
+    sessions : sequence of Session
+    model_config, fit_config : ModelConfig, FitConfig
+    out_dir : path, optional
+        Folder for checkpoints and ``metrics.jsonl``; nothing is written without it.
+    resume : bool
+        Continue from ``out_dir/checkpoints/last.pt`` when it exists (same configuration required).
+    device : str
+        Torch device.
+    progress : callable, optional
+        ``progress(step, metrics)`` after every step, and once with ``{"resumed": True}`` when resuming.
+
+    Raises
+    ------
+    UserError
+        If the sessions are incompatible, have no training trials, the checkpoint does not match, or the fit
+        keeps diverging.
+    """
+    sessions = list(sessions)
+    _check_compatible(sessions)
+    dt = sessions[0].dt
+    layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction)
+    splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
+              for s in sessions]
+    torch.manual_seed(fit_config.seed)
+    model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], dt, seed=fit_config.seed).to(device)
+    objective = _Objective(sessions, splits, layout, fit_config, device)
+    trainer = _Trainer(model, objective, model_config, fit_config, out_dir)
+    if resume:
+        trainer.resume(progress)
+    trainer.run(progress)
+    return FitResult(model=trainer.result_model(), layout=layout, model_config=model_config, fit_config=fit_config,
+                     splits=splits, history=trainer.history, steps=trainer.step)
+
+
+def _check_compatible(sessions):
+    if not sessions:
+        raise UserError("no sessions to fit")
+    first = sessions[0]
+    for s in sessions[1:]:
+        if not math.isclose(s.dt, first.dt) or s.n_time != first.n_time or tuple(s.input_names) != tuple(first.input_names):
+            raise UserError(f"session {s.session_id!r} has a different time grid or input channels than "
+                            f"{first.session_id!r}; fit sessions with the same task and binning together")
+
+
+class _SessionData:
+    """The recorded side of one session's losses, precomputed on the device."""
+
+    def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device):
+        self.neurons, units = layout.neurons_of(index)
+        self.neurons = torch.as_tensor(self.neurons, device=device)
+        spikes = torch.as_tensor(session.spikes[trials][..., units], dtype=torch.float32, device=device)
+        behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32, device=device)
+        unit_area = layout.area[self.neurons.cpu().numpy()]
+        self.groups = [np.flatnonzero(unit_area == area) for area in layout.areas if np.any(unit_area == area)]
+        self.n_trials = len(trials)
+        self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
+        self.features = losses.population_features(spikes, behaviour, self.groups, widths)
+        self.rates = losses.baseline_rates(spikes, session.dt, baseline_bins)
+
+
+class _Objective:
+    """Batches of model inputs and the per-session losses of a simulation."""
+
+    def __init__(self, sessions, splits, layout, config: FitConfig, device):
+        self.sessions, self.layout, self.config, self.device = sessions, layout, config, device
+        self.dt = sessions[0].dt
+        self.widths = losses.filter_widths(config.psth_filter, config.pop_avg_resample, self.dt)
+        self.baseline_bins = max(1, round(config.baseline_window / self.dt))
+        self.weights = {task: float(config.loss_weights.get(task, 0.0)) for task in TASKS}
+        if config.trial_matching == "none":
+            self.weights["trial"] = 0.0
+        if config.baseline_window == 0:
+            self.weights["rate"] = 0.0
+        self.train = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "train")]
+        self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "test")]
+        if not self.train:
+            raise UserError("no usable unperturbed trials to fit; check the trials table and exclusions")
+        self.data = {name: [_SessionData(session, trials, layout, i, self.widths, self.baseline_bins, device)
+                            for i, session in enumerate(sessions)
+                            if len(trials := np.array([t for s, t in pool if s == i], dtype=np.int64))]
+                     for name, pool in (("train", self.train), ("test", self.test)) if pool}
+        self._lights = {}
+
+    def batch(self, pool: list, rng: np.random.Generator, size: int):
+        """Inputs (K, T, n_in) and light (K, T, N) or None of ``size`` trials drawn from ``pool``."""
+        chosen = rng.choice(len(pool), size, replace=size > len(pool))
+        trials = [pool[i] for i in chosen]
+        inputs = np.stack([self.sessions[s].inputs[t] for s, t in trials])
+        conditions = [(s, int(self.sessions[s].condition[t])) for s, t in trials]
+        light = None
+        if any(c != UNPERTURBED for _, c in conditions):
+            light = torch.stack([self._light(s, c) for s, c in conditions]).to(self.device)
+        return torch.as_tensor(inputs, dtype=torch.float32, device=self.device), light
+
+    def _light(self, session_index: int, condition: int):
+        if (session_index, condition) not in self._lights:
+            session = self.sessions[session_index]
+            n_time, n = session.n_time, self.layout.n_neurons
+            self._lights[session_index, condition] = (
+                torch.zeros(n_time, n) if condition == UNPERTURBED
+                else light_current(session.conditions[condition], self.layout, session.time))
+        return self._lights[session_index, condition]
+
+    def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
+        """Loss terms averaged over sessions; ``copies`` maps each task to the output (K, T, N + 1)."""
+        terms = {task: [] for task in TASKS + ("behaviour",)}
+        for data in self.data[split]:
+            for task, output in copies.items():
+                spikes, behaviour = output[..., data.neurons], output[..., -1]
+                if task == "trial":
+                    model = losses.population_features(spikes, behaviour, data.groups, self.widths)
+                    model_z, data_z = losses.zscore_features(model, data.features)
+                    terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng))
+                elif task == "psth":
+                    model_psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), self.widths[0])
+                    terms[task].append(losses.psth_loss(model_psth, data.psth))
+                    with torch.no_grad():
+                        terms["behaviour"].append(losses.psth_loss(model_psth[:, -1:], data.psth[:, -1:]))
+                else:
+                    terms[task].append(losses.rate_loss(spikes, data.rates, self.dt, self.baseline_bins))
+        return {task: torch.stack(values).mean() for task, values in terms.items() if values}
+
+
+class _Trainer:
+    def __init__(self, model: BioRNN, objective: _Objective, model_config, fit_config: FitConfig, out_dir):
+        self.model, self.objective, self.config = model, objective, fit_config
+        self.model_config = model_config
+        self.tasks = [task for task in TASKS if objective.weights[task] > 0]
+        if not self.tasks:
+            raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=fit_config.lr, weight_decay=fit_config.weight_decay)
+        self.normalizer = (losses.GradientNormalizer({t: objective.weights[t] for t in self.tasks})
+                           if fit_config.normalize_gradients else None)
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.step, self.history = 0, []
+        self.best, self.since_best, self.best_state = math.inf, 0, None
+        self.good = self._state()
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def run(self, progress):
+        config, last_save, recoveries = self.config, time.monotonic(), 0
+        if self.out_dir is not None:
+            self._rewrite_metrics()
+        while self.step < config.steps:
+            metrics = self._train_step()
+            if metrics is None:
+                recoveries += 1
+                if recoveries > MAX_RECOVERIES:
+                    raise UserError(f"the fit diverged (non-finite loss) {MAX_RECOVERIES} times in a row; "
+                                    "lower fit.lr or fit.clip_grad")
+                self._restore(self.good)
+                if self.out_dir is not None:
+                    self._rewrite_metrics()
+                for group in self.optimizer.param_groups:
+                    group["lr"] /= 2
+                continue
+            recoveries = 0
+            self.step += 1
+            if self.objective.test and (self.step % config.eval_every == 0 or self.step == config.steps):
+                metrics["test_total"] = self._evaluate()
+                if metrics["test_total"] < self.best:
+                    self.best, self.since_best, self.best_state = metrics["test_total"], 0, self._state()
+                    self._save("best")
+                else:
+                    self.since_best += config.eval_every
+            self.history.append(metrics)
+            self._log(metrics)
+            due = self.step % config.checkpoint_every == 0 or time.monotonic() - last_save >= config.checkpoint_seconds
+            if due or self.step == config.steps:
+                self.good = self._state()
+                self._save("last")
+                last_save = time.monotonic()
+            if progress is not None:
+                progress(self.step, metrics)
+            if config.early_stop and self.since_best >= config.early_stop:
+                self.good = self._state()
+                self._save("last")
+                break
+
+    def _train_step(self):
+        rng = np.random.default_rng([self.config.seed, self.step + 1])
+        inputs, light = self.objective.batch(self.objective.train, rng, self.config.batch_size)
+        simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step))
+        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
+        copies = self.normalizer.split(output) if self.normalizer else {task: output for task in self.tasks}
+        terms = self.objective.losses(copies, "train", rng)
+        weights = self.objective.weights
+        total = sum(weights[task] * terms[task] for task in self.tasks)
+        if not torch.isfinite(total):
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        (sum(terms[task] for task in self.tasks) if self.normalizer else total).backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
+        before = self.model.snapshot()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.model.constrain_(before, lr)
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            return None
+        metrics = {"step": self.step + 1, "lr": lr, "total": float(total.detach())}
+        metrics.update({task: float(terms[task].detach()) for task in TASKS + ("behaviour",) if task in terms})
+        return metrics
+
+    @torch.no_grad()
+    def _evaluate(self) -> float:
+        """Weighted test loss of a fixed batch of test-trial inputs under a fixed seed."""
+        rng = np.random.default_rng([self.config.seed, 0])
+        size = min(self.config.batch_size, len(self.objective.test))
+        inputs, light = self.objective.batch(self.objective.test, rng, size)
+        simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
+        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
+        terms = self.objective.losses({task: output for task in self.tasks}, "test", rng)
+        return float(sum(self.objective.weights[task] * terms[task] for task in self.tasks))
+
+    def result_model(self) -> BioRNN:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state["model"])
+        return self.model
+
+    # -- state and files ---------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        """Everything needed to continue, as tensors and plain containers (``torch.load(weights_only=True)``)."""
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": _clone(self.optimizer.state_dict()),
+            "normalizer": self.normalizer.state_dict() if self.normalizer else {},
+            "step": self.step, "best": self.best, "since_best": self.since_best,
+            "history": [dict(h) for h in self.history],
+            "model_config": to_dict(self.model_config), "fit_config": to_dict(self.config),
+        }
+
+    def _restore(self, state: dict):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(_clone(state["optimizer"]))
+        if self.normalizer:
+            self.normalizer.load_state_dict(state["normalizer"])
+        self.step, self.best, self.since_best = state["step"], state["best"], state["since_best"]
+        self.history = [dict(h) for h in state["history"]]
+
+    def resume(self, progress):
+        path = None if self.out_dir is None else self.out_dir / "checkpoints" / "last.pt"
+        if path is None or not path.exists():
+            return
+        state = torch.load(path, weights_only=True, map_location=self.model.weight.device)
+        fixed = {k: v for k, v in to_dict(self.config).items() if k not in ("steps", "early_stop")}
+        stored = {k: v for k, v in state["fit_config"].items() if k not in ("steps", "early_stop")}
+        if state["model_config"] != to_dict(self.model_config) or stored != fixed:
+            raise UserError(f"the checkpoint {path} was written with another configuration; "
+                            "fit again without --resume or with the original configuration")
+        if state["model"]["weight"].shape != self.model.weight.shape:
+            raise UserError(f"the checkpoint {path} has another number of neurons; fit again without --resume")
+        self._restore(state)
+        best = self.out_dir / "checkpoints" / "best.pt"
+        if best.exists():
+            self.best_state = torch.load(best, weights_only=True, map_location=self.model.weight.device)
+        self.good = state
+        if progress is not None:
+            progress(self.step, {"resumed": True})
+
+    def _save(self, name: str):
+        if self.out_dir is None:
+            return
+        folder = self.out_dir / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.pt.tmp"
+        torch.save(self.best_state if name == "best" else self._state(), tmp)
+        os.replace(tmp, folder / f"{name}.pt")
+
+    def _log(self, metrics: dict):
+        if self.out_dir is not None:
+            with open(self.out_dir / "metrics.jsonl", "a") as stream:
+                stream.write(json.dumps(metrics) + "\n")
+
+    def _rewrite_metrics(self):
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "metrics.jsonl", "w") as stream:
+            stream.writelines(json.dumps(h) + "\n" for h in self.history)
+
+
+def _seed(seed: int, step: int) -> int:
+    """Simulation seed of a training step (``step = -1`` for evaluation)."""
+    return int(np.random.default_rng([seed, step + 1, 7]).integers(2**62))
+
+
+def _clone(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value

@@ -1,0 +1,408 @@
+"""The biologically informed recurrent network :class:`BioRNN` (method.md §2.3-2.4).
+
+Discrete-time leaky integrate-and-fire neurons with escape noise. Per step ``t`` and neuron ``j``::
+
+    v_j(t) = a_j v_j(t-1) + (1 - a_j) [R_j(t) + X_j(t) + L_j(t) + v_rest_j] + xi_j(t) - gap_j z_j(t-1)
+    R_j(t) = sum_i W_ji z_i(t - d_ji) / dt_ms            recurrent charge, W signed by the presynaptic type
+    X_j(t) = sum_k W_in_jk x_k(t)                        task inputs (pulses of height 1)
+    P(z_j(t) = 1) = dt_ms exp((v_j(t) - theta_j) / (2/25 * theta))   escape noise, 0 while refractory
+
+with ``a_j = exp(-dt / tau_j)``, ``gap_j = theta_j - v_rest_j`` (reset by subtraction), membrane noise
+``xi_j ~ N(0, (noise_j gap_j sqrt(dt_ms))^2)`` and the surrogate gradient ``dz/du = 0.3 max(0, 1 - |u|)`` of
+``u = (v - theta) / theta`` (``theta`` = ``ModelConfig.threshold``, the fixed threshold gap at rest, 0.1 ≙ 25 mV).
+``L`` is the optogenetic current (:mod:`nwb_biornn.model.light`): a constant current ``c`` moves the steady
+potential by ``c``. Sigmoid units (``spiking=False``) emit ``sigmoid(temperature u) dt_ms / 2`` per step
+(at most 500 Hz) and have no reset or refractoriness. The behaviour readout is
+``softplus(b + trace_t)``, where ``trace`` leaks with ``tau_readout`` towards ``sum_{i in E} w_i z_i(t) / dt``
+(a weighted population rate in Hz), so the output is non-negative and in Hz like a lick rate.
+
+Deliberate differences from the reference code (method.md §9): inhibitory synapses are active at every drawn
+delay, "same area" means the same area name, and self-connections are absent in every preset.
+
+Speed: all synapses have a delay of at least ``d_min`` steps, so the recurrent input of ``d_min`` consecutive
+steps depends only on spikes that are already known and is computed by one matrix product (one weight block
+per distinct delay, stacked). The element-wise spike step is a custom autograd function that stores only the
+surrogate slope for the backward pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nwb_biornn.config import ModelConfig
+from nwb_biornn.errors import UserError
+from nwb_biornn.model.layout import NeuronLayout
+
+ESCAPE_WIDTH = 2 / 25
+"""Width of the exponential escape rate in units of the threshold gap (2 mV of 25 mV)."""
+SURROGATE_DAMPENING = 0.3
+WEIGHT_FLOOR = 1e-7
+"""Weights with a magnitude at or below this are left alone by the L1/2 step."""
+CHUNK_STEPS = 32
+"""Steps whose external drive and random numbers are drawn together (fixed, so seeds give the same draws)."""
+
+
+@dataclass
+class Simulation:
+    """Output of :meth:`BioRNN.simulate`.
+
+    Attributes
+    ----------
+    spikes : Tensor, shape (K, T, N)
+        Spikes (0/1) per step or, for sigmoid units, expected spikes per step.
+    behaviour : Tensor, shape (K, T)
+        Behaviour readout, in the units of ``Session.behaviour`` (Hz for a lick rate).
+    voltage : Tensor, shape (K, T, N), optional
+        Membrane potential that each step's spike is drawn from, when asked for.
+    """
+
+    spikes: Tensor
+    behaviour: Tensor
+    voltage: Tensor | None = None
+
+
+class _EscapeSpike(torch.autograd.Function):
+    """Escape-noise spike with refractoriness; straight-through surrogate gradient w.r.t. the membrane."""
+
+    @staticmethod
+    def forward(ctx, v, v_crit, refractory, n_refractory, threshold, gap):
+        free = refractory == 0
+        spike = (v > v_crit) & free
+        if ctx.needs_input_grad[0]:
+            u = (v - threshold) / gap
+            ctx.save_for_backward((1 - u.abs()).clamp_(min=0).mul_(free * (SURROGATE_DAMPENING / gap)))
+        refractory = torch.where(spike, n_refractory, (refractory - 1).clamp_(min=0))
+        ctx.mark_non_differentiable(refractory)
+        return spike.to(v.dtype), refractory
+
+    @staticmethod
+    def backward(ctx, grad_spike, grad_refractory):
+        (slope,) = ctx.saved_tensors
+        return grad_spike * slope, None, None, None, None, None
+
+
+@dataclass
+class _Step:
+    """Per-call quantities derived from the parameters (kept in the autograd graph)."""
+
+    delays: list
+    recurrent: Tensor      # (D*N, N): per-delay blocks of W^T, scaled by (1 - a) / dt_ms
+    input_weights: Tensor  # (n_in, N)
+    alpha: Tensor
+    one_minus_alpha: Tensor
+    resting: Tensor
+    gap: Tensor
+    noise_std: Tensor
+    threshold: Tensor
+    refractory_steps: Tensor
+
+
+@dataclass
+class _State:
+    v: Tensor
+    refractory: Tensor
+    history: list  # the last max-delay steps of spikes, oldest first
+
+
+class BioRNN(torch.nn.Module):
+    """Biologically informed RNN of ``layout.n_neurons`` neurons (presets via :class:`ModelConfig` flags).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    layout : NeuronLayout
+        Area and cell type of every neuron.
+    n_inputs : int
+        Task input channels (``Session.inputs.shape[2]``).
+    dt : float
+        Step in seconds.
+    seed : int
+        Seed of the initial weights and synaptic delays.
+
+    Examples
+    --------
+    >>> from nwb_biornn.config import ModelConfig
+    >>> layout = NeuronLayout.hidden({"A": 10, "B": 10})
+    >>> model = BioRNN(ModelConfig(), layout, n_inputs=1, dt=0.002)
+    >>> sim = model.simulate(torch.zeros(3, 50, 1), seed=0)
+    >>> sim.spikes.shape, sim.behaviour.shape
+    (torch.Size([3, 50, 20]), torch.Size([3, 50]))
+    """
+
+    def __init__(self, config: ModelConfig, layout: NeuronLayout, n_inputs: int, dt: float, seed: int = 0):
+        super().__init__()
+        if not dt > 0:
+            raise ValueError(f"dt must be positive, not {dt}")
+        self.config, self.layout, self.dt = config, layout, float(dt)
+        n = layout.n_neurons
+        generator = torch.Generator().manual_seed(seed)
+        excitatory = torch.as_tensor(layout.excitatory)
+        area = torch.as_tensor(layout.area_index)
+        across = area[:, None] != area[None, :]
+        mask = ~torch.eye(n, dtype=torch.bool)
+        if config.local_inhibition:
+            mask &= ~(across & ~excitatory[None, :])
+        sign = torch.where(excitatory, 1.0, -1.0) if config.dale else torch.ones(n)
+        self.register_buffer("excitatory", excitatory)
+        self.register_buffer("across", across)
+        self.register_buffer("mask", mask)
+        self.register_buffer("sign", sign)
+        self.register_buffer("delays", _draw_delays(config, dt, n, generator))
+        self.register_buffer("tau", torch.where(excitatory, config.tau_e, config.tau_i).float())
+        self.register_buffer("threshold", torch.full((n,), config.threshold))
+        self.register_buffer("refractory_steps",
+                             torch.full((n,), round(config.refractory / dt) if config.spiking else 0))
+        magnitude = _initial_weights(mask & ~across, mask, excitatory, generator)
+        cell_sign = torch.where(excitatory, 1.0, -1.0)
+        self.weight = torch.nn.Parameter(magnitude if config.dale else magnitude * cell_sign[None, :])
+        bound = 1 / math.sqrt(max(n_inputs, 1))
+        self.input_weights = torch.nn.Parameter(torch.rand(n, n_inputs, generator=generator) * bound)
+        n_exc = max(int(excitatory.sum()), 1)
+        self.readout_weights = torch.nn.Parameter(torch.rand(n, generator=generator) * (2 / n_exc) * excitatory)
+        self.readout_bias = torch.nn.Parameter(torch.zeros(()))
+        self.resting_potential = torch.nn.Parameter(torch.zeros(n))
+        self.noise = torch.nn.Parameter(torch.full((n,), config.noise), requires_grad=config.train_noise)
+
+    @property
+    def n_neurons(self) -> int:
+        return self.layout.n_neurons
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_weights.shape[1]
+
+    def recurrent_weights(self) -> Tensor:
+        """Signed effective weights ``W[post, pre]`` (zero outside the connectivity mask)."""
+        return self.weight * self.sign[None, :] * self.mask
+
+    def simulate(self, inputs: Tensor, light: Tensor | None = None, seed: int | None = None,
+                 record_voltage: bool = False) -> Simulation:
+        """Simulate ``K`` trials.
+
+        Parameters
+        ----------
+        inputs : Tensor, shape (K, T, n_inputs)
+            Task inputs per step.
+        light : Tensor, shape (T, N) or (K, T, N), optional
+            Optogenetic current added to the input current of each neuron (threshold gap = 0.1).
+        seed : int, optional
+            Makes membrane noise and spikes a deterministic function of the seed (torch's global RNG if None).
+        record_voltage : bool
+            Also return the membrane potential of every step.
+
+        Returns
+        -------
+        Simulation
+            A warm-up of ``config.warmup`` seconds from rest, without input and without gradient, runs first.
+        """
+        k, n_time, n_in = inputs.shape
+        if n_in != self.n_inputs:
+            raise ValueError(f"inputs have {n_in} channels, the model has {self.n_inputs}")
+        if light is not None:
+            if light.shape[-2:] != (n_time, self.n_neurons) or light.dim() not in (2, 3):
+                raise ValueError(f"light must have shape (T, N) or (K, T, N), not {tuple(light.shape)}")
+            light = light.unsqueeze(0) if light.dim() == 2 else light
+        device, dtype = self.weight.device, self.weight.dtype
+        generator = None if seed is None else torch.Generator(device).manual_seed(int(seed))
+        step = self._step_parameters()
+        n_warm = round(self.config.warmup / self.dt)
+        trace = torch.zeros(k, device=device, dtype=dtype)
+        with torch.no_grad():
+            state = self._rest_state(k, step)
+            warm, state = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None, state,
+                                    generator, step)
+            if n_warm:
+                trace = self._readout_trace(warm, trace)[:, -1]
+        state = _State(state.v.detach(), state.refractory, [z.detach() for z in state.history])
+        voltage = [] if record_voltage else None
+        spikes, _ = self._run(inputs.to(device, dtype), light, state, generator, step, voltage)
+        behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(spikes, trace))
+        return Simulation(spikes=spikes, behaviour=behaviour,
+                          voltage=torch.stack(voltage, dim=1) if voltage else None)
+
+    def snapshot(self) -> dict:
+        """Copies of the parameters :meth:`constrain_` needs from before an optimizer step."""
+        return {"weight": self.weight.detach().clone()}
+
+    @torch.no_grad()
+    def constrain_(self, before: dict, lr: float) -> None:
+        """Apply the constraints after an optimizer step (in place).
+
+        Dale's law (non-negative magnitudes, input and readout weights), the connectivity mask, the resting
+        potential clamp to ``[-theta, 0.99 theta]``, non-negative noise, and the L1/2 proximal step
+        ``|W| -= lr * (sparsity_within + sparsity_across * across) / sqrt(|W_before|)`` on weights with
+        ``|W_before| > 1e-7`` (a weight the step would take through zero becomes zero).
+
+        Parameters
+        ----------
+        before : dict
+            :meth:`snapshot` taken before the optimizer step.
+        lr : float
+            Learning rate of the step (not scaled by the optimizer's statistics).
+        """
+        config = self.config
+        if config.dale:
+            self.weight.clamp_(min=0)
+            self.input_weights.clamp_(min=0)
+            self.readout_weights.clamp_(min=0)
+        if config.sparsity_within > 0 or config.sparsity_across > 0:
+            strength = config.sparsity_within + config.sparsity_across * self.across
+            old = before["weight"].abs()
+            shrink = lr * strength * old.clamp(min=WEIGHT_FLOOR).rsqrt() * (old > WEIGHT_FLOOR)
+            self.weight.copy_(self.weight.sign() * (self.weight.abs() - shrink).clamp(min=0))
+        self.weight.mul_(self.mask)
+        self.readout_weights.mul_(self.excitatory)
+        self.resting_potential.clamp_(-config.threshold, 0.99 * config.threshold)
+        self.noise.clamp_(min=0)
+
+    def to_arrays(self) -> dict:
+        """The fitted network as plain arrays (the keys of the model file, see docs/architecture.md)."""
+        def numpy(t, dtype=np.float32):
+            return t.detach().cpu().numpy().astype(dtype)
+        return {
+            "recurrent_weights": numpy(self.recurrent_weights()),
+            "connectivity_mask": numpy(self.mask, bool),
+            "delays": numpy(self.delays, np.int64),
+            "input_weights": numpy(self.input_weights),
+            "readout_weights": numpy(self.readout_weights),
+            "readout_bias": numpy(self.readout_bias),
+            "resting_potential": numpy(self.resting_potential),
+            "threshold": numpy(self.threshold),
+            "tau": numpy(self.tau),
+            "noise": numpy(self.noise),
+            "refractory_steps": numpy(self.refractory_steps, np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, config: ModelConfig, layout: NeuronLayout, dt: float, arrays: dict) -> "BioRNN":
+        """Rebuild a network from :meth:`to_arrays`; it re-simulates identically for the same seed."""
+        missing = set(cls._ARRAY_KEYS) - set(arrays)
+        if missing:
+            raise UserError(f"the stored model lacks {sorted(missing)}; the file is incomplete or not a bioRNN model")
+        n_inputs = np.asarray(arrays["input_weights"]).shape[1]
+        model = cls(config, layout, n_inputs, dt)
+        n = layout.n_neurons
+        if np.asarray(arrays["recurrent_weights"]).shape != (n, n):
+            raise UserError(f"the stored model has {np.asarray(arrays['recurrent_weights']).shape[0]} neurons but "
+                            f"its layout has {n}; the file is inconsistent")
+        if np.any(np.asarray(arrays["delays"]) < 1):
+            raise UserError("the stored model has synaptic delays below one step; the file is inconsistent")
+        with torch.no_grad():
+            model.mask.copy_(torch.as_tensor(np.asarray(arrays["connectivity_mask"], dtype=bool)))
+            model.delays.copy_(torch.as_tensor(np.asarray(arrays["delays"], dtype=np.int64)))
+            model.refractory_steps.copy_(torch.as_tensor(np.asarray(arrays["refractory_steps"], dtype=np.int64)))
+            signed = torch.as_tensor(np.asarray(arrays["recurrent_weights"], dtype=np.float32))
+            model.weight.copy_(signed * model.sign[None, :] * model.mask)
+            for name in ("input_weights", "readout_weights", "readout_bias", "resting_potential", "threshold", "tau",
+                         "noise"):
+                getattr(model, name).copy_(torch.as_tensor(np.asarray(arrays[name], dtype=np.float32)))
+        return model
+
+    _ARRAY_KEYS = ("recurrent_weights", "connectivity_mask", "delays", "input_weights", "readout_weights",
+                   "readout_bias", "resting_potential", "threshold", "tau", "noise", "refractory_steps")
+
+    def _step_parameters(self) -> _Step:
+        dt_ms = self.dt * 1000
+        alpha = torch.exp(-self.dt / self.tau)
+        one_minus_alpha = 1 - alpha
+        weights = self.recurrent_weights() * (one_minus_alpha / dt_ms)[:, None]
+        delays = torch.unique(self.delays).tolist()
+        blocks = [(weights * (self.delays == d)).T for d in delays] if len(delays) > 1 else [weights.T]
+        gap = self.threshold - self.resting_potential
+        return _Step(delays=delays, recurrent=torch.cat(blocks, dim=0), input_weights=self.input_weights.T,
+                     alpha=alpha, one_minus_alpha=one_minus_alpha, resting=self.resting_potential, gap=gap,
+                     noise_std=self.noise * gap * math.sqrt(dt_ms), threshold=self.threshold,
+                     refractory_steps=self.refractory_steps)
+
+    def _rest_state(self, k: int, step: _Step) -> _State:
+        n, device = self.n_neurons, self.weight.device
+        zeros = torch.zeros(k, n, device=device, dtype=self.weight.dtype)
+        return _State(v=zeros + step.resting.detach(), refractory=torch.zeros(k, n, device=device, dtype=torch.long),
+                      history=[zeros] * max(step.delays))
+
+    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step, voltage=None):
+        """Integrate ``inputs`` (K, T, n_in) from ``state``; returns spikes (K, T, N) and the final state.
+
+        Appends the membrane potential of every step to the list ``voltage`` when one is given.
+        """
+        k, n_time, _ = inputs.shape
+        n, device, dtype = self.n_neurons, inputs.device, inputs.dtype
+        d_min, prefix = step.delays[0], len(state.history)
+        history, v, refractory = list(state.history), state.v, state.refractory
+        inputs = inputs.transpose(0, 1)
+        light = None if light is None else light.transpose(0, 1)
+        gap0, dt_ms = self.config.threshold, self.dt * 1000
+        for c0 in range(0, n_time, CHUNK_STEPS):
+            c1 = min(n_time, c0 + CHUNK_STEPS)
+            drive = inputs[c0:c1] @ step.input_weights + step.resting
+            if light is not None:
+                drive = drive + light[c0:c1]
+            noise = torch.randn(c1 - c0, k, n, generator=generator, device=device, dtype=dtype)
+            external = drive * step.one_minus_alpha + noise * step.noise_std
+            if self.config.spiking:
+                uniform = torch.rand(c1 - c0, k, n, generator=generator, device=device, dtype=dtype)
+                v_crit = step.threshold + (gap0 * ESCAPE_WIDTH) * (torch.log(uniform) - math.log(dt_ms))
+            for b0 in range(0, c1 - c0, d_min):
+                b1 = min(c1 - c0, b0 + d_min)
+                current = self._recurrent_plus(external[b0:b1], history, prefix + c0 + b0, step)
+                for i in range(b1 - b0):
+                    v = torch.addcmul(current[i], step.alpha, v)
+                    if self.config.spiking:
+                        v = v - step.gap * history[-1]
+                        z, refractory = _EscapeSpike.apply(v, v_crit[b0 + i], refractory, step.refractory_steps,
+                                                           step.threshold, gap0)
+                    else:
+                        z = torch.sigmoid((v - step.threshold) * (self.config.temperature / gap0)) * (dt_ms / 2)
+                    if voltage is not None:
+                        voltage.append(v)
+                    history.append(z)
+        spikes = torch.stack(history[prefix:], dim=1) if n_time else torch.zeros(k, 0, n, device=device, dtype=dtype)
+        return spikes, _State(v, refractory, history[len(history) - prefix:])
+
+    @staticmethod
+    def _recurrent_plus(external: Tensor, history: list, now: int, step: _Step) -> Tensor:
+        """``external`` (B, K, N) plus the recurrent input of the B steps from history index ``now``."""
+        b, k, n = external.shape
+        if b == 1 and len(step.delays) == 1:
+            return torch.addmm(external[0], history[now - step.delays[0]], step.recurrent).unsqueeze(0)
+        past = torch.cat([torch.stack(history[now - d:now - d + b]) for d in step.delays], dim=-1)
+        return torch.addmm(external.reshape(b * k, n), past.reshape(b * k, -1), step.recurrent).view(b, k, n)
+
+    def _readout_trace(self, spikes: Tensor, start: Tensor) -> Tensor:
+        """Leaky trace (K, T) of the weighted excitatory rate, starting from ``start`` (K,)."""
+        n_time = spikes.shape[1]
+        kappa = math.exp(-self.dt / self.config.tau_readout)
+        rate = spikes @ (self.readout_weights * self.excitatory) / self.dt
+        lag = torch.arange(n_time, device=spikes.device)
+        diff = (lag[:, None] - lag[None, :]).to(spikes.dtype)
+        kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)
+        return rate @ kernel.T + start[:, None] * torch.exp((lag + 1).to(spikes.dtype) * math.log(kappa))
+
+
+def _draw_delays(config: ModelConfig, dt: float, n: int, generator: torch.Generator) -> Tensor:
+    """Per-synapse delays in steps, uniform over the whole steps in ``[delay_min, delay_max]`` (at least 1)."""
+    low = max(1, math.ceil(config.delay_min / dt - 1e-9))
+    high = math.floor(config.delay_max / dt + 1e-9)
+    if high < low:
+        low = high = max(1, round(config.delay_min / dt))
+    return torch.randint(low, high + 1, (n, n), generator=generator)
+
+
+def _initial_weights(within: Tensor, allowed: Tensor, excitatory: Tensor, generator: torch.Generator) -> Tensor:
+    """Log-normal magnitudes ``20 * 2^N(0,1) / K_j`` on within-area synapses, E and I sums balanced per row.
+
+    ``K_j`` counts all allowed presynaptic partners of ``j``; across-area weights start at exactly zero.
+    """
+    n = len(excitatory)
+    partners = allowed.sum(1, keepdim=True).clamp(min=1)
+    weights = torch.exp(math.log(20) + math.log(2) * torch.randn(n, n, generator=generator)) / partners * within
+    exc_sum = (weights * excitatory).sum(1, keepdim=True)
+    inh_sum = (weights * ~excitatory).sum(1, keepdim=True)
+    target = torch.minimum(exc_sum, inh_sum)
+    both = (exc_sum > 0) & (inh_sum > 0)
+    scale = torch.where(excitatory[None, :], target / exc_sum.clamp(min=1e-30), target / inh_sum.clamp(min=1e-30))
+    return torch.where(both, weights * scale, weights)

@@ -1,0 +1,142 @@
+"""The reference circuits: their wiring, and perturbation effects that tell feedforward from feedback."""
+import numpy as np
+import pytest
+
+from nwb_biornn.data import circuits
+from nwb_biornn.data.session import Condition
+from nwb_biornn.errors import UserError
+from nwb_biornn.model.light import MW_TO_CURRENT
+
+N_TRIALS = 40
+STIMULUS_STEP = round(circuits.STIMULUS_ONSET / circuits.DT)
+
+
+def _blocks(layout, weights, post, pre):
+    rows = (layout.area == post[0]) & (layout.cell_type == post[1])
+    cols = (layout.area == pre[0]) & (layout.cell_type == pre[1])
+    return weights[np.ix_(rows, cols)]
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    return {name: circuits.circuit_arrays(name, seed=0) for name in circuits.CIRCUITS}
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: circuits.reference_circuit(name, seed=0) for name in circuits.CIRCUITS}
+
+
+def test_feedback_is_the_only_difference(arrays):
+    (first, layout), (second, _) = arrays["refcirc1"], arrays["refcirc2"]
+    w1, w2 = first["recurrent_weights"], second["recurrent_weights"]
+    feedback = np.outer(layout.area == "A", layout.area == "B")
+    assert not w1[feedback].any()
+    assert (_blocks(layout, w2, ("A", "E"), ("B", "E")) > 0).sum() > 100
+    assert (_blocks(layout, w2, ("A", "I"), ("B", "E")) > 0).sum() > 10
+    np.testing.assert_array_equal(w1[~feedback], w2[~feedback])
+    for key in ("input_weights", "readout_weights", "resting_potential", "tau", "noise"):
+        np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_dale_law_local_inhibition_and_readout_from_b(arrays):
+    weights, layout = arrays["refcirc2"]
+    w = weights["recurrent_weights"]
+    assert (w[:, layout.excitatory] >= 0).all() and (w[:, ~layout.excitatory] <= 0).all()
+    across = layout.area[:, None] != layout.area[None, :]
+    assert not w[across & ~layout.excitatory[None, :]].any()
+    assert not np.diag(w).any()
+    np.testing.assert_array_equal(weights["connectivity_mask"], w != 0)
+    assert set(np.flatnonzero(weights["readout_weights"])) == set(np.flatnonzero((layout.area == "B") & layout.excitatory))
+    assert not weights["input_weights"][layout.area == "B"].any()
+
+
+def test_block_strength_is_the_mean_depolarization_per_hz():
+    """sum_i W_ji * DT / dt_ms over a block equals J on average over postsynaptic neurons (jitter has mean 1)."""
+    wiring = circuits.Wiring()
+    weights, layout = circuits.circuit_arrays("refcirc1", seed=3, wiring=wiring)
+    dt_ms = circuits.DT * 1000
+    per_hz = _blocks(layout, weights["recurrent_weights"], ("B", "E"), ("A", "E")).sum(1) * circuits.DT / dt_ms
+    assert per_hz.mean() == pytest.approx(wiring.ab_e, rel=0.1)
+
+
+def test_unknown_circuit_is_a_user_error():
+    with pytest.raises(UserError, match="refcirc1, refcirc2"):
+        circuits.reference_circuit("refcirc3")
+
+
+def test_stimulus_inputs_are_one_pulse_on_the_instruction_channel():
+    inputs = circuits.stimulus_inputs(["go", "nogo"])
+    pulse = round(circuits.STIMULUS_DURATION / circuits.DT)
+    assert inputs.shape == (2, round(circuits.TRIAL_DURATION / circuits.DT), 2)
+    np.testing.assert_array_equal(np.flatnonzero(inputs[0, :, 0]), STIMULUS_STEP + np.arange(pulse))
+    assert not inputs[0, :, 1].any() and inputs[1, :, 1].sum() == pulse and not inputs[1, :, 0].any()
+
+
+def test_simulation_is_reproducible_from_the_seed(models):
+    model, layout = models["refcirc1"]
+    first = circuits.simulate_trials(model, layout, ["go"] * 4, [None] * 4, seed=5)
+    again = circuits.simulate_trials(model, layout, ["go"] * 4, [None] * 4, seed=5)
+    other = circuits.simulate_trials(model, layout, ["go"] * 4, [None] * 4, seed=6)
+    np.testing.assert_array_equal(first.spikes, again.spikes)
+    np.testing.assert_array_equal(first.licks, again.licks)
+    assert (first.spikes != other.spikes).any()
+
+
+def _rate(trials, layout, area, cell_type, window=(0.0, 0.1)):
+    """Mean rate (Hz) of a population in a window relative to the stimulus onset."""
+    start, stop = (STIMULUS_STEP + round(t / circuits.DT) for t in window)
+    neurons = (layout.area == area) & (layout.cell_type == cell_type)
+    return trials.spikes[:, start:stop, neurons].mean() / circuits.DT
+
+
+def _lick_probability(trials):
+    """Expected probability of at least one lick in the response window, from the readout rate."""
+    window = trials.lick_rate[:, STIMULUS_STEP:STIMULUS_STEP + round(circuits.RESPONSE_WINDOW / circuits.DT)]
+    return float(np.mean(1 - np.exp(-window.sum(1) * circuits.DT)))
+
+
+def _simulate(models, name, light, instruction="go"):
+    model, layout = models[name]
+    return circuits.simulate_trials(model, layout, [instruction] * N_TRIALS, [light] * N_TRIALS, seed=1), layout
+
+
+@pytest.mark.parametrize("name", circuits.CIRCUITS)
+def test_go_stimulus_drives_a_then_b_then_licks(models, name):
+    go, layout = _simulate(models, name, None)
+    nogo, _ = _simulate(models, name, None, "nogo")
+    assert _rate(go, layout, "A", "E") > 3 * _rate(go, layout, "A", "E", window=(-0.1, 0.0))
+    assert _rate(go, layout, "B", "E") > 2 * _rate(nogo, layout, "B", "E")
+    assert _lick_probability(go) > _lick_probability(nogo) + 0.4
+
+
+@pytest.mark.parametrize("name", circuits.CIRCUITS)
+def test_inactivating_a_silences_a_and_suppresses_licks(models, name):
+    light = Condition("A", "I", -0.02, 0.1, 1.0 / MW_TO_CURRENT)
+    control, layout = _simulate(models, name, None)
+    lit, _ = _simulate(models, name, light)
+    assert _rate(lit, layout, "A", "E") < 0.2 * _rate(control, layout, "A", "E")
+    before_stimulus = (-0.02, 0.0)
+    assert _rate(lit, layout, "A", "I", before_stimulus) > 5 * _rate(control, layout, "A", "I", before_stimulus)
+    assert _lick_probability(lit) < _lick_probability(control) - 0.4
+
+
+def test_inactivating_b_changes_a_only_with_feedback(models):
+    light = Condition("B", "I", -0.02, 0.1, 1.0 / MW_TO_CURRENT)
+    area_a = {}
+    for name in circuits.CIRCUITS:
+        control, layout = _simulate(models, name, None)
+        lit, _ = _simulate(models, name, light)
+        assert _rate(lit, layout, "B", "E") < 0.2 * _rate(control, layout, "B", "E")
+        area_a[name] = (control.spikes[:, :, layout.area == "A"], lit.spikes[:, :, layout.area == "A"])
+    np.testing.assert_array_equal(*area_a["refcirc1"])  # same noise, no path from B to A: identical spikes
+    control, lit = area_a["refcirc2"]
+    window = slice(STIMULUS_STEP, STIMULUS_STEP + round(0.1 / circuits.DT))
+    assert lit[:, window].mean() < 0.8 * control[:, window].mean()
+
+
+def test_activating_b_makes_nogo_trials_lick(models):
+    light = Condition("B", "E", -0.02, 0.1, 0.2 / MW_TO_CURRENT)
+    control, _ = _simulate(models, "refcirc1", None, "nogo")
+    lit, _ = _simulate(models, "refcirc1", light, "nogo")
+    assert _lick_probability(lit) > _lick_probability(control) + 0.5

@@ -1,0 +1,160 @@
+"""The synthetic demo dandiset: real NWB files in the DANDI:000363 layout, reproducible and cached."""
+import json
+import os
+
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+from nwb_biornn.data import circuits, demo
+from nwb_biornn.data.nwbfile import load_session
+from nwb_biornn.data.session import UNPERTURBED
+from nwb_biornn.errors import UserError
+from nwb_biornn.nwbio import read_reference_circuit
+
+SMALL = dict(n_trials=40, perturbed_fraction=0.5, units_per_area=5)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    root = demo.write_demo_dandiset(tmp_path_factory.mktemp("demo"), "refcirc1", seed=0, **SMALL)
+    return root, next(root.glob("sub-*/*.nwb"))
+
+
+def _read(path):
+    io = NWBHDF5IO(path, "r")
+    return io, io.read()
+
+
+def test_dandi_layout(small):
+    root, path = small
+    assert (root / "dandiset.yaml").is_file()
+    assert path.relative_to(root).as_posix() == "sub-refcirc1/sub-refcirc1_ses-20240101T120000_ecephys+ogen.nwb"
+
+
+def test_trials_photostim_columns_follow_000363(small):
+    io, nwbfile = _read(small[1])
+    with io:
+        trials = nwbfile.trials.to_dataframe()
+        for name in ("start_time", "stop_time", "trial", "trial_instruction", "outcome", "early_lick",
+                     "photostim_onset", "photostim_power", "photostim_duration", "photostim_site"):
+            assert name in trials.columns
+        assert "trial start" in nwbfile.trials["photostim_onset"].description
+        unlit = trials.photostim_site == "N/A"
+        assert (trials.loc[unlit, ["photostim_onset", "photostim_power", "photostim_duration"]] == "N/A").all().all()
+        assert (~unlit).sum() == 20
+        conditions = {(c.site, round(c.onset, 4), round(c.offset - c.onset, 4), c.power) for c in demo.demo_conditions()}
+        for row in trials[~unlit].itertuples():
+            onset = float(row.photostim_onset) - circuits.STIMULUS_ONSET
+            key = (row.photostim_site, round(onset, 4), float(row.photostim_duration), float(row.photostim_power))
+            assert key in conditions
+        assert set(trials.trial_instruction) == {"go", "nogo"}
+        assert set(trials.early_lick) <= {"early", "no early"}
+
+
+def test_behavioural_events_and_outcomes_agree(small):
+    io, nwbfile = _read(small[1])
+    with io:
+        trials = nwbfile.trials.to_dataframe()
+        events = nwbfile.acquisition["BehavioralEvents"].time_series
+        assert {"sample_start_times", "go_start_times", "lick_times", "photostim_start_times",
+                "photostim_stop_times"} <= set(events)
+        stimulus = events["sample_start_times"].timestamps[:]
+        np.testing.assert_allclose(stimulus, trials.start_time + circuits.STIMULUS_ONSET)
+        licks = events["lick_times"].timestamps[:]
+        licked = [((licks >= s) & (licks < e)).any() for s, e in zip(stimulus, trials.stop_time)]
+        assert np.array_equal(licked, trials.outcome.isin(["hit", "fa"]))
+        start = events["photostim_start_times"]
+        lit = trials[trials.photostim_site != "N/A"]
+        np.testing.assert_allclose(start.timestamps[:], lit.start_time + lit.photostim_onset.astype(float))
+        np.testing.assert_allclose(start.data[:], lit.photostim_power.astype(float))
+        names = list(start.control_description[:])
+        assert [names[code] for code in start.control[:]] == list(lit.photostim_site)
+
+
+def test_sites_units_and_subject(small):
+    io, nwbfile = _read(small[1])
+    with io:
+        areas = {json.loads(site.location)[0]["brain_area"] for site in nwbfile.ogen_sites.values()}
+        assert areas == {"A", "B"} and len(nwbfile.ogen_sites) == 4
+        units = nwbfile.units.to_dataframe()
+        assert list(units.anno_name) == ["A"] * 5 + ["B"] * 5
+        assert list(units.cell_type) == ["E"] * 4 + ["I"] + ["E"] * 4 + ["I"]
+        reference = read_reference_circuit(nwbfile)
+        layout = reference.layout
+        np.testing.assert_array_equal(layout.area[units.circuit_neuron], units.anno_name)
+        np.testing.assert_array_equal(layout.cell_type[units.circuit_neuron], units.cell_type)
+        expected, _ = circuits.circuit_arrays("refcirc1", seed=0)
+        np.testing.assert_array_equal(reference.to_arrays()["recurrent_weights"], expected["recurrent_weights"])
+        intervals = nwbfile.trials.to_dataframe()[["start_time", "stop_time"]].to_numpy()
+        for times, observed in zip(units.spike_times, units.obs_intervals):
+            np.testing.assert_array_equal(observed, intervals)
+            inside = (times[:, None] >= intervals[:, 0]) & (times[:, None] < intervals[:, 1])
+            assert inside.any(axis=1).all()
+        subject = nwbfile.subject
+        assert (subject.species, subject.age, subject.subject_id) == ("Mus musculus", "P90D", "refcirc1")
+
+
+def test_no_critical_dandi_inspection(small):
+    from nwbinspector import Importance, inspect_nwbfile, load_config
+
+    messages = list(inspect_nwbfile(nwbfile_path=small[1], config=load_config(filepath_or_keyword="dandi"),
+                                    importance_threshold=Importance.CRITICAL))
+    assert messages == []
+
+
+def test_loader_recovers_the_protocol(small):
+    session = load_session(small[1])
+    assert session.areas == ("A", "B") and session.dt == circuits.DT
+    protocol = {(c.area, c.cell_type, c.onset, c.offset, c.power) for c in demo.demo_conditions()}
+    loaded = {(c.area, c.cell_type, round(c.onset, 3), round(c.offset, 3), c.power) for c in session.conditions}
+    assert loaded <= protocol and len(loaded) == len(demo.demo_conditions())
+    assert (session.condition != UNPERTURBED).sum() == 20
+
+
+def test_same_seed_same_files_other_seed_other_spikes(small, tmp_path):
+    again = demo.write_demo_dandiset(tmp_path / "again", "refcirc1", seed=0, **SMALL)
+    other = demo.write_demo_dandiset(tmp_path / "other", "refcirc1", seed=1, **SMALL)
+    spikes = []
+    for path in (small[1], next(again.glob("sub-*/*.nwb")), next(other.glob("sub-*/*.nwb"))):
+        io, nwbfile = _read(path)
+        with io:
+            spikes.append(np.concatenate(nwbfile.units["spike_times"][:]))
+            trials = nwbfile.trials.to_dataframe().drop(columns="outcome")
+            if len(spikes) == 1:
+                first_trials = trials
+            elif len(spikes) == 2:
+                assert trials.equals(first_trials)
+    np.testing.assert_array_equal(spikes[0], spikes[1])
+    assert len(spikes[0]) != len(spikes[2]) or (spikes[0] != spikes[2]).any()
+
+
+def test_several_sessions(tmp_path):
+    root = demo.write_demo_dandiset(tmp_path, "refcirc2", n_sessions=2, n_trials=10, units_per_area=5)
+    names = sorted(p.name for p in root.glob("sub-refcirc2/*.nwb"))
+    assert names == ["sub-refcirc2_ses-20240101T120000_ecephys+ogen.nwb",
+                     "sub-refcirc2_ses-20240102T120000_ecephys+ogen.nwb"]
+
+
+def test_protocol_balances_conditions():
+    instructions, condition = demo.demo_protocol(100, 0.3, np.random.default_rng(0))
+    assert (instructions == "go").sum() == 50
+    counts = np.bincount(condition[condition != UNPERTURBED], minlength=len(demo.demo_conditions()))
+    assert counts.sum() == 30 and counts.max() - counts.min() <= 1
+
+
+def test_too_many_units_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="units_per_area"):
+        demo.write_demo_dandiset(tmp_path, units_per_area=100)
+
+
+def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("NWB_BIORNN_CACHE", str(tmp_path))
+    root = demo.demo_dandiset("refcirc1")
+    assert root == tmp_path / "demo" / f"refcirc1-{demo.CACHE_VERSION}"
+    path = next(root.glob("sub-*/*.nwb"))
+    stamp = os.stat(path).st_mtime_ns
+    assert demo.demo_dandiset("refcirc1") == root and os.stat(path).st_mtime_ns == stamp
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [root.name]
+    with pytest.raises(UserError, match="refcirc1, refcirc2"):
+        demo.demo_dandiset("nonsense", cache_dir=tmp_path)

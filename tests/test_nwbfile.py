@@ -1,0 +1,185 @@
+import hashlib
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+import nwb_factories as factories
+from nwb_factories import GO, LIGHT_ONSET, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE, UNIT_STEP, trial_starts
+from nwb_biornn.data.nwbfile import load_session, safe_label
+from nwb_biornn.data.session import UNPERTURBED, Condition, Source
+from nwb_biornn.errors import UserError
+
+REALDATA = "/work/shared/realdata/"
+ECONOMO = REALDATA + "economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
+PYNAPPLE = [REALDATA + "peyrache_pynapple_phy_A8604-211122.nwb",
+            REALDATA + "peyrache_pynapple_neurosuite_A2929-200711.nwb"]
+
+
+def fingerprint(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest(), path.stat().st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def demo_like(tmp_path_factory):
+    """The DANDI:000363 layout that the ``demo`` dandiset follows."""
+    path = tmp_path_factory.mktemp("nwb") / "sub-m01_ses-1.nwb"
+    return factories.write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2))
+
+
+def test_000363_layout_loads_onto_the_go_cue_grid(demo_like):
+    session = load_session(demo_like)
+    assert (session.align_event, session.dt) == ("go_cue", 0.002)
+    # default window: 0.2 s before the sample (-1.5 s) to the end of the 1 s response window
+    assert session.t_start == pytest.approx(-1.7) and session.n_time == 1350
+    assert session.spikes.shape == (6, 1350, 2) and session.spikes.dtype == np.uint8
+    go_bins = [int((SPIKE_AFTER_GO + u * UNIT_STEP + 1.7) / 0.002) for u in range(2)]
+    sample_bin = int((SAMPLE - GO + SPIKE_AFTER_SAMPLE + 1.7) / 0.002)
+    for unit in range(2):
+        assert session.spikes[:, go_bins[unit], unit].tolist() == [1] * 6
+        assert session.spikes[:, sample_bin, unit].tolist() == [1] * 6
+    assert session.spikes.sum() == 6 * 2 * 2
+    assert session.unit_area.tolist() == ["ALM", "ALM"] and session.unit_cell_type.tolist() == ["E", "I"]
+    assert session.unit_ids.tolist() == [0, 1] and session.trial_ids.tolist() == list(range(6))
+    assert session.trial_type.tolist() == ["left", "right"] * 3
+
+
+def test_000363_layout_conditions_behaviour_and_inputs(demo_like):
+    session = load_session(demo_like)
+    assert session.conditions == (Condition("ALM", "I", LIGHT_ONSET - GO, LIGHT_ONSET - GO + 0.5, 5.5,
+                                            site="laser_ALM"),)
+    assert session.condition.tolist() == [UNPERTURBED, 0, UNPERTURBED, UNPERTURBED, 0, UNPERTURBED]
+    assert session.excluded.tolist() == [""] * 6
+    assert session.response_window == (0.0, 1.0)
+    assert session.response.tolist() == [True, True, True, False, False, False]
+    lick_bin = round((0.2 + 1.7) / 0.002)                   # licks at go + 0.2 s and go + 0.22 s
+    assert session.behaviour_name == "lick_rate"
+    assert session.behaviour[0, lick_bin] == pytest.approx(20.0)
+    assert session.behaviour[0, lick_bin + 10] == pytest.approx(40.0)
+    assert session.behaviour[0, lick_bin + 25] == pytest.approx(20.0) and session.behaviour[3].max() == 0
+    assert session.input_names == ("stimulus:left", "stimulus:right", "go_cue")
+    assert np.flatnonzero(session.inputs[0, :, 0]).tolist() == list(range(100, 105))
+    assert not session.inputs[0, :, 1].any() and session.inputs[1, 100, 1] == 1
+    assert np.flatnonzero(session.inputs[2, :, 2]).tolist() == list(range(850, 855))
+    assert session.subject["subject_id"] == "m01" and session.subject["sex"] == "F"
+    assert session.session_id == "ses-1" and session.source == Source(path=str(demo_like))
+    assert session.metadata["photostim_layout"].startswith("photostim_onset")
+
+
+def test_alignment_choices_shift_the_grid(demo_like):
+    session = load_session(demo_like, align="sample", window=(0.0, 0.1), bin_size=0.01)
+    assert session.align_event == "sample" and session.n_time == 10
+    assert session.spikes[:, 0, :].tolist() == [[1, 1]] * 6          # spikes at sample + 5.1 ms
+    start_aligned = load_session(demo_like, align="trial_start", window=(GO, GO + 0.02), bin_size=0.01)
+    assert start_aligned.spikes[:, 1, 0].tolist() == [1] * 6
+    assert start_aligned.conditions[0].onset == pytest.approx(LIGHT_ONSET)
+    with pytest.raises(UserError, match="no 'reward' event"):
+        load_session(demo_like, align="reward")
+
+
+def test_windows_outside_the_observed_intervals_exclude_trials(demo_like):
+    session = load_session(demo_like, window=(-3.0, 1.0))     # the trials start 2.5 s before the go cue
+    assert set(session.excluded.tolist()) == {"unit not observed during the window"}
+    assert load_session(demo_like, window=(-2.4, 1.0)).usable.all()
+
+
+def test_target_area_without_units_is_excluded_not_mislabelled(tmp_path):
+    path = factories.write_000363(tmp_path / "f.nwb", lit=(1, 4), sites=("ALM", "vS1"),
+                                  trial_site=[0, 1, 0, 0, 0, 0])
+    session = load_session(path)
+    assert [c.area for c in session.conditions] == ["vS1", "ALM"]
+    assert session.excluded[1] == "target area vS1 not recorded" and session.excluded[4] == ""
+    assert session.trials_of(0).sum() == 0 and session.trials_of(1).sum() == 1
+
+
+def test_area_map_overrides_unit_areas(tmp_path):
+    path = factories.write_000363(tmp_path / "f.nwb", units=(("Secondary motor area, layer 5", "E"), ("MOp", "E")),
+                                  sites=("vS1",))
+    session = load_session(path, area_map={"MOp": "vS1"})
+    assert session.unit_area.tolist() == ["ALM", "vS1"] and session.usable.all()
+
+
+def test_early_lick_trials_are_excluded(tmp_path):
+    session = load_session(factories.write_000363(tmp_path / "f.nwb", early=(2,)))
+    assert session.excluded.tolist() == ["", "", "early lick", "", "", ""]
+
+
+@pytest.mark.parametrize("writer, area, waveform", [
+    (factories.write_000060, "vS1", "pulsed"), (factories.write_000009, "ALM", "constant"),
+    (factories.write_power_trace, "ALM", "constant"), (factories.write_events_pair, "ALM", "constant"),
+    (factories.write_epochs_table, "ALM", "pulsed")])
+def test_every_layout_yields_one_usable_condition(tmp_path, writer, area, waveform):
+    session = load_session(writer(tmp_path / "f.nwb"))
+    (condition,) = session.conditions
+    assert (condition.area, condition.waveform) == (area, waveform)
+    assert session.trials_of(0).sum() == 2 and session.usable.all()
+
+
+def test_coded_layout_reports_undecodable_codes(tmp_path):
+    session = load_session(factories.write_coded(tmp_path / "f.nwb"))
+    assert [c.label for c in session.conditions] == ["ALM-I -1.000--0.400s 5mW ramp", "PPN-E 0.100-0.400s nanmW"]
+    assert session.excluded[4] == "photostimulation code missing (discarded in the source)"
+    assert session.excluded[5].startswith("photostimulation code 3")
+    assert session.response.tolist() == [False] * 6 and session.behaviour_name == "none"
+
+
+def test_real_economo_session():
+    session = load_session(ECONOMO)
+    assert session.spikes.shape[0] == 178 and session.n_units == 1
+    assert session.unit_area.tolist() == ["ALM"] and session.unit_cell_type.tolist() == ["E"]
+    assert session.align_event == "go_cue" and session.metadata["align_source"] == "cue_start_time"
+    assert session.conditions == () and (session.condition == UNPERTURBED).all()
+    assert session.excluded.tolist().count("early lick") == 6
+    assert session.usable.sum() == 160
+    with NWBHDF5IO(ECONOMO, "r") as io:
+        nwbfile = io.read()
+        spikes = np.sort(nwbfile.units["spike_times"][0])      # this real file's spike times are not sorted
+        go = nwbfile.trials["start_time"][:] + nwbfile.trials["cue_start_time"][:]
+    edges = go[:, None] + session.t_start + session.dt * np.array([0, session.n_time])
+    expected = np.searchsorted(spikes, edges[:, 1]) - np.searchsorted(spikes, edges[:, 0])
+    assert session.spikes[:, :, 0].sum(axis=1).tolist() == expected.tolist()
+    assert 0 < session.response.sum() < 178 and session.behaviour.max() > 0
+    assert session.subject["subject_id"] == "anm369963"
+
+
+@pytest.mark.parametrize("path", PYNAPPLE)
+def test_pynapple_files_without_trials_raise_a_clear_error(path):
+    with pytest.raises(UserError, match="has no trials table"):
+        load_session(path)
+
+
+def test_bad_inputs_raise_user_errors_and_leave_files_unchanged(tmp_path, demo_like):
+    truncated = tmp_path / "truncated.nwb"
+    truncated.write_bytes(demo_like.read_bytes()[: demo_like.stat().st_size // 2])
+    text = tmp_path / "notes.nwb"
+    text.write_text("not an NWB file")
+    plain_hdf5 = tmp_path / "plain.h5"
+    with h5py.File(plain_hdf5, "w") as file:
+        file["x"] = np.arange(3)
+    cases = [(truncated, "truncated or damaged|cannot read"), (text, "not an NWB file"),
+             (plain_hdf5, "cannot read .* as NWB"),
+             (factories.write_without_trials(tmp_path / "no_trials.nwb"), "has no trials table"),
+             (factories.write_without_units(tmp_path / "no_units.nwb"), "has no units")]
+    for path, message in cases:
+        before = fingerprint(path)
+        with pytest.raises(UserError, match=message):
+            load_session(path)
+        assert fingerprint(path) == before
+    with pytest.raises(UserError, match="no such file"):
+        load_session(tmp_path / "missing.nwb")
+
+
+def test_loading_never_modifies_the_file(tmp_path, demo_like):
+    copy = shutil.copy(demo_like, tmp_path / "copy.nwb")
+    before = fingerprint(copy)
+    load_session(copy)
+    assert fingerprint(copy) == before
+
+
+@pytest.mark.parametrize("text, label", [("anm369963_2017-02-28_2", "anm369963-2017-02-28-2"),
+                                         ("../../etc/passwd", "etc-passwd"), ("a b:c", "a-b-c"), ("__", "unknown"),
+                                         (440956, "440956")])
+def test_safe_label(text, label):
+    assert safe_label(text) == label
