@@ -17,13 +17,15 @@ import numpy as np
 import torch
 
 from nwb_biornn import nwbio
+from nwb_biornn.calibrate import calibrate_light
 from nwb_biornn.config import load_config, preset
 from nwb_biornn.data.nwbfile import load_session
 from nwb_biornn.data.session import Condition
 from nwb_biornn.data.sources import resolve_source
 from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition, predict_recorded_conditions
+from nwb_biornn.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition
 from nwb_biornn.fit.trainer import FitResult, fit as fit_sessions
+from nwb_biornn.model.light import MW_TO_CURRENT
 from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
 from nwb_biornn.reference import read_reference_network
 
@@ -68,22 +70,34 @@ def fit(sessions: list, model: str = "biornn", *, config_file=None, steps=None, 
 
 
 def save(result: FitResult, sessions: list, out, *, subject_overrides=None, n_trials=DEFAULT_TRIALS, seed=0,
-         progress=None) -> list:
-    """Predict every recorded condition and write one model file per session; returns their paths."""
+         calibrate_on: tuple = (), progress=None) -> tuple[list, list]:
+    """Evaluate every session, predict its recorded conditions and write one model file per session.
+
+    With ``calibrate_on`` (condition labels), the mW -> current factor is calibrated on those conditions of
+    each session (:func:`nwb_biornn.calibrate.calibrate_light`) and they are left out of the scores.
+    Returns the written paths and the evaluation documents (also stored in each file's training summary).
+    """
     result.model.cpu()
     subjects = [nwbio.subject_for_dandi(s.subject, subject_overrides) for s in sessions]
-    paths = []
+    paths, documents = [], []
     for index, (session, subject) in enumerate(zip(sessions, subjects)):
         network = FittedNetwork(result.model, result.layout, index)
-        predictions = predict_recorded_conditions(network, session, result.splits[index], result.fit_config,
-                                                  n_trials, seed)
+        split = result.splits[index]
+        factor = MW_TO_CURRENT
+        if calibrate_on:
+            factor = calibrate_light(network, session, split, result.fit_config, tuple(calibrate_on), seed, n_trials)
         reference = read_reference_network(session)
+        document, predictions = evaluate_network(network, session, split, result.fit_config, seed=seed,
+                                                 n_trials=n_trials, reference=reference,
+                                                 calibrate_on=tuple(calibrate_on), mw_to_current=factor)
+        light = {"mw_to_current": factor, "calibrated_on": list(calibrate_on)}
         paths.append(nwbio.write_model_file(out, session, result, index, predictions,
                                             reference=None if reference is None else reference.model,
-                                            subject=subject))
+                                            subject=subject, summary={"evaluation": document, "light": light}))
+        documents.append(document)
         if progress:
             progress(index + 1, len(sessions))
-    return paths
+    return paths, documents
 
 
 def load_model(path) -> nwbio.ModelFile:
@@ -96,8 +110,11 @@ def evaluate(path, *, seed=0, n_trials=DEFAULT_TRIALS) -> tuple[dict, list]:
     model_file = load_model(path)
     network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
     reference = read_reference_network(model_file.session, path)
+    light = model_file.training_summary.get("light", {})
     return evaluate_network(network, model_file.session, model_file.split, model_file.fit_config, seed=seed,
-                            n_trials=n_trials, reference=reference)
+                            n_trials=n_trials, reference=reference,
+                            calibrate_on=tuple(light.get("calibrated_on", ())),
+                            mw_to_current=light.get("mw_to_current", MW_TO_CURRENT))
 
 
 def perturb(path, area: str, window: tuple, *, power: float = 5.0, cell_type: str = "I", waveform="constant",

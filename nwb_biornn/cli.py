@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -34,9 +37,20 @@ def _fail_cleanly(command):
     return wrapper
 
 
+def _json_safe(value):
+    """``value`` with NaN and infinities replaced by None, so the output is strict JSON."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _emit(document: dict, as_json: bool, text: str) -> None:
-    """Print the JSON document (``--json``) or the human text, on stdout."""
-    click.echo(json.dumps(document, indent=2, allow_nan=True) if as_json else text)
+    """Print the JSON document (``--json``; NaN becomes null) or the human text, on stdout."""
+    click.echo(json.dumps(_json_safe(document), indent=2, allow_nan=False) if as_json else text)
 
 
 def _progress_bar(total: int, description: str):
@@ -129,6 +143,10 @@ def format_evaluation(document: dict) -> str:
                      f"  |Δ behaviour| error {number(reference['perturbed']['delta_behaviour_abs_error'])}")
     if document.get("note"):
         lines.append(f"  {document['note']}")
+    if "observed" in document:
+        observed = document["observed"]
+        lines.append(f"  observed     |Δ observed - Δ predicted| {number(observed['abs_error'])}"
+                     f"  cosine {number(observed['cosine_similarity'])}  ({observed['n_conditions']} conditions)")
     if document["conditions"]:
         lines.append(f"  {'condition':<40} {'trials':>6} {'Δ recorded':>11} {'Δ predicted':>12} {'TM loss':>8}")
         for row in document["conditions"]:
@@ -159,10 +177,12 @@ def format_evaluation(document: dict) -> str:
 @click.option("--subject-species", help="Species when the source lacks it (e.g. 'Mus musculus').")
 @click.option("--subject-sex", help="Sex when the source lacks it: M, F, O or U.")
 @click.option("--subject-age", help="Age when the source lacks it, ISO 8601 (e.g. P90D).")
+@click.option("--calibrate-on", "calibrate_on", multiple=True,
+              help="Calibrate mW -> model current on this condition (label as printed); excluded from scores.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_fail_cleanly
 def fit(source, preset_name, config_file, steps, seed, out, resume, device, sessions_glob, api_url, cache_dir,
-        stream, areas_text, align, bin_size, subject_species, subject_sex, subject_age, as_json):
+        stream, areas_text, align, bin_size, subject_species, subject_sex, subject_age, calibrate_on, as_json):
     """Fit a bioRNN to the unperturbed trials of SOURCE and predict its perturbation trials.
 
     SOURCE is a DANDI id (000363, DANDI:000363/0.230822.0128), a DANDI URL, a local NWB file or folder, or
@@ -171,6 +191,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     from nwb_biornn import api
     from nwb_biornn.data.areas import parse_area_overrides
     from nwb_biornn.data.summary import summarize
+    from nwb_biornn.calibrate import calibration_indices
     from nwb_biornn.nwbio import subject_for_dandi
 
     model_config, fit_config = api.configure(preset_name, config_file, steps, seed)
@@ -185,6 +206,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     overrides = {k: v for k, v in (("species", subject_species), ("sex", subject_sex), ("age", subject_age)) if v}
     for session in sessions:
         subject_for_dandi(session.subject, overrides)
+        calibration_indices(session, calibrate_on)
     click.echo(summarize(sessions), err=True)
     bar, report = _fit_progress(fit_config.steps)
     with bar:
@@ -192,8 +214,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
                                   progress=report)
     click.echo(f"fitted {result.steps} steps; predicting {sum(len(s.conditions) for s in sessions)} conditions ...",
                err=True)
-    paths = api.save(result, sessions, out, subject_overrides=overrides)
-    documents = [api.evaluate(path, seed=fit_config.seed)[0] for path in paths]
+    paths, documents = api.save(result, sessions, out, subject_overrides=overrides, calibrate_on=calibrate_on)
     text = "\n".join([f"wrote {path}" for path in paths] + [format_evaluation(d) for d in documents])
     _emit({"model_files": [str(p) for p in paths], "evaluation": documents}, as_json, text)
 
@@ -261,3 +282,102 @@ def info(model_file, as_json):
 
     description = describe_model_file(model_file)
     _emit(description, as_json, format_info(description))
+
+
+def format_targeting(document: dict) -> str:
+    """The targeting document as a short table for people."""
+    lines = [f"objective {document['objective']} (baseline {document['baseline']:.3f}), window "
+             f"{document['window'][0]:.3f}..{document['window'][1]:.3f} s, power {document['power']:g}, "
+             f"{document['n_trials']} trials",
+             f"  {'set':<10} {'neurons':>7} {'predicted':>10} {'simulated':>10} {'± sem':>7}"
+             + (f" {'ground truth':>13} {'± sem':>7}" if "transfer" in document else "")]
+    for name, entry in document["sets"].items():
+        line = (f"  {name:<10} {len(entry['neurons']['model_ids']):>7} {entry['predicted']:>+10.3f} "
+                f"{entry['simulated']:>+10.3f} {entry['simulated_sem']:>7.3f}")
+        if "transfer" in document:
+            transfer = document["transfer"][name]
+            line += f" {transfer['simulated']:>+13.3f} {transfer['simulated_sem']:>7.3f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("model_file", type=click.Path(dir_okay=False))
+@click.option("--objective", default="behaviour", show_default=True, type=click.Choice(["behaviour"]),
+              help="behaviour: the behaviour readout (lick rate) summed over the response window, times dt.")
+@click.option("--neurons", "n_neurons", default=10, show_default=True, type=int, help="Neurons per set.")
+@click.option("--window", "window_text",
+              help="START,STOP in seconds relative to the alignment event (default: the last 100 ms before the "
+                   "response window).")
+@click.option("--power", default=0.1, show_default=True, type=float,
+              help="Stimulation current in model units (threshold gap 0.1).")
+@click.option("--trials", "n_trials", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--hidden", "include_hidden", is_flag=True, help="Also target neurons without a recorded unit.")
+@click.option("--no-save", is_flag=True, help="Do not write the sets into MODEL_FILE.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write the gradient map and effects (PNG).")
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def target(model_file, objective, n_neurons, window_text, power, n_trials, seed, include_hidden, no_save,
+           plot_file, as_json):
+    """Choose neurons to micro-stimulate by the gradient of the behaviour, and simulate the effect.
+
+    Sets of the K neurons (fitted to recorded units) whose stimulation most increases (positive) or decreases
+    (negative) the objective to first order, and K random ones, are stimulated in the model and, for demo
+    models, in the ground-truth circuit; the sets are stored in MODEL_FILE.
+    """
+    from nwb_biornn.target import target_model_file
+
+    document = target_model_file(model_file, save=not no_save, plot=plot_file, objective=objective,
+                                 n_neurons=n_neurons, window=_window(window_text, "--window"), power=power,
+                                 n_trials=n_trials, seed=seed, include_hidden=include_hidden)
+    text = format_targeting(document)
+    if not no_save:
+        text += f"\nstored the sets in {model_file}"
+    _emit(document, as_json, text)
+
+
+@main.command()
+@click.argument("model_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a PNG bar chart here.")
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def compare(model_files, plot_file, as_json):
+    """Compare held-out scores of MODEL_FILES across presets and seeds."""
+    from nwb_biornn import api
+    from nwb_biornn.compare import format_table, plot_comparison, reference_summary, score_rows, summarize_by_preset
+
+    rows = score_rows([api.load_model(path) for path in model_files])
+    summary = summarize_by_preset(rows)
+    reference = reference_summary(rows)
+    if plot_file:
+        plot_comparison(summary, plot_file)
+    _emit({"models": rows, "presets": summary, "reference": reference}, as_json, format_table(summary, reference))
+
+
+@main.command()
+@click.option("--circuit", default="refcirc1", show_default=True, type=click.Choice(["refcirc1", "refcirc2"]),
+              help="refcirc1: A -> B feedforward; refcirc2: with B -> A feedback.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the synthetic dandiset.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--sessions", "n_sessions", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--trials", "n_trials", default=300, show_default=True, type=click.IntRange(min=10))
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def simulate(circuit, out, seed, n_sessions, n_trials, as_json):
+    """Record a synthetic dandiset from a ground-truth reference circuit (what `fit demo` uses)."""
+    from nwb_biornn.data.demo import write_demo_dandiset
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} is not empty; choose a new folder for the synthetic dandiset")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        write_demo_dandiset(scratch, circuit, seed=seed, n_sessions=n_sessions, n_trials=n_trials)
+        scratch.chmod(0o755)
+        os.replace(scratch, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    files = sorted(str(p) for p in out.rglob("*.nwb"))
+    _emit({"circuit": circuit, "files": files}, as_json, "\n".join(f"wrote {f}" for f in files))

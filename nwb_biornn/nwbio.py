@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
-from hdmf.common import DynamicTableRegion, VectorData, VectorIndex
+from hdmf.common import VectorData, VectorIndex
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
 from pynwb.misc import Units
@@ -208,7 +208,8 @@ def _label(text: str) -> str:
 
 
 def write_model_file(out_dir, session: Session, result, session_index: int, predictions: list,
-                     reference=None, summary: dict | None = None, subject: dict | None = None) -> Path:
+                     reference=None, summary: dict | None = None, subject: dict | None = None,
+                     session_ids: list | None = None) -> Path:
     """Write the model file of one fitted session (atomically) and the dandiset's ``dandiset.yaml``.
 
     Parameters
@@ -228,6 +229,8 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         JSON-able facts added to the model's training summary (held-out scores, calibration...).
     subject
         The checked subject (:func:`subject_for_dandi`); by default derived from ``session.subject``.
+    session_ids
+        ``session_id`` of every session of the fit, in order (by default only this session's is known).
 
     Returns
     -------
@@ -250,7 +253,9 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         _copy_ogen_sites(source, nwbfile)
         _check_rebinning(nwbfile, session, result.layout, session_index)
         module = nwbfile.create_processing_module(MODULE, f"bioRNN model fitted by {SOFTWARE} {__version__}.")
-        module.add(_fitted_model(nwbfile, session, result, session_index, split, summary))
+        ids = list(session_ids) if session_ids is not None else [""] * len(result.splits)
+        ids[session_index] = session.session_id
+        module.add(_fitted_model(nwbfile, session, result, session_index, split, summary, ids))
         module.add(_fitted_session(nwbfile, session))
         if reference is not None:
             module.add(_model_container(reference, REFERENCE, "Ground-truth circuit the session was simulated from."))
@@ -338,7 +343,7 @@ def _copy_units(source: NWBFile, nwbfile: NWBFile, session: Session) -> None:
         values = {name: data[row] for name, (_, data) in extra.items()}
         if has_obs:
             values["obs_intervals"] = np.asarray(units["obs_intervals"][row])
-        nwbfile.add_unit(id=unit_id, spike_times=np.asarray(units["spike_times"][row], float),
+        nwbfile.add_unit(id=unit_id, spike_times=np.sort(np.asarray(units["spike_times"][row], float)),
                          biornn_area="" if column is None else str(session.unit_area[column]),
                          biornn_cell_type="" if column is None else str(session.unit_cell_type[column]),
                          biornn_fitted=column is not None, **values)
@@ -390,13 +395,6 @@ def _copy_ogen_sites(source: NWBFile, nwbfile: NWBFile) -> None:
                                  excitation_lambda=site.excitation_lambda, location=site.location)
 
 
-def _spike_times_in_session_order(units, unit_rows) -> tuple[list, list | None]:
-    spike_times = [np.asarray(units["spike_times"][row], float) for row in unit_rows]
-    if "obs_intervals" not in units.colnames:
-        return spike_times, None
-    return spike_times, [np.asarray(units["obs_intervals"][row], float) for row in unit_rows]
-
-
 def _check_rebinning(nwbfile: NWBFile, session: Session, layout: NeuronLayout, session_index: int) -> None:
     """The copied spike times must give back ``session.spikes`` exactly (else the file could not rebuild it)."""
     rows = _unit_rows(nwbfile.units, session.unit_ids)
@@ -416,36 +414,33 @@ def _unit_rows(units, unit_ids) -> np.ndarray:
 
 
 def _rebin(units, rows, align, t_start, dt, n_time) -> np.ndarray:
-    spike_times, obs_intervals = _spike_times_in_session_order(units, rows)
-    return bin_spikes(spike_times, align, t_start, dt, n_time, obs_intervals)[0]
+    """Spike counts (trials, time, units) of the Units rows ``rows``, as the loader bins them."""
+    spike_times = [np.asarray(units["spike_times"][row], float) for row in rows]
+    obs_intervals = ([np.asarray(units["obs_intervals"][row], float) for row in rows]
+                     if "obs_intervals" in units.colnames else None)
+    spikes = bin_spikes(spike_times, align, t_start, dt, n_time, obs_intervals)[0]
+    spikes[~np.isfinite(align)] = 0
+    return spikes
 
 
-def _fitted_model(nwbfile, session, result, session_index, split, summary) -> BioRNNModel:
+def _fitted_model(nwbfile, session, result, session_index, split, summary, session_ids) -> BioRNNModel:
     trials = nwbfile.trials
     regions = {}
-    for name, kind, what in (("training_trials", "train", "trained on"),
-                             ("heldout_trials", "perturbation", "held out of training")):
+    for name, kind, description in (("training_trials", "train", "Trials the model was trained on."),
+                                    ("heldout_trials", "perturbation", "Perturbation trials held out of training.")):
         rows = np.flatnonzero(split == kind).tolist()
         if rows:
-            regions[name] = trials.create_region(name, rows, f"Perturbation trials {what}."
-                                                 if kind == "perturbation" else f"Trials the model was {what}.")
+            regions[name] = trials.create_region(name, rows, description)
     model_rows = np.full(result.layout.n_neurons, -1)
     neurons, columns = result.layout.neurons_of(session_index)
     model_rows[neurons] = _unit_rows(nwbfile.units, session.unit_ids[columns])
     return _model_container(
         result.model, MODEL, f"bioRNN ({result.model_config.preset}) fitted to {len(result.splits)} session(s).",
         fit_config=result.fit_config, unit_rows=model_rows, units=nwbfile.units,
-        session_ids=[str(s) for s in _session_ids(result, session, session_index)], session_index=session_index,
+        session_ids=[str(s) for s in session_ids], session_index=session_index,
         training_steps=int(result.steps),
         training_summary=json.dumps(_training_summary(session, result, split, summary), default=_json_default),
         **regions)
-
-
-def _session_ids(result, session, session_index) -> list:
-    """The session ids of the fit (``result.session_ids`` when the trainer records them)."""
-    ids = list(getattr(result, "session_ids", None) or [""] * len(result.splits))
-    ids[session_index] = session.session_id
-    return ids
 
 
 def _training_summary(session, result, split, summary) -> dict:
@@ -610,19 +605,20 @@ def _write_dandiset_yaml(out_dir: Path, source: Source) -> None:
     if path.exists():
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    derived = _source_text(source) if source.dandiset_id else f"the local file {Path(source.path).name}"
+    derived = _source_text(source) if source.dandiset_id else "local NWB files"
     lines = [
         "identifier: '000000'",
-        f"name: 'bioRNN models fitted by {SOFTWARE} to {derived}'",
-        f"description: 'Biologically informed spiking RNNs fitted by {SOFTWARE} {__version__} to the sessions of "
-        f"{derived}, with their optogenetic perturbation predictions (NWB extension ndx-biornn).'",
+        f"name: {json.dumps(f'bioRNN models fitted by {SOFTWARE} to {derived}')}",
+        "description: " + json.dumps(f"Biologically informed spiking RNNs fitted by {SOFTWARE} {__version__} to the "
+                                     f"sessions of {derived}, with their optogenetic perturbation predictions "
+                                     "(NWB extension ndx-biornn)."),
         "license:", "- spdx:CC-BY-4.0",
     ]
     if source.dandiset_id:
         version = source.version or "draft"
-        lines += ["relatedResource:", f"- identifier: 'DANDI:{source.dandiset_id}/{version}'",
+        lines += ["relatedResource:", f"- identifier: {json.dumps(f'DANDI:{source.dandiset_id}/{version}')}",
                   "  relation: dcite:IsDerivedFrom",
-                  f"  url: 'https://dandiarchive.org/dandiset/{source.dandiset_id}/{version}'"]
+                  f"  url: {json.dumps(f'https://dandiarchive.org/dandiset/{source.dandiset_id}/{version}')}"]
     _replace_atomically(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
 
 
@@ -660,8 +656,14 @@ def add_reference_circuit(nwbfile: NWBFile, model, layout: NeuronLayout, name: s
     module.add(_model_container(model, REFERENCE, f"Ground-truth circuit {name} (simulated, not fitted)."))
 
 
-def read_reference_circuit(nwbfile: NWBFile):
-    """The ground-truth circuit stored by :func:`add_reference_circuit` (or in a model file), or None."""
+def read_reference_circuit(nwbfile):
+    """The ground-truth circuit stored by :func:`add_reference_circuit` (or in a model file), or None.
+
+    ``nwbfile`` is an open :class:`~pynwb.NWBFile` or the path of one.
+    """
+    if not isinstance(nwbfile, NWBFile):
+        with NWBHDF5IO(nwbfile, "r") as io:
+            return read_reference_circuit(io.read())
     for module_name in (REFERENCE, MODULE):
         module = nwbfile.processing.get(module_name)
         if module is not None and REFERENCE in module.data_interfaces:

@@ -119,12 +119,13 @@ def write(nwbfile, path):
 
 
 def write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2), early=(), sites=("ALM",), trial_site=None,
-                 units=(("Secondary motor area, layer 5", "E"), ("ALM", "I")), **base_kwargs):
+                 units=(("Secondary motor area, layer 5", "E"), ("ALM", "I")), protocols=None, **base_kwargs):
     """DANDI:000363 / the ``demo`` layout: string ``photostim_*`` columns from the trial start, BehavioralEvents
     (go, sample with early-lick replays, left/right licks, photostim start/stop with ``control``), JSON sites.
 
-    ``trial_site[k]`` is the index into ``sites`` of the site lit in trial ``k``; ``base_kwargs`` go to
-    :func:`base_nwbfile`."""
+    ``trial_site[k]`` is the index into ``sites`` of the site lit in trial ``k``. With ``protocols`` (one id per
+    site) the sites are named ``laser_<protocol>`` and ``control`` holds protocol ids, as in the map-ephys export;
+    otherwise ``control`` indexes ``control_description``. ``base_kwargs`` go to :func:`base_nwbfile`."""
     def light(value):
         return [f"{value:.4f}" if k in lit else "N/A" for k in range(n_trials)]
 
@@ -141,10 +142,11 @@ def write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2), early=(), sites
                            electrode_locations=[json.dumps({"brain_regions": "left ALM"})] * len(units), **base_kwargs)
     starts = trial_starts(n_trials)
     site = np.asarray(trial_site if trial_site is not None else [0] * n_trials)
-    site_names = [f"laser_{area}" for area in sites]
-    for area in sites:
-        add_site(nwbfile, f"laser_{area}", json.dumps([{"brain_area": area, "skull_reference": "bregma",
-                                                         "ap_location": 2.5, "ml_location": 1.5}]))
+    site_names = [f"laser_{label}" for label in (protocols or sites)]
+    for name, area in zip(site_names, sites):
+        add_site(nwbfile, name, json.dumps([{"brain_area": area, "skull_reference": "bregma",
+                                             "ap_location": 2.5, "ml_location": 1.5}]))
+    control = np.asarray(protocols)[site[list(lit)]] if protocols else site[list(lit)]
     lit_starts = starts[list(lit)]
     add_events(nwbfile, {
         "sample_start_times": np.sort(np.r_[starts + SAMPLE, starts[list(early)] + 0.3]),
@@ -155,7 +157,8 @@ def write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2), early=(), sites
         "photostim_start_times": lit_starts + LIGHT_ONSET,
         "photostim_stop_times": lit_starts + LIGHT_ONSET + LIGHT_DURATION,
     }, photostim_start_times={"data": np.full(len(lit), LIGHT_POWER), "unit": "mW",
-                              "control": site[list(lit)].astype(np.uint8), "control_description": site_names},
+                              "control": control.astype(np.uint8),
+                              "control_description": ["photostim protocol id"] if protocols else site_names},
         photostim_stop_times={"data": np.full(len(lit), LIGHT_POWER), "unit": "mW"})
     return write(nwbfile, path)
 

@@ -83,3 +83,10 @@ def test_bin_spikes_matches_a_histogram_per_trial(n_units):
         for trial, a in enumerate(align):
             expected, _ = np.histogram(times, bins=a - 1.0 + 0.05 * np.arange(41))
             assert counts[trial, :, unit].tolist() == expected.tolist()
+
+
+def test_a_window_equal_to_an_observed_interval_survives_float_rounding():
+    start = np.array([1.0 + 0.1])
+    window_start = start + 0.1 - 0.1           # 1.0999999999999999 or so, not exactly the interval start
+    assert binning.covered(window_start, window_start + 0.4, np.array([[1.1, 1.5]])).tolist() == [True]
+    assert binning.covered(window_start - 0.01, window_start + 0.4, np.array([[1.1, 1.5]])).tolist() == [False]

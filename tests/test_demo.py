@@ -103,13 +103,15 @@ def test_no_critical_dandi_inspection(small):
     assert messages == []
 
 
-def test_loader_recovers_the_protocol(small):
+def test_loader_recovers_the_protocol_and_the_circuit_inputs(small):
     session = load_session(small[1])
     assert session.areas == ("A", "B") and session.dt == circuits.DT
     protocol = {(c.area, c.cell_type, c.onset, c.offset, c.power) for c in demo.demo_conditions()}
     loaded = {(c.area, c.cell_type, round(c.onset, 3), round(c.offset, 3), c.power) for c in session.conditions}
     assert loaded <= protocol and len(loaded) == len(demo.demo_conditions())
     assert (session.condition != UNPERTURBED).sum() == 20
+    assert session.t_start == pytest.approx(-circuits.STIMULUS_ONSET)  # the window is the whole simulated trial
+    np.testing.assert_array_equal(session.inputs, circuits.stimulus_inputs(session.trial_type))
 
 
 def test_same_seed_same_files_other_seed_other_spikes(small, tmp_path):
@@ -143,9 +145,13 @@ def test_protocol_balances_conditions():
     assert counts.sum() == 30 and counts.max() - counts.min() <= 1
 
 
-def test_too_many_units_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="units_per_area"):
-        demo.write_demo_dandiset(tmp_path, units_per_area=100)
+@pytest.mark.parametrize("arguments, message", [(dict(units_per_area=100), "units_per_area"),
+                                                 (dict(perturbed_fraction=1.5), "perturbed_fraction"),
+                                                 (dict(n_trials=0), "at least one")])
+def test_bad_arguments_are_user_errors_and_write_nothing(tmp_path, arguments, message):
+    with pytest.raises(UserError, match=message):
+        demo.write_demo_dandiset(tmp_path / "out", **arguments)
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):

@@ -48,6 +48,21 @@ def test_000363_light_from_string_columns_with_sites_from_event_control(tmp_path
     assert photostim.undecoded == {}
 
 
+def test_000363_sites_named_by_protocol_id_match_the_control_codes(tmp_path):
+    path = factories.write_000363(tmp_path / "f.nwb", lit=(1, 4), sites=("ALM", "vS1"), protocols=(7, 9),
+                                  trial_site=[0, 0, 0, 0, 1, 0])
+    _, photostim = decode(path)
+    assert [(e.trial, e.site, e.area) for e in photostim.epochs] == [(1, "laser_7", "ALM"), (4, "laser_9", "vS1")]
+
+
+def test_onsets_from_the_go_cue_need_a_go_cue(tmp_path):
+    nwbfile = factories.base_nwbfile(2, trial_columns={
+        "photostim_onset": ("onset relative to the go cue (s)", ["-1.0", "N/A"]),
+        "photostim_duration": ("s", ["0.5", "N/A"])})
+    _, photostim = decode(factories.write(nwbfile, tmp_path / "f.nwb"))
+    assert photostim.undecoded == {0: "light onset given from the go cue, but the trial has no go cue"}
+
+
 def test_000060_ragged_pulse_train_relative_to_the_go_cue_is_pulsed(tmp_path):
     _, photostim = decode(factories.write_000060(tmp_path / "f.nwb", lit=(2,)))
     (epoch,) = photostim.epochs
@@ -164,6 +179,14 @@ def test_unit_cell_types_and_locations(tmp_path):
     with opened(factories.write(nwbfile, tmp_path / "c.nwb")) as nwbfile:
         cell_types, rule = layouts.unit_cell_types(nwbfile)
         assert (cell_types.tolist(), rule) == (["E", "E"], "default")
+
+
+def test_units_without_an_area_fall_back_to_their_electrodes(tmp_path):
+    path = factories.write_000363(tmp_path / "f.nwb", units=(("", "E"), ("Primary motor area", "E")))
+    with opened(path) as nwbfile:
+        texts, source = layouts.unit_locations(nwbfile)
+    assert texts == ['{"brain_regions": "left ALM"}', "Primary motor area"]
+    assert source == "units.anno_name, electrodes.location"
 
 
 def test_real_economo_file_layout():

@@ -7,9 +7,10 @@ import pytest
 from pynwb import NWBHDF5IO
 
 import nwb_factories as factories
-from nwb_factories import GO, LIGHT_ONSET, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE, UNIT_STEP, trial_starts
+from nwb_factories import GO, LIGHT_ONSET, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE, UNIT_STEP
 from nwb_biornn.data.nwbfile import load_session, safe_label
 from nwb_biornn.data.session import UNPERTURBED, Condition, Source
+from nwb_biornn.data.summary import summarize
 from nwb_biornn.errors import UserError
 
 REALDATA = "/work/shared/realdata/"
@@ -59,7 +60,7 @@ def test_000363_layout_conditions_behaviour_and_inputs(demo_like):
     assert session.behaviour[0, lick_bin] == pytest.approx(20.0)
     assert session.behaviour[0, lick_bin + 10] == pytest.approx(40.0)
     assert session.behaviour[0, lick_bin + 25] == pytest.approx(20.0) and session.behaviour[3].max() == 0
-    assert session.input_names == ("stimulus:left", "stimulus:right", "go_cue")
+    assert session.input_names == ("left", "right", "go_cue")
     assert np.flatnonzero(session.inputs[0, :, 0]).tolist() == list(range(100, 105))
     assert not session.inputs[0, :, 1].any() and session.inputs[1, 100, 1] == 1
     assert np.flatnonzero(session.inputs[2, :, 2]).tolist() == list(range(850, 855))
@@ -89,9 +90,22 @@ def test_target_area_without_units_is_excluded_not_mislabelled(tmp_path):
     path = factories.write_000363(tmp_path / "f.nwb", lit=(1, 4), sites=("ALM", "vS1"),
                                   trial_site=[0, 1, 0, 0, 0, 0])
     session = load_session(path)
-    assert [c.area for c in session.conditions] == ["vS1", "ALM"]
+    assert [c.area for c in session.conditions] == ["ALM", "vS1"]
     assert session.excluded[1] == "target area vS1 not recorded" and session.excluded[4] == ""
-    assert session.trials_of(0).sum() == 0 and session.trials_of(1).sum() == 1
+    assert session.condition[[1, 4]].tolist() == [1, 0]
+    assert session.trials_of(0).sum() == 1 and session.trials_of(1).sum() == 0
+
+
+def test_summary_lists_units_conditions_behaviour_and_exclusions(tmp_path, demo_like):
+    other = load_session(factories.write_000363(tmp_path / "f.nwb", lit=(1, 4), sites=("ALM", "vS1"),
+                                                trial_site=[0, 1, 0, 0, 0, 0], early=(2,)))
+    text = summarize([load_session(demo_like), other])
+    assert text.splitlines()[0] == "2 session(s), 4 units, 12 trials"
+    assert "  units: 2 (ALM: 1 E, 1 I)" in text
+    assert "    ALM-I -1.200--0.700s 5.5mW: 2 trials (2 usable)" in text
+    assert "    vS1-I -1.200--0.700s 5.5mW: 1 trials (0 usable)" in text
+    assert "  excluded: target area vS1 not recorded (1); early lick (1)" in text
+    assert "lick_rate from left_lick_times, right_lick_times" in text and "in 3 of 6 trials" in text
 
 
 def test_area_map_overrides_unit_areas(tmp_path):
@@ -144,6 +158,18 @@ def test_real_economo_session():
     assert session.subject["subject_id"] == "anm369963"
 
 
+def test_the_demo_dandiset_loads_with_its_ground_truth_conditions(tmp_path):
+    from nwb_biornn.data.demo import demo_conditions, write_demo_dandiset
+
+    root = write_demo_dandiset(tmp_path / "demo", n_trials=40, units_per_area=5)
+    (path,) = root.glob("sub-*/*.nwb")
+    session = load_session(path)
+    assert set(session.excluded.tolist()) <= {"", "early lick"} and session.areas == ("A", "B")
+    assert set(session.conditions) <= set(demo_conditions()) and len(session.conditions) >= 5
+    assert session.input_names == ("go", "nogo") and session.t_start == pytest.approx(-0.1)
+    assert session.response_window == (0.0, 0.3)
+
+
 @pytest.mark.parametrize("path", PYNAPPLE)
 def test_pynapple_files_without_trials_raise_a_clear_error(path):
     with pytest.raises(UserError, match="has no trials table"):
@@ -161,7 +187,7 @@ def test_bad_inputs_raise_user_errors_and_leave_files_unchanged(tmp_path, demo_l
     cases = [(truncated, "truncated or damaged|cannot read"), (text, "not an NWB file"),
              (plain_hdf5, "cannot read .* as NWB"),
              (factories.write_without_trials(tmp_path / "no_trials.nwb"), "has no trials table"),
-             (factories.write_without_units(tmp_path / "no_units.nwb"), "has no units")]
+             (factories.write_without_units(tmp_path / "no_units.nwb"), "has no units with spike times")]
     for path, message in cases:
         before = fingerprint(path)
         with pytest.raises(UserError, match=message):

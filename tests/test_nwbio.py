@@ -13,8 +13,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
+from pynwb.misc import Units
 
 from nwb_biornn import nwbio
 from nwb_biornn.config import FitConfig, ModelConfig
@@ -39,13 +41,14 @@ def _spike_times(rng):
 
 
 def _write_source(path, rng):
-    """A small optogenetics session: 3 units, 6 trials, one stimulation site."""
+    """A small optogenetics session: 3 units (one with descending spike times), 6 trials, one stimulation site."""
     nwbfile = NWBFile(session_description="source session", identifier="source-id", session_id="s1",
                       session_start_time=datetime(2025, 3, 1, 10, tzinfo=timezone.utc))
     nwbfile.subject = Subject(subject_id="m1", species="Mus musculus", sex="M", age="P90D")
+    nwbfile.units = Units(name="units", description="sorted units", resolution=1 / 30000)
     nwbfile.add_unit_column("quality", "sorting quality")
     for unit_id, times in zip(UNIT_IDS, _spike_times(rng)):
-        nwbfile.add_unit(id=unit_id, spike_times=times, quality="good")
+        nwbfile.add_unit(id=unit_id, spike_times=times[::-1] if unit_id == 10 else times, quality="good")
     nwbfile.add_trial_column("trial_type", "lick side")
     nwbfile.add_trial_column("photostim_power", "light power (mW)")
     for start, kind, power in zip(TRIAL_START, "LRLRLR", [0, 0, 0, 0, 5.0, 0]):
@@ -127,8 +130,10 @@ def test_file_is_named_and_placed_for_dandi_and_the_source_is_untouched(written)
     out = written.root / "out"
     assert written.path == out / "sub-m1" / "sub-m1_ses-s1_desc-biornn.nwb"
     assert sorted(p.name for p in out.rglob("*")) == ["dandiset.yaml", "sub-m1", written.path.name]
-    dandiset = (out / "dandiset.yaml").read_text()
-    assert "DANDI:000363/0.230822.0" in dandiset and "dcite:IsDerivedFrom" in dandiset
+    dandiset = yaml.safe_load((out / "dandiset.yaml").read_text())
+    assert dandiset["relatedResource"] == [{"identifier": "DANDI:000363/0.230822.0",
+                                            "relation": "dcite:IsDerivedFrom",
+                                            "url": "https://dandiarchive.org/dandiset/000363/0.230822.0"}]
     assert hashlib.sha256(written.source.read_bytes()).hexdigest() == written.source_digest
 
 
@@ -188,11 +193,25 @@ def test_reloaded_model_and_reference_resimulate_identically(written):
         assert torch.equal(got.spikes, expected.spikes) and torch.equal(got.behaviour, expected.behaviour)
 
 
+def test_reference_circuit_of_a_synthetic_source_file_reads_back(written, tmp_path):
+    nwbfile = NWBFile(session_description="synthetic", identifier="syn",
+                      session_start_time=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    nwbio.add_reference_circuit(nwbfile, written.reference, written.reference.layout, "refcirc1")
+    with NWBHDF5IO(tmp_path / "synthetic.nwb", "w") as io:
+        io.write(nwbfile)
+    reference = nwbio.read_reference_circuit(tmp_path / "synthetic.nwb")
+    inputs = torch.as_tensor(written.session.inputs[:2])
+    assert torch.equal(reference.simulate(inputs, seed=5).spikes, written.reference.simulate(inputs, seed=5).spikes)
+    assert nwbio.read_reference_circuit(written.source) is None
+
+
 def test_every_unit_and_trial_is_copied_with_biornn_columns(written):
     with NWBHDF5IO(written.path, "r") as io:
         nwbfile = io.read()
         units, trials = nwbfile.units, nwbfile.trials
         assert list(units.id[:]) == UNIT_IDS and list(units["quality"][:]) == ["good"] * 3
+        assert units.resolution == 1 / 30000
+        assert all(np.all(np.diff(units["spike_times"][row]) >= 0) for row in range(3))
         assert list(units["biornn_fitted"][:]) == [True, False, True]
         assert list(units["biornn_area"][:]) == ["vS1", "", "ALM"]
         assert list(trials["biornn_split"][:]) == SPLIT.tolist() and list(trials["trial_type"][:]) == list("LRLRLR")
@@ -210,11 +229,13 @@ def test_a_model_fitted_on_two_sessions_goes_into_both_files_under_one_id(writte
     first = _session(written.source, rng, unit_ids=(12, 10), session_id="s1")
     second = _session(written.source, rng, unit_ids=(11,), session_id="s2")
     result = _result([first, second], [SPLIT, SPLIT])
-    paths = [nwbio.write_model_file(tmp_path, s, result, i, []) for i, s in enumerate((first, second))]
+    paths = [nwbio.write_model_file(tmp_path, s, result, i, [], session_ids=["s1", "s2"])
+             for i, s in enumerate((first, second))]
     assert [p.name for p in paths] == ["sub-m1_ses-s1_desc-biornn.nwb", "sub-m1_ses-s2_desc-biornn.nwb"]
     loaded = [nwbio.read_model_file(p) for p in paths]
     assert loaded[0].model_id == loaded[1].model_id == nwbio.model_id(result.model)
-    assert [f.session_index for f in loaded] == [0, 1] and loaded[1].session_ids[1] == "s2"
+    assert [f.session_index for f in loaded] == [0, 1]
+    assert loaded[0].session_ids == loaded[1].session_ids == ("s1", "s2")
     np.testing.assert_array_equal(loaded[1].session.spikes, second.spikes)
     np.testing.assert_array_equal(loaded[1].session.unit_ids, [11])
     assert loaded[1].predictions == [] and loaded[1].reference is None

@@ -89,14 +89,14 @@ def _alias_lookup() -> dict:
 def region_text(text: str) -> str:
     """The region name inside a location string: JSON, ``key: value; ...`` pairs, or plain text."""
     text = str(text).strip()
-    if text[:1] in "[{":
+    if text[:1] in ("[", "{"):
         try:
             value = json.loads(text)
         except ValueError:
             value = None
         if value is not None:
             return _region_from_json(value)
-    if ":" in text and ";" in text or text.lower().startswith(("brain_region:", "brain_area:", "area:")):
+    if (":" in text and ";" in text) or text.lower().startswith(("brain_region:", "brain_area:", "area:")):
         pairs = dict(part.split(":", 1) for part in text.split(";") if ":" in part)
         pairs = {key.strip().lower(): value.strip() for key, value in pairs.items()}
         for key in _REGION_KEYS:

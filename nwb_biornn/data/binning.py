@@ -57,13 +57,15 @@ def inside(times: np.ndarray, intervals: np.ndarray) -> np.ndarray:
     return (row >= 0) & (times <= merged[np.maximum(row, 0), 1]) if len(merged) else np.zeros(len(times), bool)
 
 
-def covered(window_start: np.ndarray, window_stop: np.ndarray, intervals: np.ndarray) -> np.ndarray:
-    """Boolean per window: is ``[window_start, window_stop]`` entirely inside the union of ``intervals``?"""
+def covered(window_start: np.ndarray, window_stop: np.ndarray, intervals: np.ndarray,
+            tolerance: float = 1e-6) -> np.ndarray:
+    """Boolean per window: is ``[window_start, window_stop]`` inside the union of ``intervals``, up to
+    ``tolerance`` seconds at either end (so a window equal to a trial survives float rounding)?"""
     merged = merge_intervals(intervals)
     if len(merged) == 0:
         return np.zeros(len(window_start), bool)
-    row = np.searchsorted(merged[:, 0], window_start, side="right") - 1
-    return (row >= 0) & (merged[np.maximum(row, 0), 1] >= window_stop)
+    row = np.searchsorted(merged[:, 0], window_start + tolerance, side="right") - 1
+    return (row >= 0) & (merged[np.maximum(row, 0), 1] >= window_stop - tolerance)
 
 
 def bin_spikes(spike_times: list, align: np.ndarray, t_start: float, dt: float, n_bins: int,
@@ -82,8 +84,8 @@ def bin_spikes(spike_times: list, align: np.ndarray, t_start: float, dt: float, 
     -------
     counts : ndarray, shape (trials, n_bins, units), uint8 (clipped at 255)
     observed : ndarray, shape (trials, units), bool
-        Whether the unit was observed during the trial's whole window. The loader excludes trials where any
-        unit was not observed, rather than reading its missing bins as silence.
+        Whether the unit was observed during the trial's whole window (see :func:`covered`). The loader
+        excludes trials where any unit was not observed, rather than reading its missing bins as silence.
     """
     align = np.asarray(align, float)
     counts = np.zeros((len(align), n_bins, len(spike_times)), np.uint8)

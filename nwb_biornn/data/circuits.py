@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from nwb_biornn.config import ModelConfig
+from nwb_biornn.data.binning import PULSE_DURATION
 from nwb_biornn.errors import UserError
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import light_current
@@ -43,7 +44,7 @@ TRIAL_DURATION = 0.4
 """Seconds simulated per trial, from trial start."""
 STIMULUS_ONSET = 0.1
 """Stimulus onset in seconds from trial start."""
-STIMULUS_DURATION = 0.010
+STIMULUS_DURATION = PULSE_DURATION
 """Length of the stimulus pulse (height 1), as in ``Session.inputs``."""
 RESPONSE_WINDOW = TRIAL_DURATION - STIMULUS_ONSET
 """Seconds after stimulus onset in which a lick counts as the response: the rest of the trial."""
@@ -73,12 +74,36 @@ class CircuitTrials:
 
 @dataclass(frozen=True)
 class Wiring:
-    """The hand-set strengths of a reference circuit.
+    """The hand-set strengths of the reference circuits (the defaults are the documented circuits).
 
     A block strength ``J`` is the steady depolarization (model units, threshold gap 0.1) that one Hz of rate of
     the whole presynaptic population causes in a postsynaptic neuron: each of the ``p * n_pre`` synapses gets
-    ``J * dt_ms / (p * n_pre * DT)`` times a log-normal factor (``jitter``), so that ``sum_i W_ji r_i DT / dt_ms``
-    equals ``J * r`` on average (see :class:`~nwb_biornn.model.network.BioRNN`). The jitter factor has mean 1.
+    ``J * dt_ms / (p * n_pre * DT)`` times a log-normal factor of mean 1 (``jitter``), so that
+    ``sum_i W_ji r_i DT / dt_ms`` (the recurrent current of :class:`~nwb_biornn.model.network.BioRNN`) equals
+    ``J * r`` on average.
+
+    Attributes
+    ----------
+    ee_a, ee_b : float
+        E -> E inside area A and inside area B (B's is stronger: it turns A's brief response into a longer one).
+    ie, ei, ii : float
+        E -> I, I -> E and I -> I inside each area.
+    ab_e, ab_i : float
+        A's E -> B's E and A's E -> B's I.
+    ba_e, ba_i : float
+        B's E -> A's E and B's E -> A's I; ``refcirc2`` only.
+    go_input_e, go_input_i : float
+        Weight of the go pulse onto A's E and I neurons (an input of 1 moves the steady potential by 1).
+    nogo_input : float
+        The no-go pulse's weights as a fraction of the go pulse's.
+    resting_e, resting_i : float
+        Resting potentials (threshold 0.1); with ``noise`` they set baseline rates of about 3 Hz (E) and 8 Hz (I).
+    noise : float
+        Membrane noise, as ``ModelConfig.noise``.
+    readout_gain, readout_bias : float
+        Lick rate = ``softplus(readout_bias + readout_gain * mean rate of B's E neurons in Hz)``.
+    connection_probability, jitter : float
+        Probability of each possible synapse; standard deviation of the log of its weight.
     """
 
     ee_a: float = 0.012
@@ -92,7 +117,7 @@ class Wiring:
     ba_i: float = 0.003
     go_input_e: float = 2.0
     go_input_i: float = 1.0
-    nogo_input: float = 0.3
+    nogo_input: float = 0.15
     resting_e: float = -0.02
     resting_i: float = 0.0
     noise: float = 0.14
@@ -128,14 +153,14 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     blocks += [(("B", "E"), ("A", "E"), w.ab_e), (("B", "I"), ("A", "E"), w.ab_i)]
     if name == "refcirc2":
         blocks += [(("A", "E"), ("B", "E"), w.ba_e), (("A", "I"), ("B", "E"), w.ba_i)]
-    n = layout.n_neurons
+    n, dt_ms = layout.n_neurons, DT * 1000
     weights = np.zeros((n, n))
     for post, pre, strength in blocks:
         rows, cols = np.flatnonzero(population[post]), np.flatnonzero(population[pre])
         p = w.connection_probability
         connected = rng.random((len(rows), len(cols))) < p
         jitter = np.exp(w.jitter * rng.standard_normal(connected.shape) - w.jitter ** 2 / 2)
-        magnitude = strength * (DT * 1000) / (p * len(cols) * DT) * jitter
+        magnitude = strength * dt_ms / (p * len(cols) * DT) * jitter
         weights[np.ix_(rows, cols)] = magnitude * connected * (1 if pre[1] == "E" else -1)
     np.fill_diagonal(weights, 0)
     excitatory = layout.excitatory
@@ -143,7 +168,7 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     input_weights = np.zeros((n, len(INPUT_NAMES)))
     input_weights[a_area & excitatory, 0] = w.go_input_e
     input_weights[a_area & ~excitatory, 0] = w.go_input_i
-    input_weights[a_area, 1] = w.nogo_input * input_weights[a_area, 0] / w.go_input_e
+    input_weights[a_area, 1] = w.nogo_input * input_weights[a_area, 0]
     readout = np.where((layout.area == "B") & excitatory, w.readout_gain / EXCITATORY_PER_AREA, 0.0)
     arrays = {
         "recurrent_weights": weights.astype(np.float32),

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +125,7 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     """
     out_dir = Path(out_dir)
     model, layout = circuits.reference_circuit(circuit, seed=seed)
-    _check_units_per_area(units_per_area, layout)
+    _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "dandiset.yaml").write_text(_dandiset_yaml(circuit))
     for index in range(n_sessions):
@@ -174,26 +174,30 @@ def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     return target
 
 
-def _check_units_per_area(units_per_area, layout):
+def _unit_counts(units_per_area):
+    """Recorded (cell type, count) pairs per area: 80 % excitatory."""
+    excitatory = int(round(0.8 * units_per_area))
+    return (("E", excitatory), ("I", units_per_area - excitatory))
+
+
+def _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area):
+    if n_sessions < 1 or n_trials < 1:
+        raise UserError(f"the demo needs at least one session and one trial, not {n_sessions} and {n_trials}")
+    if not 0 <= perturbed_fraction <= 1:
+        raise UserError(f"perturbed_fraction must lie in [0, 1], not {perturbed_fraction}")
     for area in layout.areas:
-        for cell_type, share in (("E", _excitatory_count(units_per_area)),
-                                 ("I", units_per_area - _excitatory_count(units_per_area))):
+        for cell_type, count in _unit_counts(units_per_area):
             available = int(np.sum((layout.area == area) & (layout.cell_type == cell_type)))
-            if share > available:
-                raise UserError(f"units_per_area={units_per_area} asks for {share} {cell_type} units of area "
+            if count > available:
+                raise UserError(f"units_per_area={units_per_area} asks for {count} {cell_type} units of area "
                                 f"{area} but the circuit has {available}; use a smaller units_per_area")
-
-
-def _excitatory_count(units_per_area):
-    return int(round(0.8 * units_per_area))
 
 
 def _recorded_neurons(layout, units_per_area, rng):
     """Circuit indices of the recorded neurons, ordered by area, E before I."""
     chosen = []
     for area in layout.areas:
-        for cell_type, count in (("E", _excitatory_count(units_per_area)),
-                                 ("I", units_per_area - _excitatory_count(units_per_area))):
+        for cell_type, count in _unit_counts(units_per_area):
             pool = np.flatnonzero((layout.area == area) & (layout.cell_type == cell_type))
             chosen.append(np.sort(rng.choice(pool, count, replace=False)))
     return np.concatenate(chosen)

@@ -22,7 +22,7 @@ import numpy as np
 from nwb_biornn.data.areas import UNKNOWN_AREA, area_of, areas_in_text
 from nwb_biornn.errors import UserError
 
-MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "no stim", "nostim")
+MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim")
 
 TRIAL_TYPE_COLUMNS = ("trial_instruction", "trial_type", "type", "instruction", "stimulus", "condition")
 EVENT_COLUMNS = {
@@ -292,8 +292,9 @@ def _site_cell_type(location: str) -> str | None:
 
 
 class _SiteResolver:
-    """Finds the site of a light epoch: a per-trial site column, the ``control`` of photostim event series
-    (index into ``control_description``), or the only site of the file."""
+    """Finds the site of a light epoch: a per-trial ``photostim_site`` column, else the ``control`` code of the
+    nearest ``photostim_start_times`` event (an index into ``control_description``, or the protocol suffix of
+    000363's ``<device>_<protocol>`` site names), else the file's only site."""
 
     def __init__(self, nwbfile, table, area_map):
         self.sites = _sites(nwbfile, area_map)
@@ -301,20 +302,27 @@ class _SiteResolver:
             if "photostim_site" in table.colnames else None
         series = event_series(nwbfile).get("photostim_start_times")
         self.control = None
-        if series is not None and series.control is not None:
+        if series is not None and series.control is not None and len(series.control):
             names = series.control_description
-            names = list(names[:]) if not isinstance(names, str) else names.split(",")
+            names = names.split(",") if isinstance(names, str) else list(names[:])
             self.control = (series_times(series), np.asarray(series.control[:], int), [_text(n) for n in names])
+
+    def _control_site(self, onset: float) -> str | None:
+        times, codes, names = self.control
+        nearest = int(np.argmin(np.abs(times - onset)))
+        if abs(times[nearest] - onset) > 0.05:
+            return None
+        code = codes[nearest]
+        if 0 <= code < len(names) and names[code] in self.sites:
+            return names[code]
+        return next((name for name in self.sites if name.endswith(f"_{code}")), None)
 
     def site(self, trial: int, onset: float) -> _Site | None:
         if self.column is not None and self.column[trial] in self.sites:
             return self.sites[self.column[trial]]
-        if self.control is not None:
-            times, codes, names = self.control
-            if len(times):
-                nearest = int(np.argmin(np.abs(times - onset)))
-                if abs(times[nearest] - onset) < 0.05 and 0 <= codes[nearest] < len(names):
-                    return self.sites.get(names[codes[nearest]])
+        name = self._control_site(onset) if self.control is not None else None
+        if name is not None:
+            return self.sites[name]
         return next(iter(self.sites.values())) if len(self.sites) == 1 else None
 
 
@@ -350,11 +358,8 @@ def _string_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
     table = nwbfile.trials
     if "photostim_onset" not in table.colnames:
         return None
-    description = column_description(table, "photostim_onset").lower()
-    reference = trials.events.get("go_cue") if re.search(r"go[- _]?cue|\bgo\b", description) else trials.start
-    if reference is None:
-        raise UserError("photostim_onset is relative to the go cue, but the file has no go cue times "
-                        "(no go cue trial column or go_start_times events): the light cannot be placed")
+    from_go_cue = re.search(r"go[- _]?cue|\bgo\b", column_description(table, "photostim_onset").lower())
+    reference = trials.events.get("go_cue", np.full(len(trials), np.nan)) if from_go_cue else trials.start
     onsets = column(table, "photostim_onset")
     powers = column(table, "photostim_power") if "photostim_power" in table.colnames else [np.nan] * len(onsets)
     durations = column(table, "photostim_duration") if "photostim_duration" in table.colnames else None
@@ -367,6 +372,9 @@ def _string_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
             continue
         duration = _numbers(durations[trial]) if durations is not None else []
         power = _numbers(powers[trial]) or [np.nan]
+        if not np.isfinite(reference[trial]):
+            result.undecoded[trial] = "light onset given from the go cue, but the trial has no go cue"
+            continue
         if len(duration) != len(relative):
             result.undecoded[trial] = "light onset without a matching duration"
             continue
@@ -472,8 +480,8 @@ def _decode_meaning(trial, meaning, trials, traces, resolver, area_map) -> Light
     power = re.search(r"(\d+(?:\.\d+)?)\s*mw", text)
     power = float(power.group(1)) if power else _trace_power(traces, onset, offset)
     shape = {"waveform": "ramp", "ramp_down": ramp_down} if ramp_down > 0 else {}
-    return _epoch(trial, onset, offset, power, resolver.site(trial, onset) if not areas_in_text(meaning, area_map)
-                  else None, meaning, area_map, **shape)
+    site = None if areas_in_text(meaning, area_map) else resolver.site(trial, onset)
+    return _epoch(trial, onset, offset, power, site, meaning, area_map, **shape)
 
 
 def _events_pair(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
@@ -490,7 +498,7 @@ def _events_pair(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
     resolver = _SiteResolver(nwbfile, nwbfile.trials, area_map)
     result = Photostim("photostim_start/stop event series")
     _attach(result, onsets, offsets[np.minimum(np.searchsorted(offsets, onsets), len(offsets) - 1)], powers,
-            trials, lambda trial, onset: resolver.site(trial, onset), area_map)
+            trials, resolver.site, area_map)
     return result
 
 
@@ -616,31 +624,41 @@ def read_licks(nwbfile) -> tuple[np.ndarray, list[str]] | None:
     return times, sorted(s.name for s in series.values())
 
 
-def unit_locations(nwbfile) -> tuple[list[str], str]:
-    """Location text of every unit and where it came from: a unit column, the electrodes' ``location``, or the
-    electrode group's ``location``."""
+UNIT_AREA_COLUMNS = ("location", "brain_area", "anno_name", "brain_region", "area")
+
+
+def _location_candidates(nwbfile) -> list[tuple[str, list]]:
+    """(source name, location text per unit) for every place a unit's location may be written."""
     units = nwbfile.units
-    n = len(units)
-    for name in ("location", "brain_area", "anno_name", "brain_region", "area"):
-        if name in units.colnames:
-            texts = [_text(value) for value in column(units, name)]
-            if any(not _missing(text) for text in texts):
-                return texts, f"units.{name}"
+    found = [(f"units.{name}", [_text(value) for value in column(units, name)])
+             for name in UNIT_AREA_COLUMNS if name in units.colnames]
     if "electrodes" in units.colnames and nwbfile.electrodes is not None \
             and "location" in nwbfile.electrodes.colnames:
-        locations = np.asarray(nwbfile.electrodes["location"][:], dtype=object)
-        region = units["electrodes"]
-        ends = np.asarray(region.data[:], int)
-        rows = np.asarray(region.target.data[:], int)
-        texts = []
-        for unit in range(n):
-            own = locations[rows[(ends[unit - 1] if unit else 0):ends[unit]]]
-            values, counts = np.unique([_text(v) for v in own], return_counts=True)
-            texts.append(values[np.argmax(counts)] if len(values) else "")
-        return texts, "electrodes.location"
+        locations = np.array([_text(value) for value in nwbfile.electrodes["location"][:]], dtype=object)
+        ends = np.asarray(units["electrodes"].data[:], int)
+        rows = np.asarray(units["electrodes"].target.data[:], int)
+        most_common = []
+        for own in np.split(locations[rows], ends[:-1]):
+            values, counts = np.unique(own.astype(str), return_counts=True)
+            most_common.append(values[np.argmax(counts)] if len(values) else "")
+        found.append(("electrodes.location", most_common))
     if "electrode_group" in units.colnames:
-        return [_text(group.location) for group in units["electrode_group"][:]], "electrode_group.location"
-    return [""] * n, "none"
+        found.append(("electrode_group.location", [_text(group.location) for group in units["electrode_group"][:]]))
+    return found
+
+
+def unit_locations(nwbfile) -> tuple[list[str], str]:
+    """Location text of every unit and where it came from: per unit, the first non-empty of a unit column
+    (:data:`UNIT_AREA_COLUMNS`), its electrodes' most common ``location``, its electrode group's ``location``."""
+    texts = [""] * len(nwbfile.units)
+    used = []
+    for source, candidate in _location_candidates(nwbfile):
+        fill = [i for i, text in enumerate(texts) if _missing(text) and not _missing(candidate[i])]
+        for i in fill:
+            texts[i] = candidate[i]
+        if fill:
+            used.append(source)
+    return texts, ", ".join(used) or "none"
 
 
 def unit_cell_types(nwbfile) -> tuple[np.ndarray, str]:

@@ -16,9 +16,12 @@ The file is opened read-only and closed before returning; nothing is ever writte
 * **Conditions**: light epochs with the same (area, cell type, onset, offset, power, waveform) after rounding
   times to :data:`TIME_RESOLUTION` and power to 2 significant digits form one :class:`Condition`. A condition
   whose area has no recorded unit keeps its trials out ("target area X not recorded").
-* **Inputs**: a 10 ms pulse channel ``stimulus:<trial type>`` at the sample onset of every trial of that type,
-  and ``go_cue`` at the go cue (left out when it always coincides with the sample onset); a ``trial_start``
-  channel when the file has neither.
+* **Inputs**: a 10 ms pulse channel named after each trial type (``"left"``, ``"go"``...) at the sample onset of
+  the trials of that type, and ``go_cue`` at the go cue (left out when it always coincides with the sample
+  onset); a ``trial_start`` channel when the file has neither.
+* **Metadata**: ``Session.metadata`` names the layout of the light (``photostim_layout``), where unit areas,
+  cell types, behaviour and the alignment event were read from (``*_source``), and holds the session-clock time
+  of every trial's alignment event (``align_times``).
 """
 from __future__ import annotations
 
@@ -84,13 +87,14 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
         io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"cannot open {path} ({error}): the file may be truncated or damaged; download it again")
-    with io, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            nwbfile = io.read()
-        except Exception as error:  # noqa: BLE001 -- any failure to build the NWB object tree is the file's fault
-            raise UserError(f"cannot read {path} as NWB ({type(error).__name__}: {error}); "
-                            "check that it is a valid NWB file") from None
+    with io:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # old schema versions and cached extensions warn on every read
+            try:
+                nwbfile = io.read()
+            except Exception as error:  # noqa: BLE001 -- failing to build the NWB object tree is the file's fault
+                raise UserError(f"cannot read {path} as NWB ({type(error).__name__}: {error}); "
+                                "check that it is a valid NWB file") from None
         return _session(nwbfile, path, align, window, bin_size, area_map, source or Source(path=str(path)),
                         response_window)
 
@@ -98,9 +102,9 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
 def _session(nwbfile, path, align, window, dt, area_map, source, response_window) -> Session:
     trials = layouts.read_trials(nwbfile, str(path))
     units = nwbfile.units
-    if units is None or len(units) == 0:
-        raise UserError(f"{path} has no units (no units table or an empty one): nwb-biornn fits spike trains "
-                        "of sorted units")
+    if units is None or len(units) == 0 or "spike_times" not in units.colnames:
+        raise UserError(f"{path} has no units with spike times (units table missing, empty or without "
+                        "spike_times): nwb-biornn fits spike trains of sorted units")
     align = _choose_alignment(trials, align, path)
     align_times = trials.events[align]
     photostim = layouts.read_photostim(nwbfile, trials, area_map)
@@ -178,7 +182,8 @@ def _default_response_window(trials, relative, align) -> tuple:
     begin = _median(relative["go_cue"]) if "go_cue" in relative else 0.0
     begin = 0.0 if not np.isfinite(begin) else begin
     end = min(begin + RESPONSE_DURATION, _median(trials.stop - trials.events[align]))
-    return begin, end if end > begin else begin + RESPONSE_DURATION
+    end = end if end > begin else begin + RESPONSE_DURATION
+    return round(begin, 6), round(end, 6)
 
 
 def _default_window(photostim, align_times, relative, response_window) -> tuple:
@@ -214,7 +219,7 @@ def _inputs(trials, align, t_start, dt, n_bins):
     if sample is not None:
         for trial_type in sorted(set(trials.trial_type.tolist())):
             events.append(np.where(trials.trial_type == trial_type, sample, np.nan))
-            names.append(f"stimulus:{trial_type}")
+            names.append(trial_type)
     same = sample is not None and go is not None and np.allclose(sample, go, atol=1e-3, equal_nan=True)
     if go is not None and not same:
         events.append(go)
@@ -224,31 +229,40 @@ def _inputs(trials, align, t_start, dt, n_bins):
     return binning.pulse_inputs(events, align, t_start, dt, n_bins), tuple(names)
 
 
-def _power_key(power: float) -> float:
-    return float(f"{power:.2g}") if np.isfinite(power) else float("nan")
+def _condition_key(epoch, align) -> tuple:
+    """(area, cell type, onset, offset, power, waveform, frequency, ramp) of a light epoch relative to its trial's
+    alignment: times rounded to TIME_RESOLUTION, power to 2 significant digits (None when unknown)."""
+    def rounded(time):
+        return round(round((time - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION, 6)
+
+    onset = rounded(epoch.onset)
+    offset = max(rounded(epoch.offset), round(onset + TIME_RESOLUTION, 6))
+    power = float(f"{epoch.power:.2g}") if np.isfinite(epoch.power) else None
+    return (epoch.area, epoch.cell_type, onset, offset, power, epoch.waveform, round(epoch.frequency, 3),
+            round(epoch.ramp_down, 6))
 
 
 def _conditions(photostim, align, recorded_areas) -> tuple[np.ndarray, tuple, dict]:
-    """Per-trial condition index, the distinct conditions, and light-related exclusion reasons per trial."""
-    n = len(align)
-    condition = np.full(n, UNPERTURBED, int)
+    """Per-trial condition index, the distinct conditions (sorted by area, cell type, onset, power...), and the
+    light-related exclusion reasons per trial."""
+    keys = [_condition_key(epoch, align) for epoch in photostim.epochs]
+    sites = {}
+    for key, epoch in zip(keys, photostim.epochs):
+        sites.setdefault(key, epoch.site)
+    order = sorted(sites, key=lambda key: tuple(np.inf if value is None else value for value in key))
+    index = {key: i for i, key in enumerate(order)}
+    condition = np.full(len(align), UNPERTURBED, int)
     reasons = dict(photostim.undecoded)
-    keys = {}
-    for epoch in photostim.epochs:
-        onset = round((epoch.onset - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION
-        offset = max(round((epoch.offset - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION,
-                     onset + TIME_RESOLUTION)
-        key = (epoch.area, epoch.cell_type, round(onset, 6), round(offset, 6), _power_key(epoch.power),
-               epoch.waveform, round(epoch.frequency, 3), round(epoch.ramp_down, 6))
-        if key not in keys:
-            keys[key] = Condition(area=key[0], cell_type=key[1], onset=key[2], offset=key[3], power=key[4],
-                                  waveform=key[5], frequency=key[6], ramp_down=key[7], site=epoch.site)
-        condition[epoch.trial] = list(keys).index(key)
+    for key, epoch in zip(keys, photostim.epochs):
+        condition[epoch.trial] = index[key]
         if epoch.area == UNKNOWN_AREA:
             reasons.setdefault(epoch.trial, "stimulation target area unknown")
         elif epoch.area not in recorded_areas:
             reasons.setdefault(epoch.trial, f"target area {epoch.area} not recorded")
-    return condition, tuple(keys.values()), reasons
+    conditions = tuple(Condition(area=k[0], cell_type=k[1], onset=k[2], offset=k[3],
+                                 power=np.nan if k[4] is None else k[4], waveform=k[5], frequency=k[6],
+                                 ramp_down=k[7], site=sites[k]) for k in order)
+    return condition, conditions, reasons
 
 
 def _exclusions(trials, has_align, align, light_reasons, observed) -> np.ndarray:

@@ -79,9 +79,13 @@ def hungarian_loss(model: Tensor, data: Tensor) -> Tensor:
     """Trial-matching loss: mean squared difference of optimally paired trials (``K == M``).
 
     The pairing minimises the summed pairwise MSE (``scipy.optimize.linear_sum_assignment``, no gradient).
+    Non-finite features give a non-finite loss.
     """
     cost = pairwise_mse(model, data)
-    rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
+    detached = cost.detach().cpu().numpy()
+    if not np.isfinite(detached).all():
+        return cost.mean()
+    rows, cols = linear_sum_assignment(detached)
     return cost[torch.as_tensor(rows), torch.as_tensor(cols)].mean()
 
 

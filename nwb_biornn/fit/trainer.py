@@ -115,6 +115,18 @@ def fit(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None
                      splits=splits, history=trainer.history, steps=trainer.step)
 
 
+def evaluate_losses(model: BioRNN, sessions, splits, fit_config: FitConfig, split: str = "test") -> dict:
+    """Loss terms (``trial``, ``psth``, ``rate``, ``behaviour``) and weighted ``total`` of ``model`` on a split.
+
+    Uses up to ``fit_config.batch_size`` simulated trials with inputs drawn from the split's trials and the same
+    fixed seed as the evaluation during :func:`fit`, so two models are compared on the same draws.
+    """
+    if not any(np.any(split_ == split) for split_ in splits):
+        raise UserError(f"no {split} trials to evaluate on")
+    objective = _Objective(list(sessions), splits, model.layout, fit_config, model.weight.device)
+    return objective.score(model, split, fit_config.batch_size)
+
+
 def _check_compatible(sessions):
     if not sessions:
         raise UserError("no sessions to fit")
@@ -183,6 +195,19 @@ class _Objective:
                 torch.zeros(n_time, n) if condition == UNPERTURBED
                 else light_current(session.conditions[condition], self.layout, session.time))
         return self._lights[session_index, condition]
+
+    @torch.no_grad()
+    def score(self, model: BioRNN, split: str, size: int) -> dict:
+        """Loss terms and their weighted ``total`` on up to ``size`` trials of ``split``, with fixed draws."""
+        pool = self.train if split == "train" else self.test
+        rng = np.random.default_rng([self.config.seed, 0])
+        inputs, light = self.batch(pool, rng, min(size, len(pool)))
+        simulation = model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
+        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
+        tasks = [task for task in TASKS if self.weights[task] > 0]
+        terms = {name: float(value) for name, value in self.losses({t: output for t in tasks}, split, rng).items()}
+        terms["total"] = sum(self.weights[task] * terms[task] for task in tasks)
+        return terms
 
     def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
         """Loss terms averaged over sessions; ``copies`` maps each task to the output (K, T, N + 1)."""
@@ -284,16 +309,8 @@ class _Trainer:
         metrics.update({task: float(terms[task].detach()) for task in TASKS + ("behaviour",) if task in terms})
         return metrics
 
-    @torch.no_grad()
     def _evaluate(self) -> float:
-        """Weighted test loss of a fixed batch of test-trial inputs under a fixed seed."""
-        rng = np.random.default_rng([self.config.seed, 0])
-        size = min(self.config.batch_size, len(self.objective.test))
-        inputs, light = self.objective.batch(self.objective.test, rng, size)
-        simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
-        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
-        terms = self.objective.losses({task: output for task in self.tasks}, "test", rng)
-        return float(sum(self.objective.weights[task] * terms[task] for task in self.tasks))
+        return self.objective.score(self.model, "test", self.config.batch_size)["total"]
 
     def result_model(self) -> BioRNN:
         if self.best_state is not None:

@@ -18,6 +18,10 @@ convention, not a calibration; pass ``mw_to_current`` to change it.
 """
 
 
+TIME_TOLERANCE = 1e-9
+"""Seconds added to step times before comparing them with light edges, so grid round-off does not move an edge."""
+
+
 def light_current(condition: Condition, layout: NeuronLayout, time, mw_to_current: float = MW_TO_CURRENT
                   ) -> torch.Tensor:
     """The current that ``condition`` injects into every neuron at every step.
@@ -51,7 +55,7 @@ def light_current(condition: Condition, layout: NeuronLayout, time, mw_to_curren
     if condition.area not in layout.areas:
         raise UserError(f"light condition {condition.label!r} targets area {condition.area!r}, which the model "
                         f"does not have (areas: {', '.join(layout.areas)})")
-    time = np.asarray(time, dtype=np.float64)
+    time = np.asarray(time, dtype=np.float64) + TIME_TOLERANCE
     envelope = ((time >= condition.onset) & (time < condition.offset)).astype(np.float64)
     if condition.ramp_down > 0:
         after = time - condition.offset

@@ -66,23 +66,22 @@ class Simulation:
 
 
 class _EscapeSpike(torch.autograd.Function):
-    """Escape-noise spike with refractoriness; straight-through surrogate gradient w.r.t. the membrane."""
+    """Escape-noise spike ``v > v_crit`` of non-refractory neurons, with the straight-through surrogate gradient
+    ``max(0, slope0 - slope1 |v - threshold|)`` w.r.t. ``v``. Returns the spikes and, without gradient, as bool."""
 
     @staticmethod
-    def forward(ctx, v, v_crit, refractory, n_refractory, threshold, gap):
-        free = refractory == 0
+    def forward(ctx, v, v_crit, free, threshold, slope0, slope1):
         spike = (v > v_crit) & free
         if ctx.needs_input_grad[0]:
-            u = (v - threshold) / gap
-            ctx.save_for_backward((1 - u.abs()).clamp_(min=0).mul_(free * (SURROGATE_DAMPENING / gap)))
-        refractory = torch.where(spike, n_refractory, (refractory - 1).clamp_(min=0))
-        ctx.mark_non_differentiable(refractory)
-        return spike.to(v.dtype), refractory
+            surrogate = torch.rsub((v - threshold).abs_(), slope0, alpha=slope1).clamp_(min=0).mul_(free)
+            ctx.save_for_backward(surrogate)
+        ctx.mark_non_differentiable(spike)
+        return spike.to(v.dtype), spike
 
     @staticmethod
-    def backward(ctx, grad_spike, grad_refractory):
-        (slope,) = ctx.saved_tensors
-        return grad_spike * slope, None, None, None, None, None
+    def backward(ctx, grad_spike, grad_bool):
+        (surrogate,) = ctx.saved_tensors
+        return grad_spike * surrogate, None, None, None, None, None
 
 
 @dataclass
@@ -104,7 +103,7 @@ class _Step:
 @dataclass
 class _State:
     v: Tensor
-    refractory: Tensor
+    free_from: Tensor  # (K, N) long: first step (of the next run) at which each neuron may spike again
     history: list  # the last max-delay steps of spikes, oldest first
 
 
@@ -217,7 +216,7 @@ class BioRNN(torch.nn.Module):
                                     generator, step)
             if n_warm:
                 trace = self._readout_trace(warm, trace)[:, -1]
-        state = _State(state.v.detach(), state.refractory, [z.detach() for z in state.history])
+        state = _State(state.v.detach(), state.free_from, [z.detach() for z in state.history])
         voltage = [] if record_voltage else None
         spikes, _ = self._run(inputs.to(device, dtype), light, state, generator, step, voltage)
         behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(spikes, trace))
@@ -321,7 +320,7 @@ class BioRNN(torch.nn.Module):
     def _rest_state(self, k: int, step: _Step) -> _State:
         n, device = self.n_neurons, self.weight.device
         zeros = torch.zeros(k, n, device=device, dtype=self.weight.dtype)
-        return _State(v=zeros + step.resting.detach(), refractory=torch.zeros(k, n, device=device, dtype=torch.long),
+        return _State(v=zeros + step.resting.detach(), free_from=torch.zeros(k, n, device=device, dtype=torch.long),
                       history=[zeros] * max(step.delays))
 
     def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step, voltage=None):
@@ -332,10 +331,12 @@ class BioRNN(torch.nn.Module):
         k, n_time, _ = inputs.shape
         n, device, dtype = self.n_neurons, inputs.device, inputs.dtype
         d_min, prefix = step.delays[0], len(state.history)
-        history, v, refractory = list(state.history), state.v, state.refractory
+        history, v, free_from = list(state.history), state.v, state.free_from
         inputs = inputs.transpose(0, 1)
         light = None if light is None else light.transpose(0, 1)
         gap0, dt_ms = self.config.threshold, self.dt * 1000
+        slope0, slope1 = SURROGATE_DAMPENING / gap0, SURROGATE_DAMPENING / gap0 ** 2
+        blocked_until = step.refractory_steps + 1
         for c0 in range(0, n_time, CHUNK_STEPS):
             c1 = min(n_time, c0 + CHUNK_STEPS)
             drive = inputs[c0:c1] @ step.input_weights + step.resting
@@ -352,16 +353,18 @@ class BioRNN(torch.nn.Module):
                 for i in range(b1 - b0):
                     v = torch.addcmul(current[i], step.alpha, v)
                     if self.config.spiking:
-                        v = v - step.gap * history[-1]
-                        z, refractory = _EscapeSpike.apply(v, v_crit[b0 + i], refractory, step.refractory_steps,
-                                                           step.threshold, gap0)
+                        now = c0 + b0 + i
+                        v = torch.addcmul(v, step.gap, history[-1], value=-1)
+                        z, spike = _EscapeSpike.apply(v, v_crit[b0 + i], free_from <= now, step.threshold,
+                                                      slope0, slope1)
+                        free_from = torch.where(spike, blocked_until + now, free_from)
                     else:
                         z = torch.sigmoid((v - step.threshold) * (self.config.temperature / gap0)) * (dt_ms / 2)
                     if voltage is not None:
                         voltage.append(v)
                     history.append(z)
         spikes = torch.stack(history[prefix:], dim=1) if n_time else torch.zeros(k, 0, n, device=device, dtype=dtype)
-        return spikes, _State(v, refractory, history[len(history) - prefix:])
+        return spikes, _State(v, free_from - n_time, history[len(history) - prefix:])
 
     @staticmethod
     def _recurrent_plus(external: Tensor, history: list, now: int, step: _Step) -> Tensor:

@@ -1,0 +1,86 @@
+"""Score a model against perturbation effects measured elsewhere (e.g. behaviour-only inactivation sessions).
+
+The paper's in-vivo test (method.md §4.2) compares the model's predicted change in response probability with
+inactivation effects measured in other mice. ``evaluate --observed TABLE.csv`` does the same for any table::
+
+    area,start,stop,power,delta,n
+    ALM,0.0,0.5,5.0,-0.30,9
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nwb_biornn import metrics
+from nwb_biornn.data.session import Condition
+from nwb_biornn.errors import UserError
+from nwb_biornn.evaluate import FittedNetwork, predict_condition
+from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
+
+_ALIASES = {"area": ("area",), "start": ("start", "window_start", "onset"), "stop": ("stop", "window_stop", "offset"),
+            "power": ("power", "power_mw"), "delta": ("delta", "observed", "observed_delta", "delta_behaviour"),
+            "n": ("n", "n_trials", "n_mice"), "cell_type": ("cell_type",)}
+REQUIRED = ("area", "start", "stop", "power", "delta")
+
+
+@dataclass(frozen=True)
+class ObservedEffect:
+    """One measured condition and its observed change in response probability."""
+
+    condition: Condition
+    delta: float
+    n: int | None
+
+
+def read_observed(path) -> list:
+    """Read an observed-effects CSV; a missing column or a bad number raises :class:`UserError` naming it."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = {name.strip().lower(): name for name in reader.fieldnames or ()}
+            columns = {key: next((header[a] for a in aliases if a in header), None) for key, aliases in _ALIASES.items()}
+            missing = [key for key in REQUIRED if columns[key] is None]
+            if missing:
+                raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected area,start,stop,power,delta[,n]")
+            return [_effect(row, columns, path, line) for line, row in enumerate(reader, start=2)]
+    except FileNotFoundError:
+        raise UserError(f"observed-effects table {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text CSV file") from None
+
+
+def _effect(row: dict, columns: dict, path: Path, line: int) -> ObservedEffect:
+    try:
+        cell_type = (row[columns["cell_type"]].strip() if columns["cell_type"] else "") or "I"
+        condition = Condition(row[columns["area"]].strip(), cell_type, float(row[columns["start"]]),
+                              float(row[columns["stop"]]), float(row[columns["power"]]))
+        n = int(row[columns["n"]]) if columns["n"] and row[columns["n"]].strip() else None
+        return ObservedEffect(condition, float(row[columns["delta"]]), n)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{path} line {line}: {err}") from None
+
+
+def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEFAULT_TRIALS) -> dict:
+    """Predicted vs observed change in response probability: mean |difference|, cosine, per condition."""
+    session = model_file.session
+    unknown = sorted({e.condition.area for e in effects} - set(model_file.layout.areas))
+    if unknown:
+        raise UserError(f"observed effects name area(s) {', '.join(unknown)} that the model does not have "
+                        f"(model areas: {', '.join(model_file.layout.areas)})")
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+    rule = ResponseRule.learn(session, model_file.split == "train")
+    rows = []
+    for effect in effects:
+        prediction = predict_condition(network, session, model_file.split, effect.condition, None, rule,
+                                       model_file.fit_config, n_trials, seed)
+        rows.append({"label": effect.condition.label, "observed": effect.delta, "n": effect.n,
+                     "predicted": prediction.predicted_delta_behaviour})
+    observed = np.array([r["observed"] for r in rows])
+    predicted = np.array([r["predicted"] for r in rows])
+    return {"abs_error": metrics.mean_abs_error(observed, predicted),
+            "cosine_similarity": metrics.cosine_similarity(observed, predicted),
+            "n_conditions": len(rows), "conditions": rows}

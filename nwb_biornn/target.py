@@ -1,0 +1,406 @@
+"""Gradient-targeted micro-stimulation (method.md §5): which recorded neurons to stimulate to move behaviour.
+
+The objective ``Y`` of a trial is the behaviour readout summed over the session's response window (times the
+bin width: for a lick rate in Hz, the expected number of licks in the window). Its gradient with respect to a
+current ``I[k, t, i]`` injected into neuron ``i`` at step ``t`` of trial ``k`` flows through the surrogate
+gradient of the spiking network. Stimulating a set ``S`` with a current ``power`` during the window ``W``
+changes ``Y`` by, to first order::
+
+    ΔY_k ≈ power * sum_{t in W, i in S} dY_k / dI[k, t, i]
+
+Sets are chosen for the population, as an experimenter can apply them: neurons are ranked by their gradient
+summed over the window and averaged over trials; the ``positive`` set holds the K highest, the ``negative``
+set the K lowest, the ``random`` set K neurons drawn at random (the control). Only neurons fitted to a recorded
+unit are targetable unless hidden neurons are asked for. Every simulation (gradient, light-off and stimulated
+runs) uses the same seed, so effects are differences under common random numbers.
+
+For a synthetic session with a ground-truth circuit, the sets chosen on the fitted model are also applied to
+the circuit neurons recorded as the same units (the transfer check of the paper's Fig. 5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwb_biornn.data.session import Session
+from nwb_biornn.errors import UserError
+from nwb_biornn.evaluate import FittedNetwork
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.network import BioRNN
+from nwb_biornn.perturb import DEFAULT_TRIALS, replay_trials
+
+OBJECTIVES = ("behaviour",)
+"""Objectives: ``behaviour`` is the behaviour readout summed over the response window, times the bin width."""
+DEFAULT_NEURONS = 10
+"""Neurons per set (the paper stimulated 20-40 of several hundred neurons; the demo records 40 units)."""
+DEFAULT_POWER = 0.1
+"""Stimulation current in model units (the threshold gap is 0.1), as in the paper."""
+DEFAULT_WINDOW_LENGTH = 0.1
+"""The default window is the last 100 ms before the response window (clipped to the session's start)."""
+SET_NAMES = ("positive", "negative", "random")
+
+
+@dataclass
+class TargetSet:
+    """One stimulated neuron set and its effect on the objective, per simulated trial.
+
+    Attributes
+    ----------
+    name : str
+        ``"positive"``, ``"negative"`` or ``"random"``.
+    neurons : ndarray of int
+        Model neurons of the set.
+    predicted, simulated : ndarray, shape (trials,)
+        First-order predicted and simulated change of the objective in each trial.
+    objective : str
+    onset, offset : float
+        Stimulation window, seconds relative to the alignment event.
+    power : float
+        Stimulation current (model units).
+    """
+
+    name: str
+    neurons: np.ndarray
+    predicted: np.ndarray
+    simulated: np.ndarray
+    objective: str
+    onset: float
+    offset: float
+    power: float
+
+    @property
+    def predicted_effect(self) -> float:
+        """Mean predicted change of the objective over trials."""
+        return float(np.mean(self.predicted))
+
+    @property
+    def simulated_effect(self) -> float:
+        """Mean simulated change of the objective over trials."""
+        return float(np.mean(self.simulated))
+
+
+@dataclass
+class Targeting:
+    """The outcome of :func:`target`.
+
+    Attributes
+    ----------
+    objective : str
+    window : tuple of float
+        Stimulation window (s relative to the alignment event).
+    power : float
+    seed : int
+    baseline : ndarray, shape (trials,)
+        Objective of each light-off trial.
+    mean_gradient : ndarray, shape (time, neurons)
+        ``dY/dI`` averaged over trials.
+    sets : dict of str to TargetSet
+    transfer : dict of str to TargetSet
+        The same sets applied to the ground-truth circuit (``neurons`` are circuit neurons); empty without one.
+    transfer_baseline : ndarray or None
+        Objective of the circuit's light-off trials.
+    """
+
+    objective: str
+    window: tuple
+    power: float
+    seed: int
+    baseline: np.ndarray
+    mean_gradient: np.ndarray
+    sets: dict
+    transfer: dict = field(default_factory=dict)
+    transfer_baseline: np.ndarray | None = None
+
+
+def default_window(session: Session) -> tuple[float, float]:
+    """The last :data:`DEFAULT_WINDOW_LENGTH` seconds before the response window, clipped to the session start."""
+    stop = float(session.response_window[0])
+    start = max(stop - DEFAULT_WINDOW_LENGTH, float(session.t_start))
+    if not stop > start:
+        raise UserError(f"the response window starts at {stop:g} s, at the session's start; give --window START,STOP")
+    return start, stop
+
+
+def window_mask(time: np.ndarray, dt: float, window) -> np.ndarray:
+    """Bins (by their centre) inside ``[start, stop)``.
+
+    Examples
+    --------
+    >>> window_mask(np.array([0.0, 0.1, 0.2, 0.3]), 0.1, (0.1, 0.3)).tolist()
+    [False, True, True, False]
+    """
+    centre = np.asarray(time) + dt / 2
+    return (centre >= window[0]) & (centre < window[1])
+
+
+def behaviour_objective(behaviour: torch.Tensor, response_bins: np.ndarray, dt: float) -> torch.Tensor:
+    """The ``behaviour`` objective of each trial: ``dt * sum`` of the readout (K, T) over the response bins."""
+    return behaviour[:, torch.as_tensor(response_bins, device=behaviour.device)].sum(dim=1) * dt
+
+
+def light_gradient(model: BioRNN, inputs: torch.Tensor, objective, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-trial gradient of the objective with respect to a current injected into every neuron at every step.
+
+    Parameters
+    ----------
+    model : BioRNN
+    inputs : Tensor, shape (K, T, n_inputs)
+    objective : callable
+        Behaviour readout (K, T) -> objective per trial (K,).
+    seed : int
+
+    Returns
+    -------
+    value : ndarray, shape (K,)
+        The objective without stimulation.
+    gradient : ndarray, shape (K, T, N)
+        ``dY_k / dI[k, t, i]`` (trials are simulated independently, so the gradient of the sum is per trial).
+    """
+    parameter = next(model.parameters())
+    light = torch.zeros(*inputs.shape[:2], model.n_neurons, device=parameter.device, dtype=parameter.dtype,
+                        requires_grad=True)
+    value = objective(model.simulate(inputs.to(parameter.device), light, seed=seed).behaviour)
+    (gradient,) = torch.autograd.grad(value.sum(), light)
+    return value.detach().cpu().numpy(), gradient.cpu().numpy()
+
+
+def choose_sets(score: np.ndarray, targetable: np.ndarray, n_neurons: int, rng: np.random.Generator) -> dict:
+    """The ``positive`` (highest score), ``negative`` (lowest) and ``random`` sets of ``n_neurons`` neurons.
+
+    Examples
+    --------
+    >>> sets = choose_sets(np.array([3.0, -1.0, 9.0, -5.0, 0.0]), np.array([1, 1, 1, 1, 0], bool), 1,
+    ...                    np.random.default_rng(0))
+    >>> sets["positive"].tolist(), sets["negative"].tolist()
+    ([2], [3])
+    """
+    candidates = np.flatnonzero(targetable)
+    if n_neurons < 1 or 2 * n_neurons > len(candidates):
+        raise UserError(f"--neurons must be between 1 and {len(candidates) // 2} (half of the {len(candidates)} "
+                        f"targetable neurons), not {n_neurons}")
+    order = candidates[np.argsort(score[candidates], kind="stable")]
+    return {"positive": np.sort(order[::-1][:n_neurons]), "negative": np.sort(order[:n_neurons]),
+            "random": np.sort(rng.choice(candidates, n_neurons, replace=False))}
+
+
+def stimulation(n_time: int, n_neurons: int, neurons: np.ndarray, steps: np.ndarray, power: float) -> torch.Tensor:
+    """Current (T, N): ``power`` into ``neurons`` during the boolean ``steps``, zero elsewhere."""
+    light = torch.zeros(n_time, n_neurons)
+    light[np.ix_(np.flatnonzero(steps), np.asarray(neurons, dtype=np.int64))] = power
+    return light
+
+
+def simulated_change(model: BioRNN, inputs: torch.Tensor, light: torch.Tensor, objective, baseline: np.ndarray,
+                     seed: int) -> np.ndarray:
+    """Change of the objective per trial under ``light``, against the light-off ``baseline`` of the same seed."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        lit = objective(model.simulate(inputs.to(device), light.to(device), seed=seed).behaviour)
+    return lit.cpu().numpy() - baseline
+
+
+def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT_NEURONS, window=None,
+           power: float = DEFAULT_POWER, n_trials: int = DEFAULT_TRIALS, seed: int = 0, objective: str = "behaviour",
+           include_hidden: bool = False, reference: FittedNetwork | None = None) -> Targeting:
+    """Choose neuron sets by the gradient of the objective and measure their predicted and simulated effects.
+
+    Parameters
+    ----------
+    network : FittedNetwork
+        The fitted model and which of its sessions ``session`` is.
+    session : Session
+        Its light-off usable trials provide the task inputs (cycled to ``n_trials``) and the response window.
+    n_neurons : int
+        Neurons per set.
+    window : (float, float), optional
+        Stimulation window in seconds; default :func:`default_window`.
+    power : float
+        Stimulation current (model units, threshold gap 0.1).
+    include_hidden : bool
+        Also target neurons that stand for no recorded unit.
+    reference : FittedNetwork, optional
+        Ground-truth circuit whose layout maps its neurons to the session's units (:mod:`nwb_biornn.reference`):
+        the chosen sets are applied to it as well.
+    """
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    if not power > 0:
+        raise UserError(f"--power must be a positive current, not {power}")
+    window = default_window(session) if window is None else (float(window[0]), float(window[1]))
+    steps = window_mask(session.time, session.dt, window)
+    if not steps.any():
+        raise UserError(f"the window {window[0]:g}..{window[1]:g} s holds no bin of the session "
+                        f"({session.t_start:g}..{session.time[-1] + session.dt:g} s)")
+    response_bins = np.flatnonzero(window_mask(session.time, session.dt, session.response_window))
+    control = np.flatnonzero(session.unperturbed)
+    if not len(control):
+        raise UserError("the session has no usable light-off trials to take task inputs from")
+    inputs = torch.as_tensor(session.inputs[replay_trials(control, n_trials)], dtype=torch.float32)
+
+    def score(behaviour):
+        return behaviour_objective(behaviour, response_bins, session.dt)
+
+    model, layout = network.model, network.layout
+    baseline, gradient = light_gradient(model, inputs, score, seed)
+    window_gradient = gradient[:, steps, :].sum(axis=1)
+    targetable = np.ones(layout.n_neurons, bool) if include_hidden else layout.session == network.session_index
+    chosen = choose_sets(window_gradient.mean(axis=0), targetable, n_neurons, np.random.default_rng(seed))
+    sets, transfer, transfer_baseline = {}, {}, None
+    if reference is not None:
+        with torch.no_grad():
+            transfer_baseline = score(reference.model.simulate(inputs, seed=seed).behaviour).numpy()
+    for name, neurons in chosen.items():
+        predicted = power * window_gradient[:, neurons].sum(axis=1)
+        light = stimulation(session.n_time, layout.n_neurons, neurons, steps, power)
+        sets[name] = TargetSet(name, neurons, predicted, simulated_change(model, inputs, light, score, baseline, seed),
+                               objective, window[0], window[1], power)
+        if reference is not None:
+            matched = matching_neurons(neurons, layout, network.session_index, reference.layout)
+            light = stimulation(session.n_time, reference.layout.n_neurons, matched, steps, power)
+            transfer[name] = TargetSet(name, matched, predicted,
+                                       simulated_change(reference.model, inputs, light, score, transfer_baseline,
+                                                        seed), objective, window[0], window[1], power)
+    return Targeting(objective, window, power, seed, baseline, gradient.mean(axis=0), sets, transfer,
+                     transfer_baseline)
+
+
+def matching_neurons(neurons: np.ndarray, layout: NeuronLayout, session_index: int,
+                     other: NeuronLayout) -> np.ndarray:
+    """Neurons of ``other`` (whose session 0 is ``session_index`` of ``layout``) recorded as the same units.
+
+    Neurons without a recorded unit, or whose unit ``other`` does not have, have no match and are left out.
+
+    Examples
+    --------
+    >>> a = NeuronLayout.hidden({"A": 3})
+    >>> a = NeuronLayout(a.area, a.cell_type, np.array([0, 0, -1]), np.array([1, 0, -1]), a.areas)
+    >>> b = NeuronLayout(a.area, a.cell_type, np.array([0, -1, 0]), np.array([0, -1, 1]), a.areas)
+    >>> matching_neurons(np.array([0, 1, 2]), a, 0, b).tolist()
+    [2, 0]
+    """
+    neuron_of_unit = {int(u): i for i, u in enumerate(other.unit) if other.session[i] == 0 and u >= 0}
+    matched = [neuron_of_unit.get(int(layout.unit[n])) for n in neurons if layout.session[n] == session_index]
+    return np.array([m for m in matched if m is not None], dtype=np.int64)
+
+
+def gradient_map(mean_gradient: np.ndarray, layout: NeuronLayout) -> tuple[list, np.ndarray]:
+    """Mean gradient per neuron of each area × cell type group, per step.
+
+    Returns
+    -------
+    groups : list of str
+        ``"AREA-E"`` / ``"AREA-I"`` labels of the non-empty groups.
+    values : ndarray, shape (groups, time)
+    """
+    groups, rows = [], []
+    for area in layout.areas:
+        for cell_type in ("E", "I"):
+            members = (layout.area == area) & (layout.cell_type == cell_type)
+            if members.any():
+                groups.append(f"{area}-{cell_type}")
+                rows.append(mean_gradient[:, members].mean(axis=1))
+    return groups, np.array(rows)
+
+
+def _set_entry(target_set: TargetSet, layout: NeuronLayout, session_index: int, unit_ids: np.ndarray) -> dict:
+    mapped = layout.session[target_set.neurons] == session_index
+    units = [int(unit_ids[layout.unit[n]]) if m else None for n, m in zip(target_set.neurons, mapped)]
+    n = len(target_set.simulated)
+    return {
+        "neurons": {"model_ids": target_set.neurons.tolist(), "areas": layout.area[target_set.neurons].tolist(),
+                    "cell_types": layout.cell_type[target_set.neurons].tolist(), "unit_ids": units},
+        "predicted": target_set.predicted_effect, "predicted_std": float(np.std(target_set.predicted)),
+        "simulated": target_set.simulated_effect, "simulated_std": float(np.std(target_set.simulated)),
+        "simulated_sem": float(np.std(target_set.simulated, ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
+    }
+
+
+def targeting_document(targeting: Targeting, network: FittedNetwork, session: Session,
+                       reference: FittedNetwork | None = None) -> dict:
+    """The JSON document of ``nwb-biornn target`` (see docs/usage.md)."""
+    layout = network.layout
+    groups, values = gradient_map(targeting.mean_gradient, layout)
+    document = {
+        "objective": targeting.objective, "window": list(targeting.window), "power": targeting.power,
+        "n_trials": len(targeting.baseline), "seed": targeting.seed,
+        "baseline": float(np.mean(targeting.baseline)),
+        "sets": {name: _set_entry(s, layout, network.session_index, session.unit_ids)
+                 for name, s in targeting.sets.items()},
+        "gradient_map": {"groups": groups, "time": session.time.tolist(), "mean_gradient": values.tolist()},
+    }
+    if targeting.transfer:
+        document["transfer"] = {name: _set_entry(s, reference.layout, 0, session.unit_ids)
+                                for name, s in targeting.transfer.items()}
+        document["transfer_baseline"] = float(np.mean(targeting.transfer_baseline))
+    return document
+
+
+def stored_sets(targeting: Targeting) -> list:
+    """The sets to store in a model file: the fitted model's, then (same neurons) their effect on the circuit."""
+    stored = list(targeting.sets.values())
+    for name, transferred in targeting.transfer.items():
+        own = targeting.sets[name]
+        stored.append(TargetSet(f"{name} (ground-truth circuit)", own.neurons, own.predicted, transferred.simulated,
+                                own.objective, own.onset, own.offset, own.power))
+    return stored
+
+
+def target_model_file(path, *, save: bool = True, plot=None, **options) -> dict:
+    """Run :func:`target` on the model of a model file and return :func:`targeting_document`.
+
+    The transfer check runs when the file holds a ground-truth circuit. With ``save``, the sets (and their
+    transfer to the circuit) are written into the file's targeted-neuron-sets table, replacing earlier ones.
+    ``plot`` is a PNG path for :func:`plot_targeting`; ``options`` are those of :func:`target`.
+    """
+    from nwb_biornn.nwbio import add_targets, read_model_file
+    from nwb_biornn.reference import read_reference_network
+
+    model_file = read_model_file(path)
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+    reference = read_reference_network(model_file.session, path)
+    targeting = target(network, model_file.session, reference=reference, **options)
+    document = targeting_document(targeting, network, model_file.session, reference)
+    if save:
+        add_targets(path, stored_sets(targeting))
+    if plot is not None:
+        document["plot"] = str(plot_targeting(targeting, network.layout, model_file.session.time, plot))
+    return document
+
+
+def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
+    """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
+    from nwb_biornn.report import _pyplot
+
+    plt = _pyplot()
+    groups, values = gradient_map(targeting.mean_gradient, layout)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    limit = float(np.abs(values).max()) or 1.0
+    dt = time[1] - time[0] if len(time) > 1 else 1.0
+    image = left.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest",
+                        extent=(time[0], time[-1] + dt, len(groups) - 0.5, -0.5))
+    left.set_yticks(range(len(groups)), groups)
+    for edge in targeting.window:
+        left.axvline(edge, color="k", lw=0.8, ls="--")
+    left.set(xlabel="time (s)", title=f"mean d{targeting.objective}/dI per neuron (window dashed)")
+    fig.colorbar(image, ax=left, fraction=0.04)
+    names = list(targeting.sets)
+    x = np.arange(len(names))
+    rows = [("predicted", [targeting.sets[n].predicted_effect for n in names], "0.6"),
+            ("simulated", [targeting.sets[n].simulated_effect for n in names], "tab:orange")]
+    if targeting.transfer:
+        rows.append(("ground truth", [targeting.transfer[n].simulated_effect for n in names], "tab:green"))
+    width = 0.8 / len(rows)
+    for i, (label, heights, color) in enumerate(rows):
+        right.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width, label=label, color=color)
+    right.axhline(0, color="k", lw=0.8)
+    right.set_xticks(x, names)
+    right.set(ylabel=f"Δ {targeting.objective}", title=f"{len(targeting.sets[names[0]].neurons)} neurons, "
+              f"power {targeting.power:g}")
+    right.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
