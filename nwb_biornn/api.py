@@ -46,7 +46,7 @@ def load_sessions(source: str, sessions: str | None = None, *, cache_dir=None, a
     """Resolve ``source`` (DANDI id or URL, NWB file, folder, ``demo``) and load every matching session."""
     assets = resolve_source(source, sessions_glob=sessions, cache_dir=cache_dir, api_url=api_url, stream=stream,
                             progress=progress)
-    return [load_session(asset.path if asset.path is not None else asset, align=align, window=window,
+    return [load_session(asset.path if asset.path is not None else asset.source.path, align=align, window=window,
                          bin_size=bin_size, area_map=area_map, source=asset.source) for asset in assets]
 
 
@@ -93,7 +93,8 @@ def save(result: FitResult, sessions: list, out, *, subject_overrides=None, n_tr
         light = {"mw_to_current": factor, "calibrated_on": list(calibrate_on)}
         paths.append(nwbio.write_model_file(out, session, result, index, predictions,
                                             reference=None if reference is None else reference.model,
-                                            subject=subject, summary={"evaluation": document, "light": light}))
+                                            subject=subject, summary={"evaluation": document, "light": light},
+                                            session_ids=[s.session_id for s in sessions]))
         documents.append(document)
         if progress:
             progress(index + 1, len(sessions))

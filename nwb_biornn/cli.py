@@ -332,6 +332,8 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
                                  n_neurons=n_neurons, window=_window(window_text, "--window"), power=power,
                                  n_trials=n_trials, seed=seed, include_hidden=include_hidden)
     text = format_targeting(document)
+    if window_text is None:
+        text += "\n(window: the default, the last 100 ms before the response window)"
     if not no_save:
         text += f"\nstored the sets in {model_file}"
     _emit(document, as_json, text)

@@ -41,6 +41,7 @@ from ndx_biornn import (BioRNNModel, BioRNNNeuronTable, FittedSession, LossHisto
 from nwb_biornn import __version__
 from nwb_biornn.config import FitConfig, ModelConfig, from_dict, preset_label, to_dict
 from nwb_biornn.data.binning import bin_spikes
+from nwb_biornn.data.nwbfile import is_url, open_nwb
 from nwb_biornn.data.session import Condition, Session, Source
 from nwb_biornn.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
@@ -240,11 +241,11 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
     subject = subject_for_dandi(session.subject) if subject is None else subject
     path = model_file_path(out_dir, session, result.model_config.preset)
     split = np.asarray(result.splits[session_index]).astype(str)
-    source_path = Path(session.source.path)
-    if not source_path.is_file():
+    source_path = session.source.path
+    if not (is_url(source_path) or Path(source_path).is_file()):
         raise UserError(f"the source file {source_path} of session {session.session_id!r} is gone; "
                         "download it again or refit")
-    with NWBHDF5IO(source_path, "r") as source_io, warnings.catch_warnings():
+    with open_nwb(source_path) as source_io, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The linked table for DynamicTableRegion")
         source = source_io.read()
         nwbfile = _new_file(session, subject, source)
@@ -953,8 +954,8 @@ def format_info(info: dict) -> str:
     if training["excluded_reasons"]:
         lines.append("excluded     " + ", ".join(f"{k}: {v}" for k, v in training["excluded_reasons"].items()))
     lines.append("held out     " + (", ".join(training["heldout_conditions"]) or "nothing (no perturbation trials)"))
-    for key, value in info["scores"].items():
-        lines.append(f"score        {key}: {value if not isinstance(value, float) else f'{value:.4g}'}")
+    for key, value in _scalar_leaves(info["scores"]):
+        lines.append(f"score        {key}: {f'{value:.4g}' if isinstance(value, float) else value}")
     lines.append(f"predictions  {len(info['predictions'])} condition(s)")
     for p in info["predictions"]:
         recorded = ("" if np.isnan(p["recorded_delta_behaviour"])
@@ -967,3 +968,15 @@ def format_info(info: dict) -> str:
     if info["targeted_sets"]:
         lines.append(f"targets      {info['targeted_sets']} targeted neuron set(s)")
     return "\n".join(lines)
+
+
+def _scalar_leaves(values: dict, prefix: str = ""):
+    """``(dotted.key, value)`` for every scalar in nested dicts; lists of scalars joined, lists of dicts skipped."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _scalar_leaves(value, f"{prefix}{key}.")
+        elif isinstance(value, list):
+            if all(not isinstance(item, (dict, list)) for item in value):
+                yield f"{prefix}{key}", ", ".join(str(item) for item in value) or "none"
+        else:
+            yield f"{prefix}{key}", value

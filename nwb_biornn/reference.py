@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from pathlib import Path
 
 import numpy as np
-from pynwb import NWBHDF5IO
 
+from nwb_biornn.data.nwbfile import open_nwb
 from nwb_biornn.data.session import Session
 from nwb_biornn.evaluate import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
@@ -53,8 +52,7 @@ def read_reference_network(session: Session, path=None) -> FittedNetwork | None:
     """The reference circuit stored in ``path`` (default: the session's source file), or None if it has none."""
     from nwb_biornn.nwbio import read_reference_circuit
 
-    path = Path(path if path is not None else session.source.path)
-    with warnings.catch_warnings(), NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+    with warnings.catch_warnings(), open_nwb(path if path is not None else session.source.path) as io:
         warnings.simplefilter("ignore")
         nwbfile = io.read()
         circuit = read_reference_circuit(nwbfile)

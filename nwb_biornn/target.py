@@ -56,6 +56,7 @@ class TargetSet:
     predicted, simulated : ndarray, shape (trials,)
         First-order predicted and simulated change of the objective in each trial.
     objective : str
+        What the effect is measured on, in words.
     onset, offset : float
         Stimulation window, seconds relative to the alignment event.
     power : float
@@ -243,6 +244,9 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
     def score(behaviour):
         return behaviour_objective(behaviour, response_bins, session.dt)
 
+    described = (f"{objective}: {session.behaviour_name} summed over the response window "
+                 f"{session.response_window[0]:g}..{session.response_window[1]:g} s, times the bin width")
+
     model, layout = network.model, network.layout
     baseline, gradient = light_gradient(model, inputs, score, seed)
     window_gradient = gradient[:, steps, :].sum(axis=1)
@@ -256,13 +260,13 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
         predicted = power * window_gradient[:, neurons].sum(axis=1)
         light = stimulation(session.n_time, layout.n_neurons, neurons, steps, power)
         sets[name] = TargetSet(name, neurons, predicted, simulated_change(model, inputs, light, score, baseline, seed),
-                               objective, window[0], window[1], power)
+                               described, window[0], window[1], power)
         if reference is not None:
             matched = matching_neurons(neurons, layout, network.session_index, reference.layout)
             light = stimulation(session.n_time, reference.layout.n_neurons, matched, steps, power)
             transfer[name] = TargetSet(name, matched, predicted,
                                        simulated_change(reference.model, inputs, light, score, transfer_baseline,
-                                                        seed), objective, window[0], window[1], power)
+                                                        seed), described, window[0], window[1], power)
     return Targeting(objective, window, power, seed, baseline, gradient.mean(axis=0), sets, transfer,
                      transfer_baseline)
 
@@ -324,7 +328,8 @@ def targeting_document(targeting: Targeting, network: FittedNetwork, session: Se
     layout = network.layout
     groups, values = gradient_map(targeting.mean_gradient, layout)
     document = {
-        "objective": targeting.objective, "window": list(targeting.window), "power": targeting.power,
+        "objective": targeting.objective, "objective_description": next(iter(targeting.sets.values())).objective,
+        "window": list(targeting.window), "power": targeting.power,
         "n_trials": len(targeting.baseline), "seed": targeting.seed,
         "baseline": float(np.mean(targeting.baseline)),
         "sets": {name: _set_entry(s, layout, network.session_index, session.unit_ids)

@@ -34,6 +34,8 @@ ALIGN = TRIAL_START + 0.5
 T_START, DT, N_TIME = -0.2, 0.005, 80
 SPLIT = np.array(["train", "train", "test", "train", "perturbation", "excluded"])
 SITE = "laser_ALM"
+SUMMARY = {"evaluation": {"perturbed": {"delta_behaviour_abs_error": 0.1, "n_conditions": 1},
+                          "held_out": {"calibration_conditions": []}, "conditions": [{"label": "x"}]}}
 
 
 def _spike_times(rng):
@@ -121,7 +123,7 @@ def written(tmp_path_factory):
     reference = _result([session], [SPLIT], seed=9).model
     predictions = [_prediction(session, rng), replace(_prediction(session, rng, recorded=False), n_heldout_trials=0)]
     path = nwbio.write_model_file(root / "out", session, result, 0, predictions, reference=reference,
-                                  summary={"heldout_delta_behaviour_error": 0.1})
+                                  summary=SUMMARY)
     return SimpleNamespace(root=root, source=source, source_digest=source_digest, session=session, result=result,
                            reference=reference, predictions=predictions, path=path)
 
@@ -165,7 +167,7 @@ def test_model_predictions_and_history_read_back(written):
     assert loaded.training_summary["trials"] == {"train": 3, "test": 1, "perturbation": 1, "excluded": 1}
     assert loaded.training_summary["excluded_reasons"] == {"early lick": 1}
     assert loaded.training_summary["heldout_conditions"] == [written.session.conditions[0].label]
-    assert loaded.training_summary["heldout_delta_behaviour_error"] == 0.1
+    assert loaded.training_summary["evaluation"] == SUMMARY["evaluation"]
     assert loaded.model_id == nwbio.model_id(result.model)
     for got, expected in zip(loaded.predictions, written.predictions, strict=True):
         assert got.condition == expected.condition and got.n_heldout_trials == expected.n_heldout_trials
@@ -297,11 +299,13 @@ def test_describe_and_format_info(written):
     assert info["source"]["dandiset_id"] == "000363" and info["preset"] == "biornn"
     assert info["neurons"] == {"ALM": {"E": 3, "I": 0, "mapped": 1}, "vS1": {"E": 2, "I": 1, "mapped": 1}}
     assert info["across_area_weights"]["allowed"] == int(across.sum())
-    assert info["training"]["steps"] == 2 and info["scores"] == {"heldout_delta_behaviour_error": 0.1}
+    assert info["training"]["steps"] == 2 and info["scores"] == SUMMARY
     assert [p["num_heldout_trials"] for p in info["predictions"]] == [1, 0]
     text = nwbio.format_info(info)
     assert "DANDI:000363/0.230822.0" in text and "vS1: 2 E + 1 I (1 mapped)" in text
     assert "predicted delta behaviour -0.400, recorded -0.300, 1 held-out trials" in text
+    assert "score        evaluation.perturbed.delta_behaviour_abs_error: 0.1\n" in text
+    assert "evaluation.held_out.calibration_conditions: none" in text and "label" not in text
 
 
 def test_add_targets_rewrites_the_file_and_replaces_earlier_sets(written, tmp_path):

@@ -173,6 +173,8 @@ def test_target_command_reports_sets_transfer_and_stores_them(demo_model_file, t
         assert names[:3] == ["positive", "negative", "random"] and len(names) == 6
         assert list(table["neurons"][0].index) == document["sets"]["positive"]["neurons"]["model_ids"]
         assert table["simulated_effect"][3] == pytest.approx(document["transfer"]["positive"]["simulated"])
+        assert table["objective"][0] == document["objective_description"]
+    assert "summed over the response window 0..0.3 s" in document["objective_description"]
 
 
 def test_target_command_text_and_errors(demo_model_file):

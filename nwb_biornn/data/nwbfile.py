@@ -76,18 +76,9 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
     UserError
         Missing, unreadable or non-NWB file; no trials table; no units; unknown ``align``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    if not h5py.is_hdf5(path):
-        raise UserError(f"{path} is not an NWB file (not HDF5): give a .nwb file written by pynwb or MatNWB")
     if not bin_size > 0:
         raise UserError(f"bin size must be positive, not {bin_size}")
-    try:
-        io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"cannot open {path} ({error}): the file may be truncated or damaged; download it again")
-    with io:
+    with open_nwb(path) as io:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # old schema versions and cached extensions warn on every read
             try:
@@ -97,6 +88,38 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
                                 "check that it is a valid NWB file") from None
         return _session(nwbfile, path, align, window, bin_size, area_map, source or Source(path=str(path)),
                         response_window)
+
+
+def is_url(path) -> bool:
+    """True for an ``http(s)://`` address (a streamed DANDI asset) rather than a local path."""
+    return str(path).startswith(("http://", "https://"))
+
+
+def open_nwb(path) -> NWBHDF5IO:
+    """Open a local NWB file, or stream a remote one (``http(s)://``, through remfile), read-only.
+
+    Raises
+    ------
+    UserError
+        Missing file, not HDF5, or unreadable (truncated, damaged, unreachable).
+    """
+    if is_url(path):
+        from nwb_biornn.data.dandi import cache_root, open_stream
+
+        try:
+            return NWBHDF5IO(file=h5py.File(open_stream(str(path), cache_root()), "r"), mode="r", load_namespaces=True)
+        except Exception as error:  # noqa: BLE001 -- remfile and h5py raise many types for a bad remote file
+            raise UserError(f"cannot stream {path} ({type(error).__name__}: {error}); "
+                            "check the connection or fit without --stream") from None
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    if not h5py.is_hdf5(path):
+        raise UserError(f"{path} is not an NWB file (not HDF5): give a .nwb file written by pynwb or MatNWB")
+    try:
+        return NWBHDF5IO(str(path), mode="r", load_namespaces=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot open {path} ({error}): the file may be truncated or damaged; download it again")
 
 
 def _session(nwbfile, path, align, window, dt, area_map, source, response_window) -> Session:

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from conftest import make_session, teacher_model
+
+from nwb_biornn.config import FitConfig
+from nwb_biornn.data.session import Condition
+from nwb_biornn.evaluate import (FittedNetwork, evaluate, predict_condition, psth_time, score_trials,
+                                 summarize_perturbed)
+from nwb_biornn.fit import losses
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.perturb import ResponseRule, SimulatedTrials
+from nwb_biornn.predictions import ConditionPrediction
+
+CONDITION = Condition("A", "I", -0.01, 0.05, 1.0, power_unit="model")
+
+
+@pytest.fixture(scope="module")
+def lit_session():
+    return make_session(n_trials=40, n_time=100, conditions=(CONDITION,), light_fraction=0.3)
+
+
+def _network(session):
+    layout = NeuronLayout(area=session.unit_area, cell_type=session.unit_cell_type,
+                          session=np.zeros(session.n_units, int), unit=np.arange(session.n_units),
+                          areas=session.areas)
+    return FittedNetwork(teacher_model(layout), layout, 0)
+
+
+def _split(session):
+    split = np.full(session.n_trials, "train", dtype="<U12")
+    split[session.condition >= 0] = "perturbation"
+    split[np.flatnonzero(session.condition < 0)[::4]] = "test"
+    return split
+
+
+def test_psth_time_matches_box_filter_bins(lit_session):
+    for width in (1, 2, 4, 5):
+        filtered = losses.box_filter(torch.zeros(1, lit_session.n_time, 1), width)
+        assert len(psth_time(lit_session, width)) == filtered.shape[1]
+    np.testing.assert_allclose(psth_time(lit_session, 4)[:2],
+                               lit_session.t_start + lit_session.dt * np.array([1.0, 3.0]))
+
+
+def test_recorded_trials_match_themselves_perfectly(lit_session):
+    trials = np.flatnonzero(lit_session.unperturbed)[:10]
+    own = SimulatedTrials(lit_session.spikes[trials].astype(np.float32), lit_session.behaviour[trials],
+                          lit_session.trial_type[trials])
+    scores = score_trials(own, lit_session, trials, FitConfig())
+    assert scores["trial_matching_loss"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["psth_error"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_recorded_change_in_behaviour_has_its_closed_form(lit_session):
+    split = _split(lit_session)
+    rule = ResponseRule.learn(lit_session, split == "train")
+    prediction = predict_condition(_network(lit_session), lit_session, split, CONDITION, 0, rule, FitConfig(),
+                                   n_trials=20)
+    lit = np.flatnonzero(lit_session.condition == 0)
+    control = np.flatnonzero(lit_session.unperturbed)
+    expected = np.mean([lit_session.response[lit][lit_session.trial_type[lit] == t].mean()
+                        - lit_session.response[control][lit_session.trial_type[control] == t].mean()
+                        for t in lit_session.trial_type[lit]])
+    assert prediction.recorded_delta_behaviour == pytest.approx(expected)
+    assert prediction.n_heldout_trials == len(lit)
+    assert prediction.predicted_area_psth.shape == (len(prediction.time), 2)
+    assert prediction.recorded_unit_psth.shape == (len(prediction.time), lit_session.n_units)
+
+
+def test_ground_truth_predicts_its_own_perturbation(lit_session):
+    """The network that generated the session is the best possible model: its prediction error is small."""
+    split = _split(lit_session)
+    document, predictions = evaluate(_network(lit_session), lit_session, split, FitConfig(), n_trials=100)
+    assert document["perturbed"]["n_conditions"] == 1
+    assert document["perturbed"]["n_trials"] == int(np.sum(split == "perturbation"))
+    assert document["unperturbed"]["n_trials"] == int(np.sum(split == "test"))
+    assert document["perturbed"]["delta_behaviour_abs_error"] < 0.35
+    again, _ = evaluate(_network(lit_session), lit_session, split, FitConfig(), n_trials=100)
+    assert again == document
+
+
+def test_evaluation_without_perturbation_trials_says_nothing_was_held_out():
+    session = make_session(n_trials=12, n_time=60)
+    document, predictions = evaluate(_network(session), session, _split(session), FitConfig(), n_trials=10)
+    assert predictions == [] and document["perturbed"]["n_conditions"] == 0
+    assert "nothing was held out" in document["note"]
+
+
+def test_calibration_conditions_are_left_out_of_the_summary():
+    def prediction(error, calibration):
+        return ConditionPrediction(CONDITION, 5, 0.0, error, 1.0, np.zeros(1), ("A",), np.zeros((1, 1)), None,
+                                   np.zeros(1), np.zeros((1, 1)), None, calibration)
+    summary = summarize_perturbed([prediction(0.2, False), prediction(0.8, True)])
+    assert summary["n_conditions"] == 1 and summary["delta_behaviour_abs_error"] == pytest.approx(0.2)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from conftest import make_session, teacher_model
+
+from nwb_biornn.data.session import Condition
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.perturb import ResponseRule, replay_trials, simulate_trials
+
+
+@pytest.fixture(scope="module")
+def session():
+    return make_session(n_trials=20, n_time=80)
+
+
+def _layout_of(session):
+    return NeuronLayout(area=session.unit_area, cell_type=session.unit_cell_type,
+                        session=np.zeros(session.n_units, int), unit=np.arange(session.n_units),
+                        areas=session.areas)
+
+
+def test_response_rule_learns_the_separating_threshold(session):
+    session.behaviour[:] = 0.0
+    session.behaviour[::2, 60:70] = 4.0  # responding trials: mean 4 Hz inside the window bins 55..105
+    session.response[:] = False
+    session.response[::2] = True
+    session.response_window = (session.time[55], session.time[79] + session.dt)
+    rule = ResponseRule.learn(session, np.ones(session.n_trials, bool))
+    assert (rule.start, rule.stop) == (55, 80)
+    window_mean = 4.0 * 10 / 25
+    assert 0 < rule.threshold < window_mean
+    np.testing.assert_array_equal(rule.decide(session.behaviour), session.response)
+
+
+def test_replay_trials_cycles_in_order():
+    np.testing.assert_array_equal(replay_trials(np.array([3, 1]), 3), [3, 1, 3])
+    with pytest.raises(ValueError):
+        replay_trials(np.array([], int), 2)
+
+
+def test_simulate_trials_places_each_neuron_on_its_unit_and_is_reproducible(session):
+    layout = _layout_of(session)
+    model = teacher_model(layout)
+    permuted = np.random.default_rng(0).permutation(session.n_units)
+    shuffled = NeuronLayout(area=layout.area, cell_type=layout.cell_type, session=layout.session,
+                            unit=permuted, areas=layout.areas)
+    plain = simulate_trials(model, layout, session, 0, np.arange(4), 6, seed=3)
+    moved = simulate_trials(model, shuffled, session, 0, np.arange(4), 6, seed=3)
+    np.testing.assert_array_equal(moved.spikes[..., permuted], plain.spikes)
+    again = simulate_trials(model, layout, session, 0, np.arange(4), 6, seed=3)
+    np.testing.assert_array_equal(again.spikes, plain.spikes)
+    np.testing.assert_array_equal(plain.trial_type, session.trial_type[[0, 1, 2, 3, 0, 1]])
+
+
+def test_light_changes_only_the_simulation_with_light(session):
+    layout = _layout_of(session)
+    model = teacher_model(layout)
+    silence_a = Condition("A", "I", session.time[0], session.time[-1] + session.dt, 1.0, power_unit="model")
+    off = simulate_trials(model, layout, session, 0, np.arange(6), 6, seed=1)
+    lit = simulate_trials(model, layout, session, 0, np.arange(6), 6, condition=silence_a, seed=1)
+    excitatory_a = (session.unit_area == "A") & (session.unit_cell_type == "E")
+    assert lit.spikes[..., excitatory_a].sum() < off.spikes[..., excitatory_a].sum()
