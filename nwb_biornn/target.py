@@ -324,7 +324,16 @@ def _set_entry(target_set: TargetSet, layout: NeuronLayout, session_index: int, 
 
 def targeting_document(targeting: Targeting, network: FittedNetwork, session: Session,
                        reference: FittedNetwork | None = None) -> dict:
-    """The JSON document of ``nwb-biornn target`` (see docs/usage.md)."""
+    """The JSON document of ``nwb-biornn target``.
+
+    Keys: ``objective``, ``objective_description``, ``window``, ``power``, ``n_trials``, ``seed``, ``baseline``
+    (mean objective without stimulation), ``sets`` and, with a ground-truth circuit, ``transfer`` and
+    ``transfer_baseline``. ``sets`` and ``transfer`` map ``positive``/``negative``/``random`` to ``neurons``
+    (``model_ids``, ``areas``, ``cell_types``, ``unit_ids``; circuit neurons under ``transfer``), ``predicted``
+    and ``simulated`` (mean change of the objective over trials; ``transfer`` repeats the fitted model's
+    prediction) with ``predicted_std``, ``simulated_std`` (over trials) and ``simulated_sem``.
+    ``gradient_map`` holds the mean gradient per neuron of each area × cell type group per step.
+    """
     layout = network.layout
     groups, values = gradient_map(targeting.mean_gradient, layout)
     document = {
@@ -389,7 +398,7 @@ def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray,
     left.set_yticks(range(len(groups)), groups)
     for edge in targeting.window:
         left.axvline(edge, color="k", lw=0.8, ls="--")
-    left.set(xlabel="time (s)", title=f"mean d{targeting.objective}/dI per neuron (window dashed)")
+    left.set(xlabel="time (s)", title=f"d {targeting.objective} / d current, mean per neuron (window dashed)")
     fig.colorbar(image, ax=left, fraction=0.04)
     names = list(targeting.sets)
     x = np.arange(len(names))

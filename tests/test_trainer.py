@@ -9,7 +9,6 @@ from conftest import make_session
 from nwb_biornn.config import FitConfig, ModelConfig
 from nwb_biornn.data.session import Condition
 from nwb_biornn.errors import UserError
-from nwb_biornn.fit import trainer
 from nwb_biornn.fit.trainer import evaluate_losses, fit, split_trials
 from nwb_biornn.model.network import BioRNN, Simulation
 
@@ -119,4 +118,29 @@ def test_training_seed_makes_cpu_runs_reproducible(session):
     first, second = (fit([session], ModelConfig(), FitConfig(steps=2, batch_size=8, test_fraction=0.0))
                      for _ in range(2))
     assert [h["total"] for h in first.history] == [h["total"] for h in second.history]
-    assert trainer.FitResult is type(first)
+
+
+def test_early_stopping_ends_the_fit_when_the_test_loss_stops_improving(session, tmp_path):
+    frozen = FitConfig(steps=30, batch_size=8, lr=1e-12, eval_every=2, early_stop=4)
+    result = fit([session], ModelConfig(), frozen, out_dir=tmp_path)
+    assert result.steps == 6 and [h["step"] for h in result.history if "test_total" in h] == [2, 4, 6]
+    assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["step"] == 6
+
+
+def test_training_on_perturbed_trials_simulates_them_with_their_light():
+    condition = Condition("A", "E", 0.0, 0.02, 0.5, power_unit="model")
+    lit = make_session(n_trials=24, n_time=40, conditions=(condition,), light_fraction=0.5)
+    config = FitConfig(steps=2, batch_size=24, train_on_perturbed=True, test_fraction=0.0)
+    calls = []
+    original = BioRNN.simulate
+
+    def spy(self, inputs, light=None, seed=None, record_voltage=False):
+        calls.append(light)
+        return original(self, inputs, light, seed, record_voltage)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BioRNN, "simulate", spy)
+        result = fit([lit], ModelConfig(), config)
+    assert "perturbation" not in result.splits[0]
+    lit_rows = [light[k] for light in calls for k in range(len(light)) if light[k].abs().sum() > 0]
+    assert lit_rows and all(torch.equal(row, lit_rows[0]) for row in lit_rows)

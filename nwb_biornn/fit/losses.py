@@ -86,7 +86,7 @@ def hungarian_loss(model: Tensor, data: Tensor) -> Tensor:
     if not np.isfinite(detached).all():
         return cost.mean()
     rows, cols = linear_sum_assignment(detached)
-    return cost[torch.as_tensor(rows), torch.as_tensor(cols)].mean()
+    return cost[torch.as_tensor(rows, device=cost.device), torch.as_tensor(cols, device=cost.device)].mean()
 
 
 def sinkhorn_loss(model: Tensor, data: Tensor) -> Tensor:
@@ -114,9 +114,9 @@ def trial_matching_loss(model: Tensor, data: Tensor, method: str = "hungarian",
     generator = generator if generator is not None else np.random.default_rng()
     n = min(len(model), len(data))
     if len(model) > n:
-        model = model[torch.as_tensor(np.sort(generator.choice(len(model), n, replace=False)))]
+        model = model[torch.as_tensor(np.sort(generator.choice(len(model), n, replace=False)), device=model.device)]
     if len(data) > n:
-        data = data[torch.as_tensor(np.sort(generator.choice(len(data), n, replace=False)))]
+        data = data[torch.as_tensor(np.sort(generator.choice(len(data), n, replace=False)), device=data.device)]
     return hungarian_loss(model, data) if method == "hungarian" else sinkhorn_loss(model, data)
 
 

@@ -26,7 +26,7 @@ from nwb_biornn.errors import UserError
 from nwb_biornn.fit import losses
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
-from nwb_biornn.model.network import BioRNN
+from nwb_biornn.model.network import BioRNN, single_thread_if_small
 
 TASKS = ("trial", "psth", "rate")
 MAX_RECOVERIES = 5
@@ -79,6 +79,10 @@ def fit(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None
         device: str = "cpu", progress=None) -> FitResult:
     """Fit one network to ``sessions`` (which must share the time grid and input channels).
 
+    Runs are reproducible on the CPU for a given ``fit_config.seed``: every step's trial draws and simulation
+    seed are functions of (seed, step), which is also what lets a resumed fit continue exactly. A small network
+    runs on one CPU thread (:func:`~nwb_biornn.model.network.single_thread_if_small`).
+
     Parameters
     ----------
     sessions : sequence of Session
@@ -104,13 +108,16 @@ def fit(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None
     layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction)
     splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
               for s in sessions]
-    torch.manual_seed(fit_config.seed)
     model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], dt, seed=fit_config.seed).to(device)
     objective = _Objective(sessions, splits, layout, fit_config, device)
+    if out_dir is not None and not resume:
+        for name in ("last", "best"):
+            (Path(out_dir) / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)
     trainer = _Trainer(model, objective, model_config, fit_config, out_dir)
-    if resume:
-        trainer.resume(progress)
-    trainer.run(progress)
+    with single_thread_if_small(model, fit_config.batch_size):
+        if resume:
+            trainer.resume(progress)
+        trainer.run(progress)
     return FitResult(model=trainer.result_model(), layout=layout, model_config=model_config, fit_config=fit_config,
                      splits=splits, history=trainer.history, steps=trainer.step)
 
@@ -132,7 +139,8 @@ def _check_compatible(sessions):
         raise UserError("no sessions to fit")
     first = sessions[0]
     for s in sessions[1:]:
-        if not math.isclose(s.dt, first.dt) or s.n_time != first.n_time or tuple(s.input_names) != tuple(first.input_names):
+        same_grid = math.isclose(s.dt, first.dt) and s.n_time == first.n_time
+        if not same_grid or tuple(s.input_names) != tuple(first.input_names):
             raise UserError(f"session {s.session_id!r} has a different time grid or input channels than "
                             f"{first.session_id!r}; fit sessions with the same task and binning together")
 
@@ -147,7 +155,6 @@ class _SessionData:
         behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32, device=device)
         unit_area = layout.area[self.neurons.cpu().numpy()]
         self.groups = [np.flatnonzero(unit_area == area) for area in layout.areas if np.any(unit_area == area)]
-        self.n_trials = len(trials)
         self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
         self.features = losses.population_features(spikes, behaviour, self.groups, widths)
         self.rates = losses.baseline_rates(spikes, session.dt, baseline_bins)
@@ -166,6 +173,9 @@ class _Objective:
             self.weights["trial"] = 0.0
         if config.baseline_window == 0:
             self.weights["rate"] = 0.0
+        self.tasks = [task for task in TASKS if self.weights[task] > 0]
+        if not self.tasks:
+            raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
         self.train = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "train")]
         self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "test")]
         if not self.train:
@@ -190,9 +200,8 @@ class _Objective:
     def _light(self, session_index: int, condition: int):
         if (session_index, condition) not in self._lights:
             session = self.sessions[session_index]
-            n_time, n = session.n_time, self.layout.n_neurons
             self._lights[session_index, condition] = (
-                torch.zeros(n_time, n) if condition == UNPERTURBED
+                torch.zeros(session.n_time, self.layout.n_neurons) if condition == UNPERTURBED
                 else light_current(session.conditions[condition], self.layout, session.time))
         return self._lights[session_index, condition]
 
@@ -204,9 +213,8 @@ class _Objective:
         inputs, light = self.batch(pool, rng, min(size, len(pool)))
         simulation = model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
         output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
-        tasks = [task for task in TASKS if self.weights[task] > 0]
-        terms = {name: float(value) for name, value in self.losses({t: output for t in tasks}, split, rng).items()}
-        terms["total"] = sum(self.weights[task] * terms[task] for task in tasks)
+        terms = {name: float(value) for name, value in self.losses({t: output for t in self.tasks}, split, rng).items()}
+        terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks)
         return terms
 
     def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
@@ -232,10 +240,7 @@ class _Objective:
 class _Trainer:
     def __init__(self, model: BioRNN, objective: _Objective, model_config, fit_config: FitConfig, out_dir):
         self.model, self.objective, self.config = model, objective, fit_config
-        self.model_config = model_config
-        self.tasks = [task for task in TASKS if objective.weights[task] > 0]
-        if not self.tasks:
-            raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
+        self.model_config, self.tasks = model_config, objective.tasks
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=fit_config.lr, weight_decay=fit_config.weight_decay)
         self.normalizer = (losses.GradientNormalizer({t: objective.weights[t] for t in self.tasks})
                            if fit_config.normalize_gradients else None)

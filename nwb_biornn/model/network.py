@@ -27,6 +27,7 @@ surrogate slope for the backward pass.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,8 @@ WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
 CHUNK_STEPS = 32
 """Steps whose external drive and random numbers are drawn together (fixed, so seeds give the same draws)."""
+SMALL_STEP_WORK = 2 ** 23
+"""Multiply-adds of one step's recurrent product below which a CPU simulation runs on a single thread."""
 
 
 @dataclass
@@ -205,6 +208,11 @@ class BioRNN(torch.nn.Module):
             if light.shape[-2:] != (n_time, self.n_neurons) or light.dim() not in (2, 3):
                 raise ValueError(f"light must have shape (T, N) or (K, T, N), not {tuple(light.shape)}")
             light = light.unsqueeze(0) if light.dim() == 2 else light
+        with single_thread_if_small(self, k):
+            return self._simulate(inputs, light, seed, record_voltage)
+
+    def _simulate(self, inputs, light, seed, record_voltage) -> Simulation:
+        k, n_time, n_in = inputs.shape
         device, dtype = self.weight.device, self.weight.dtype
         generator = None if seed is None else torch.Generator(device).manual_seed(int(seed))
         step = self._step_parameters()
@@ -384,6 +392,25 @@ class BioRNN(torch.nn.Module):
         diff = (lag[:, None] - lag[None, :]).to(spikes.dtype)
         kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)
         return rate @ kernel.T + start[:, None] * torch.exp((lag + 1).to(spikes.dtype) * math.log(kappa))
+
+
+@contextmanager
+def single_thread_if_small(model: BioRNN, batch_size: int):
+    """Run the enclosed CPU work on one thread when the network is small for ``batch_size`` trials.
+
+    The per-step products of a small network take microseconds; splitting them over threads costs more in
+    synchronisation than it saves, and on a busy machine (every core taken) it can make a step a thousand
+    times slower. Wrap both simulation and backward pass (as :func:`~nwb_biornn.fit.trainer.fit` does).
+    """
+    n = model.n_neurons
+    small = model.weight.device.type == "cpu" and batch_size * n * n * len(torch.unique(model.delays)) < SMALL_STEP_WORK
+    threads = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _draw_delays(config: ModelConfig, dt: float, n: int, generator: torch.Generator) -> Tensor:
