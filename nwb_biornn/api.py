@@ -158,3 +158,10 @@ def _matching_condition(session, asked: Condition) -> Condition:
             return recorded
     unit = session.conditions[0].power_unit if session.conditions else "mW"
     return dataclasses.replace(asked, power_unit=unit)
+
+
+def target(path, **options) -> dict:
+    """Gradient-targeted micro-stimulation on a model file (see :func:`nwb_biornn.target.target_model_file`)."""
+    from nwb_biornn.target import target_model_file
+
+    return target_model_file(path, **options)

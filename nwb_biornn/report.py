@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (plots are written to files)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +18,7 @@ def _pyplot():
 
 def plot_behaviour_changes(predictions: list, path: Path) -> Path:
     """Scatter of predicted against recorded change in response probability, one point per condition."""
-    plt = _pyplot()
+    plt = pyplot()
     scored = [p for p in predictions if p.n_heldout_trials]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     recorded = np.array([p.recorded_delta_behaviour for p in scored])
@@ -39,7 +40,7 @@ def plot_behaviour_changes(predictions: list, path: Path) -> Path:
 
 def plot_condition_psths(prediction, control_time, control_psth, path: Path) -> Path:
     """Per-area rates under light (predicted, recorded) next to the recorded light-off rates."""
-    plt = _pyplot()
+    plt = pyplot()
     areas = prediction.areas
     fig, axes = plt.subplots(1, len(areas), figsize=(3.2 * len(areas), 2.8), squeeze=False, sharey=True)
     for i, (ax, area) in enumerate(zip(axes[0], areas)):
@@ -61,7 +62,7 @@ def plot_condition_psths(prediction, control_time, control_psth, path: Path) -> 
 
 def plot_training_curves(history: list, path: Path) -> Path:
     """Loss terms against training step (log scale)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     steps = np.array([h["step"] for h in history])
     for key in ("trial", "psth", "rate", "behaviour", "test_total"):

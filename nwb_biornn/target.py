@@ -386,9 +386,9 @@ def target_model_file(path, *, save: bool = True, plot=None, **options) -> dict:
 
 def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
     """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
-    from nwb_biornn.report import _pyplot
+    from nwb_biornn.report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     groups, values = gradient_map(targeting.mean_gradient, layout)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
     limit = float(np.abs(values).max()) or 1.0
