@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> import nwb_biornn as nb                                                    # doctest: +SKIP
+>>> from nwb_biornn import api as nb                                             # doctest: +SKIP
 >>> sessions = nb.load_sessions("demo")                                        # doctest: +SKIP
 >>> result = nb.fit(sessions, "biornn", steps=200, out="demo-fit")             # doctest: +SKIP
 >>> paths = nb.save(result, sessions, "demo-fit")                              # doctest: +SKIP

@@ -35,6 +35,9 @@ TIMESTAMP = "2024-01-01T00:00:00.000000Z"
 DEFAULT_PAGE_SIZE = 2
 """Small, so that a listing of a few assets already spans several (parallel-fetched) pages."""
 
+API_KEY = "dandi-test-key-7f3a9c1e5b"
+"""The key the fake server accepts in tests (for embargoed dandisets)."""
+
 
 @dataclass
 class FakeAsset:

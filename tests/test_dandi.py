@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from conftest_dandi import API_KEY, dandi_server, small_nwb  # noqa: F401
+from dandi_server import API_KEY
 from nwb_biornn.data.dandi import DandiArchive
 from nwb_biornn.data.nwbfile import load_session
 from nwb_biornn.data.sources import resolve_source

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import make_session, teacher_model
+from synthetic_sessions import make_session, teacher_model
 
 from nwb_biornn.config import FitConfig
 from nwb_biornn.data.session import Condition

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import make_session, teacher_model
+from synthetic_sessions import make_session, teacher_model
 
 from nwb_biornn.data.session import Condition
 from nwb_biornn.model.layout import NeuronLayout

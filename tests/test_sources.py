@@ -3,7 +3,6 @@ import shutil
 
 import pytest
 
-from conftest_dandi import small_nwb  # noqa: F401
 from nwb_biornn.data.sources import resolve_source
 from nwb_biornn.errors import UserError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_session, teacher_model
+from synthetic_sessions import make_session, teacher_model
 from pynwb import NWBHDF5IO
 
 from nwb_biornn import target as target_module

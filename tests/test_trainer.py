@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_session
+from synthetic_sessions import make_session
 from nwb_biornn.config import FitConfig, ModelConfig
 from nwb_biornn.data.session import Condition
 from nwb_biornn.errors import UserError

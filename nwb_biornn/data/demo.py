@@ -48,9 +48,9 @@ INTER_TRIAL_INTERVAL = (0.4, 0.8)
 """Range of the uniformly drawn seconds between a trial's stop and the next start (spikes exist only inside
 trials, as in 000363)."""
 
-INACTIVATION_POWERS = (5.0, 25.0)
+INACTIVATION_POWERS = (5.0, 10.0, 25.0)
 """Light powers in mW on the inhibitory neurons of an area."""
-ACTIVATION_POWERS = (1.0, 2.0)
+ACTIVATION_POWERS = (2.0,)
 """Light powers in mW on the excitatory neurons of an area."""
 LIGHT_WINDOWS = {"stimulus": (-0.02, 0.1), "late": (0.04, 0.16)}
 """Light windows in seconds relative to the stimulus onset: over the stimulus response, and over its late,
