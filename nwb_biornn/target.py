@@ -29,7 +29,7 @@ from nwb_biornn.data.session import Session
 from nwb_biornn.errors import UserError
 from nwb_biornn.evaluate import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import BioRNN
+from nwb_biornn.model.network import BioRNN, single_thread_if_small
 from nwb_biornn.perturb import DEFAULT_TRIALS, replay_trials
 
 OBJECTIVES = ("behaviour",)
@@ -163,8 +163,9 @@ def light_gradient(model: BioRNN, inputs: torch.Tensor, objective, seed: int) ->
     parameter = next(model.parameters())
     light = torch.zeros(*inputs.shape[:2], model.n_neurons, device=parameter.device, dtype=parameter.dtype,
                         requires_grad=True)
-    value = objective(model.simulate(inputs.to(parameter.device), light, seed=seed).behaviour)
-    (gradient,) = torch.autograd.grad(value.sum(), light)
+    with single_thread_if_small(model, len(inputs)):
+        value = objective(model.simulate(inputs.to(parameter.device), light, seed=seed).behaviour)
+        (gradient,) = torch.autograd.grad(value.sum(), light)
     return value.detach().cpu().numpy(), gradient.cpu().numpy()
 
 

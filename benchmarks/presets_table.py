@@ -1,0 +1,79 @@
+"""The paper's synthetic table at CPU size: every preset fitted to the demo of each reference circuit.
+
+Fits each (circuit, preset, seed) with the default settings of ``nwb-biornn fit demo``, scores it on the
+held-out trials, and prints a markdown table of mean ± std over seeds next to the ground-truth circuit (the
+noise floor). Finished fits are reused, so an interrupted run continues where it stopped.
+
+    python benchmarks/presets_table.py --out bench-presets --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nwb_biornn import api
+from nwb_biornn.config import PRESETS
+
+SCORES = (("unperturbed", "trial_matching_loss", "TM light-off"), ("unperturbed", "psth_error", "PSTH light-off"),
+          ("perturbed", "trial_matching_loss", "TM light-on"),
+          ("perturbed", "delta_behaviour_abs_error", "|Δ behaviour| error"))
+
+
+def run_one(sessions, circuit: str, preset: str, seed: int, root: Path) -> dict:
+    out = root / circuit / preset / f"seed{seed}"
+    record = out / "evaluation.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    start = time.perf_counter()
+    result = api.fit(sessions, preset, seed=seed, out=out, resume=(out / "checkpoints" / "last.pt").exists(),
+                     device="cpu")
+    _, documents = api.save(result, sessions, out)
+    entry = {"circuit": circuit, "preset": preset, "seed": seed, "seconds": time.perf_counter() - start,
+             "evaluation": documents[0]}
+    record.write_text(json.dumps(entry, indent=1))
+    return entry
+
+
+def table(entries: list, circuit: str) -> str:
+    rows = [e for e in entries if e["circuit"] == circuit]
+    header = "| model | " + " | ".join(label for *_, label in SCORES) + " | fit time (s) |"
+    lines = [f"**{circuit}**", "", header, "|" + "---|" * (len(SCORES) + 2)]
+
+    def cell(values):
+        values = np.asarray(values, float)
+        return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+    for preset in PRESETS:
+        members = [e for e in rows if e["preset"] == preset]
+        if members:
+            scores = [cell([m["evaluation"][block][key] for m in members]) for block, key, _ in SCORES]
+            lines.append(f"| {preset} | " + " | ".join(scores) + f" | {np.mean([m['seconds'] for m in members]):.0f} |")
+    if rows:
+        reference = [cell([e["evaluation"]["reference"][block][key] for e in rows]) for block, key, _ in SCORES]
+        lines.append("| ground-truth circuit | " + " | ".join(reference) + " | |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-presets"))
+    parser.add_argument("--circuits", nargs="+", default=["refcirc1", "refcirc2"])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    args = parser.parse_args()
+    entries = []
+    for circuit in args.circuits:
+        sessions = api.load_sessions(f"demo:{circuit}")
+        for preset in args.presets:
+            for seed in args.seeds:
+                entries.append(run_one(sessions, circuit, preset, seed, args.out))
+                print(f"{circuit} {preset} seed {seed}: {entries[-1]['seconds']:.0f} s", flush=True)
+    print("\n\n".join(table(entries, circuit) for circuit in args.circuits))
+
+
+if __name__ == "__main__":
+    main()
