@@ -12,8 +12,10 @@ Each ``write_*`` function writes one layout to ``path`` and returns the path.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
@@ -21,6 +23,11 @@ from pynwb.behavior import BehavioralEvents
 from pynwb.epoch import TimeIntervals
 from pynwb.file import Subject
 from pynwb.ogen import OptogeneticSeries
+
+REALDATA = Path(os.environ.get("NWB_BIORNN_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
+"""Real NWB files made by others (the project's ``shared/realdata``, beside the checkout)."""
+ECONOMO = REALDATA / "economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
+"""A real DANDI:000006 session (Economo et al. 2018)."""
 
 TRIAL_PERIOD = 4.0
 TRIAL_LENGTH = 3.8

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from nwb_biornn.cli import main
 from nwb_biornn.data.demo import write_demo_dandiset
+from nwb_factories import ECONOMO as REAL_FILE
 
-REAL_FILE = Path(__file__).parents[2] / "shared" / "realdata" / "economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
 
 
 def run(*args):

@@ -5,11 +5,11 @@ import pytest
 from pynwb import NWBHDF5IO
 
 import nwb_factories as factories
-from nwb_factories import DELAY, GO, LIGHT_DURATION, LIGHT_ONSET, LIGHT_POWER, SAMPLE, TRIAL_PERIOD, trial_starts
+from nwb_factories import (DELAY, ECONOMO, GO, LIGHT_DURATION, LIGHT_ONSET, LIGHT_POWER, SAMPLE, TRIAL_PERIOD,
+                           trial_starts)
 from nwb_biornn.data import layouts
 from nwb_biornn.errors import UserError
 
-ECONOMO = "/work/shared/realdata/economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
 
 
 @contextlib.contextmanager

@@ -7,16 +7,15 @@ import pytest
 from pynwb import NWBHDF5IO
 
 import nwb_factories as factories
-from nwb_factories import GO, LIGHT_ONSET, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE, UNIT_STEP
+from nwb_factories import (ECONOMO, GO, LIGHT_ONSET, REALDATA, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE,
+                           UNIT_STEP)
 from nwb_biornn.data.nwbfile import load_session, safe_label
 from nwb_biornn.data.session import UNPERTURBED, Condition, Source
 from nwb_biornn.data.summary import summarize
 from nwb_biornn.errors import UserError
 
-REALDATA = "/work/shared/realdata/"
-ECONOMO = REALDATA + "economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
-PYNAPPLE = [REALDATA + "peyrache_pynapple_phy_A8604-211122.nwb",
-            REALDATA + "peyrache_pynapple_neurosuite_A2929-200711.nwb"]
+PYNAPPLE = [REALDATA / "peyrache_pynapple_phy_A8604-211122.nwb",
+            REALDATA / "peyrache_pynapple_neurosuite_A2929-200711.nwb"]
 
 
 def fingerprint(path):

@@ -165,6 +165,7 @@ def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         write_demo_dandiset(scratch, circuit)
+        scratch.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         os.replace(scratch, target)
     except OSError:
         if not (target / "dandiset.yaml").exists():

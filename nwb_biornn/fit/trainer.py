@@ -102,24 +102,32 @@ def fit(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None
         If the sessions are incompatible, have no training trials, the checkpoint does not match, or the fit
         keeps diverging.
     """
-    sessions = list(sessions)
-    _check_compatible(sessions)
-    dt = sessions[0].dt
-    layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction)
-    splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
-              for s in sessions]
-    model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], dt, seed=fit_config.seed).to(device)
-    objective = _Objective(sessions, splits, layout, fit_config, device)
+    trainer = build_trainer(sessions, model_config, fit_config, out_dir, device)
     if out_dir is not None and not resume:
         for name in ("last", "best"):
             (Path(out_dir) / "checkpoints" / f"{name}.pt").unlink(missing_ok=True)
-    trainer = _Trainer(model, objective, model_config, fit_config, out_dir)
-    with single_thread_if_small(model, fit_config.batch_size):
+    with single_thread_if_small(trainer.model, fit_config.batch_size):
         if resume:
             trainer.resume(progress)
         trainer.run(progress)
-    return FitResult(model=trainer.result_model(), layout=layout, model_config=model_config, fit_config=fit_config,
-                     splits=splits, history=trainer.history, steps=trainer.step)
+    return FitResult(model=trainer.result_model(), layout=trainer.model.layout, model_config=model_config,
+                     fit_config=fit_config, splits=trainer.splits, history=trainer.history, steps=trainer.step)
+
+
+def build_trainer(sessions, model_config: ModelConfig, fit_config: FitConfig, out_dir=None,
+                  device: str = "cpu") -> "Trainer":
+    """The :class:`Trainer` that :func:`fit` runs: a fresh network, the trial splits and the objective.
+
+    Call :meth:`Trainer.train_step` to take one training step (what ``nwb-biornn bench`` times).
+    """
+    sessions = list(sessions)
+    _check_compatible(sessions)
+    layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction)
+    splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
+              for s in sessions]
+    model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], sessions[0].dt, seed=fit_config.seed).to(device)
+    objective = _Objective(sessions, splits, layout, fit_config, device)
+    return Trainer(model, objective, splits, model_config, fit_config, out_dir)
 
 
 def evaluate_losses(model: BioRNN, sessions, splits, fit_config: FitConfig, split: str = "test") -> dict:
@@ -237,9 +245,12 @@ class _Objective:
         return {task: torch.stack(values).mean() for task, values in terms.items() if values}
 
 
-class _Trainer:
-    def __init__(self, model: BioRNN, objective: _Objective, model_config, fit_config: FitConfig, out_dir):
-        self.model, self.objective, self.config = model, objective, fit_config
+class Trainer:
+    """The training loop of :func:`fit`: steps, evaluation, checkpoints, resume and NaN recovery."""
+
+    def __init__(self, model: BioRNN, objective: _Objective, splits: list, model_config, fit_config: FitConfig,
+                 out_dir):
+        self.model, self.objective, self.splits, self.config = model, objective, splits, fit_config
         self.model_config, self.tasks = model_config, objective.tasks
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=fit_config.lr, weight_decay=fit_config.weight_decay)
         self.normalizer = (losses.GradientNormalizer({t: objective.weights[t] for t in self.tasks})
@@ -255,7 +266,7 @@ class _Trainer:
         if self.out_dir is not None:
             self._rewrite_metrics()
         while self.step < config.steps:
-            metrics = self._train_step()
+            metrics = self.train_step()
             if metrics is None:
                 recoveries += 1
                 if recoveries > MAX_RECOVERIES:
@@ -290,7 +301,12 @@ class _Trainer:
                 self._save("last")
                 break
 
-    def _train_step(self):
+    def train_step(self) -> dict | None:
+        """One training step (batch, simulation, losses, backward, AdamW, constraints) at ``self.step``.
+
+        Returns the step's metrics, or None if the loss or the updated parameters are not finite. Does not
+        advance ``self.step``.
+        """
         rng = np.random.default_rng([self.config.seed, self.step + 1])
         inputs, light = self.objective.batch(self.objective.train, rng, self.config.batch_size)
         simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step))
