@@ -249,7 +249,7 @@ def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
 @click.argument("model_file", type=click.Path(dir_okay=False))
 @click.option("--area", required=True, help="Target area (one of the model's areas).")
 @click.option("--window", "window_text", required=True, help="START,STOP in seconds relative to the alignment event.")
-@click.option("--power", default=5.0, show_default=True, type=float, help="Light power (mW, or model units for demo).")
+@click.option("--power", default=5.0, show_default=True, type=float, help="Light power in mW (in the recorded conditions' unit).")
 @click.option("--cell-type", default="I", show_default=True, type=click.Choice(["I", "E"]),
               help="I: light on inhibitory neurons (inactivation); E: on excitatory neurons (activation).")
 @click.option("--trials", "n_trials", default=200, show_default=True, type=click.IntRange(min=1))

@@ -27,7 +27,7 @@ class Condition:
     onset, offset
         Light on and off, in seconds relative to the session's alignment event.
     power
-        Light power in mW as recorded (synthetic sessions record model-current units, see ``power_unit``).
+        Light power, in mW as recorded (or in model-current units, see ``power_unit``).
     waveform
         ``"constant"``, ``"pulsed"`` (square wave at ``frequency``) or ``"ramp"`` (constant, then a linear
         ramp to zero over ``ramp_down`` seconds after ``offset``).
@@ -38,7 +38,7 @@ class Condition:
     site
         Name of the source file's ``OptogeneticStimulusSite``, when it has one.
     power_unit
-        ``"mW"`` or ``"model"`` (already a model current, as in the synthetic reference circuits).
+        ``"mW"`` or ``"model"`` (already a model current, for conditions built in code).
 
     Examples
     --------
