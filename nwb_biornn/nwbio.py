@@ -46,6 +46,7 @@ from nwb_biornn.data.session import Condition, Session, Source
 from nwb_biornn.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.predictions import ConditionPrediction
+from nwb_biornn.text import evaluation_headline
 
 MODULE = "biornn"
 """Processing module of a model file that holds every ndx-biornn object."""
@@ -954,7 +955,15 @@ def format_info(info: dict) -> str:
     if training["excluded_reasons"]:
         lines.append("excluded     " + ", ".join(f"{k}: {v}" for k, v in training["excluded_reasons"].items()))
     lines.append("held out     " + (", ".join(training["heldout_conditions"]) or "nothing (no perturbation trials)"))
-    for key, value in _scalar_leaves(info["scores"]):
+    scores = dict(info["scores"])
+    if "evaluation" in scores:
+        lines.append("scores       " + evaluation_headline(scores.pop("evaluation")))
+    light = scores.pop("light", None)
+    if light:
+        how = (f"calibrated on {', '.join(light['calibrated_on'])}" if light["calibrated_on"]
+               else "the fixed default")
+        lines.append(f"light        {light['mw_to_current']:g} model current per mW ({how})")
+    for key, value in _scalar_leaves(scores):
         lines.append(f"score        {key}: {f'{value:.4g}' if isinstance(value, float) else value}")
     lines.append(f"predictions  {len(info['predictions'])} condition(s)")
     for p in info["predictions"]:
