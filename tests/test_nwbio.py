@@ -34,8 +34,12 @@ ALIGN = TRIAL_START + 0.5
 T_START, DT, N_TIME = -0.2, 0.005, 80
 SPLIT = np.array(["train", "train", "test", "train", "perturbation", "excluded"])
 SITE = "laser_ALM"
-SUMMARY = {"evaluation": {"perturbed": {"delta_behaviour_abs_error": 0.1, "n_conditions": 1},
-                          "held_out": {"calibration_conditions": []}, "conditions": [{"label": "x"}]}}
+SUMMARY = {"evaluation": {"session": "s1", "held_out": {"calibration_conditions": []},
+                          "unperturbed": {"trial_matching_loss": 0.5, "psth_error": 0.9, "n_trials": 3},
+                          "perturbed": {"trial_matching_loss": 1.0, "delta_behaviour_abs_error": 0.1,
+                                        "n_conditions": 1, "n_trials": 1},
+                          "conditions": [{"label": "x"}]},
+           "light": {"mw_to_current": 0.04, "calibrated_on": []}}
 
 
 def _spike_times(rng):
@@ -304,8 +308,8 @@ def test_describe_and_format_info(written):
     text = nwbio.format_info(info)
     assert "DANDI:000363/0.230822.0" in text and "vS1: 2 E + 1 I (1 mapped)" in text
     assert "predicted delta behaviour -0.400, recorded -0.300, 1 held-out trials" in text
-    assert "score        evaluation.perturbed.delta_behaviour_abs_error: 0.1\n" in text
-    assert "evaluation.held_out.calibration_conditions: none" in text and "label" not in text
+    assert "scores       light-off TM 0.500, PSTH 0.900 (3 trials); light-on TM 1.000, |Δ behaviour| 0.100" in text
+    assert "light        0.04 model current per mW (the fixed default)" in text and "label" not in text
 
 
 def test_add_targets_rewrites_the_file_and_replaces_earlier_sets(written, tmp_path):
