@@ -41,7 +41,7 @@ from nwb_biornn.data.session import UNPERTURBED, Condition
 from nwb_biornn.errors import UserError
 from nwb_biornn.nwbio import add_reference_circuit
 
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
 
 INTER_TRIAL_INTERVAL = (0.4, 0.8)
@@ -101,7 +101,7 @@ def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Gener
 
 
 def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_sessions: int = 1,
-                        n_trials: int = 300, perturbed_fraction: float = 0.3, units_per_area: int = 20) -> Path:
+                        n_trials: int = 600, perturbed_fraction: float = 0.5, units_per_area: int = 20) -> Path:
     """Simulate ``n_sessions`` sessions of a reference circuit and write them as a DANDI-layout folder.
 
     Parameters
@@ -150,7 +150,7 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
 def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     """The cached demo dandiset of a circuit, generated on first use.
 
-    The folder is ``<cache>/demo/<circuit>-v1`` where ``<cache>`` is ``cache_dir``, else the
+    The folder is ``<cache>/demo/<circuit>-<CACHE_VERSION>`` where ``<cache>`` is ``cache_dir``, else the
     ``NWB_BIORNN_CACHE`` environment variable, else ``platformdirs.user_cache_dir("nwb-biornn")``. It is written
     into a temporary sibling folder and renamed into place, so an interrupted generation leaves nothing behind
     and concurrent callers never see a partial dandiset.
