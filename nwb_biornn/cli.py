@@ -32,7 +32,7 @@ def _fail_cleanly(command):
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.echo("error: interrupted; run the same command with --resume to continue a fit", err=True)
+            click.echo("error: interrupted (an interrupted fit continues with the same command plus --resume)", err=True)
             sys.exit(130)
 
     return wrapper
@@ -55,10 +55,10 @@ def _emit(document: dict, as_json: bool, text: str) -> None:
 
 
 def _progress_bar(total: int, description: str):
-    """A tqdm bar on stderr, silent when stderr is not a terminal and CI is set."""
+    """A tqdm bar on stderr (drawn only when stderr is a terminal)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, desc=description, file=sys.stderr, dynamic_ncols=True, leave=False, disable=None)
 
 
 def _window(text: str | None, option: str) -> tuple[float, float] | None:
@@ -96,30 +96,34 @@ def main():
 
 
 def _fit_progress(total: int):
-    """A progress callback for the trainer: a tqdm bar with the loss terms, and the resume notice."""
+    """The trainer's progress callback: a bar on a terminal, else a line every tenth of the fit; and the
+    resume notice."""
     bar = _progress_bar(total, "fitting")
+    every = max(1, total // 10)
 
     def report(step, metrics):
         if metrics.get("resumed"):
             click.echo(f"resuming from step {step}", err=True)
-            bar.update(step - bar.n)
-            return
+        losses = {k: f"{v:.3g}" for k, v in metrics.items() if k in ("trial", "psth", "rate", "test_total")}
         bar.update(step - bar.n)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items() if k in ("trial", "psth", "rate", "test_total")})
+        bar.set_postfix(losses)
+        if bar.disable and not metrics.get("resumed") and (step % every == 0 or step == total):
+            click.echo(f"step {step}/{total}: " + ", ".join(f"{k} {v}" for k, v in losses.items()), err=True)
 
     return bar, report
 
 
 def _download_progress():
+    """A download callback: one byte-counting bar per asset (on a terminal), else one line per asset."""
     bars = {}
 
     def report(asset_path, done, total):
-        bar = bars.get(asset_path)
-        if bar is None:
-            from tqdm.auto import tqdm
-            bar = bars[asset_path] = tqdm(total=total, desc=Path(asset_path).name, unit="B", unit_scale=True,
-                                          file=sys.stderr, leave=False)
-        bar.update(done - bar.n)
+        if asset_path not in bars:
+            bars[asset_path] = _progress_bar(total, Path(asset_path).name)
+            bars[asset_path].unit, bars[asset_path].unit_scale = "B", True
+            if bars[asset_path].disable:
+                click.echo(f"downloading {asset_path} ({total / 1e6:.1f} MB)", err=True)
+        bars[asset_path].update(done - bars[asset_path].n)
 
     return report
 
@@ -351,3 +355,30 @@ def simulate(circuit, out, seed, n_sessions, n_trials, as_json):
         shutil.rmtree(scratch, ignore_errors=True)
     files = sorted(str(p) for p in out.rglob("*.nwb"))
     _emit({"circuit": circuit, "files": files}, as_json, "\n".join(f"wrote {f}" for f in files))
+
+
+@main.command()
+@click.option("--neurons", default=500, show_default=True, type=int, help="Recorded units (= model neurons).")
+@click.option("--time-steps", default=200, show_default=True, type=int, help="Steps per trial.")
+@click.option("--batch", default=400, show_default=True, type=int, help="Trials per training step.")
+@click.option("--steps", default=5, show_default=True, type=int, help="Timed training steps (after one warm-up step).")
+@click.option("--model", "preset_name", default="biornn", show_default=True, help="Preset (as for fit --model).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--bin-size", default=0.002, show_default=True, type=float,
+              help="Step in seconds (0.001 with the default 2-3 ms delays: the paper's synthetic setting).")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON on stdout.")
+@_fail_cleanly
+def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, as_json):
+    """Time training steps of the real fit code path on random data of the given size.
+
+    Reports the median seconds per step, the floating-point work (6 N^2 T B per delay block), the achieved and
+    the machine's matrix-multiply GFLOP/s (measured in the same process), and peak memory.
+    """
+    from nwb_biornn import api
+    from nwb_biornn.bench import benchmark, format_benchmark
+
+    if not bin_size > 0:
+        raise UserError(f"--bin-size must be positive, not {bin_size}")
+    report = benchmark(neurons=neurons, time_steps=time_steps, batch=batch, steps=steps, model=preset_name,
+                       device=api.resolve_device(device), dt=bin_size)
+    _emit(report, as_json, format_benchmark(report))

@@ -103,8 +103,8 @@ def predict_condition(network: FittedNetwork, session: Session, split: np.ndarra
     args = (network.model, network.layout, session, network.session_index, replay, n_trials)
     lit = simulate_trials(*args, condition=condition, seed=seed, mw_to_current=mw_to_current)
     off = simulate_trials(*args, condition=None, seed=seed)
-    predicted = metrics.delta_response(rule.decide(lit.behaviour), lit.trial_type,
-                                       rule.decide(off.behaviour), off.trial_type)
+    predicted = metrics.delta_response(rule.probability(lit.behaviour), lit.trial_type,
+                                       rule.probability(off.behaviour), off.trial_type)
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
     units = [np.array([u]) for u in range(session.n_units)]

@@ -12,7 +12,8 @@ def response_probability(response: np.ndarray, trial_type: np.ndarray, weights: 
 
     Parameters
     ----------
-    response : ndarray of bool, shape (trials,)
+    response : ndarray of bool or float, shape (trials,)
+        Whether (or with which probability) each trial showed the response.
     trial_type : ndarray, shape (trials,)
     weights : dict, optional
         Weight of each trial type; by default each type present counts in proportion to its trials, which

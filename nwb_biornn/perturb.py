@@ -1,8 +1,7 @@
 """Simulate a fitted model (or a reference circuit) on a session's trials, with or without light.
 
-The behavioural response of a simulated trial is decided by a :class:`ResponseRule` learned from the
-recording alone: the same rule turns recorded and simulated behaviour traces into responses, so predicted and
-recorded changes in response probability are measured the same way.
+The behavioural response of a simulated trial is given a probability by a :class:`ResponseRule` learned from
+the recording alone, so that predicted and recorded changes in response probability are measured alike.
 """
 from __future__ import annotations
 
@@ -22,42 +21,57 @@ DEFAULT_TRIALS = 200
 
 @dataclass(frozen=True)
 class ResponseRule:
-    """A response happens when the mean behaviour trace inside the response window exceeds ``threshold``.
+    """Probability that a simulated trial shows the behavioural response, from its behaviour trace.
+
+    The behaviour readout is a lick rate (Hz), fitted to the recorded one. Licks come in bouts; with bouts as a
+    Poisson process, a trial with ``n`` expected licks in the response window responds with probability
+    ``1 - exp(-n / b)``. The bout size ``b`` is learned from the recorded trials alone, per trial type:
+    ``b = sum_t N_t / sum_t -ln(1 - P_t)`` with ``N_t`` the mean lick count in the window and ``P_t`` the
+    fraction of responding trials of type ``t``. Recorded and simulated trials are thus scored on the same
+    footing: the recorded responses are observed, the simulated ones are their expected value.
 
     Attributes
     ----------
     start, stop : int
         Bins of the response window.
-    threshold : float
-        Chosen on recorded trials to reproduce their responses as well as possible.
+    dt : float
+        Bin width in seconds.
+    licks_per_bout : float
 
     Examples
     --------
-    >>> rule = ResponseRule(start=1, stop=3, threshold=0.5)
-    >>> rule.decide(np.array([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]]))
-    array([ True, False])
+    >>> rule = ResponseRule(start=1, stop=3, dt=0.5, licks_per_bout=1.0)
+    >>> rule.probability(np.array([[0.0, 2.0, 2.0, 0.0], [9.0, 0.0, 0.0, 9.0]])).round(3)
+    array([0.865, 0.   ])
     """
 
     start: int
     stop: int
-    threshold: float
+    dt: float
+    licks_per_bout: float
 
     @classmethod
     def learn(cls, session: Session, trials: np.ndarray) -> "ResponseRule":
-        """The threshold that best separates the recorded responses of ``trials`` (a boolean mask)."""
+        """The rule of ``session``, with the bout size estimated on ``trials`` (a boolean mask)."""
         start, stop = np.searchsorted(session.time + session.dt / 2, session.response_window)
         start, stop = int(start), int(max(stop, start + 1))
-        means = session.behaviour[trials, start:stop].mean(axis=1)
-        labels = session.response[trials]
-        candidates = np.unique(means)
-        cuts = np.concatenate([[candidates[0] - 1.0], (candidates[1:] + candidates[:-1]) / 2, [candidates[-1]]]) \
-            if candidates.size else np.array([0.0])
-        accuracy = [np.mean((means > cut) == labels) for cut in cuts]
-        return cls(start, stop, float(cuts[int(np.argmax(accuracy))]))
+        rule = cls(start, stop, session.dt, 1.0)
+        counts = rule.expected_licks(session.behaviour[trials])
+        responded = session.response[trials]
+        licks, bouts = 0.0, 0.0
+        for trial_type in np.unique(session.trial_type[trials]):
+            of_type = session.trial_type[trials] == trial_type
+            fraction = min(responded[of_type].mean(), 1 - 0.5 / of_type.sum())
+            licks, bouts = licks + counts[of_type].mean(), bouts - np.log1p(-fraction)
+        return cls(start, stop, session.dt, float(licks / bouts) if licks > 0 and bouts > 0 else 1.0)
 
-    def decide(self, behaviour: np.ndarray) -> np.ndarray:
-        """Responses (bool per trial) of behaviour traces of shape (trials, time)."""
-        return behaviour[:, self.start:self.stop].mean(axis=1) > self.threshold
+    def expected_licks(self, behaviour: np.ndarray) -> np.ndarray:
+        """Expected lick count in the response window of traces of shape (trials, time)."""
+        return behaviour[:, self.start:self.stop].sum(axis=1) * self.dt
+
+    def probability(self, behaviour: np.ndarray) -> np.ndarray:
+        """Response probability of every trial of behaviour traces of shape (trials, time)."""
+        return -np.expm1(-self.expected_licks(behaviour) / self.licks_per_bout)
 
 
 @dataclass

@@ -66,11 +66,13 @@ def make_session(n_trials: int = 40, n_time: int = 150, dt: float = 0.002, areas
     behaviour = simulation.behaviour.numpy().astype(np.float32)
     window = (0.0, 0.1)
     in_window = (time >= window[0]) & (time < window[1])
+    expected_licks = behaviour[:, in_window].sum(1) * dt
+    responded = np.random.default_rng(seed).random(n_trials) < -np.expm1(-expected_licks)
     return Session(
         spikes=simulation.spikes.numpy().astype(np.uint8), dt=dt, t_start=t_start, align_event="stimulus",
         unit_ids=np.arange(layout.n_neurons), unit_area=layout.area.copy(), unit_cell_type=layout.cell_type.copy(),
         trial_ids=np.arange(n_trials), trial_type=trial_type, inputs=inputs, input_names=INPUT_NAMES,
-        behaviour=behaviour, behaviour_name="lick_rate", response=behaviour[:, in_window].mean(1) > 3.0,
+        behaviour=behaviour, behaviour_name="lick_rate", response=responded,
         response_window=window, condition=condition, conditions=tuple(conditions),
         excluded=np.array([""] * n_trials), subject={"subject_id": "m0", "species": "Mus musculus", "sex": "U",
                                                     "age": "P90D", "date_of_birth": None},

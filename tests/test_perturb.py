@@ -18,17 +18,29 @@ def _layout_of(session):
                         areas=session.areas)
 
 
-def test_response_rule_learns_the_separating_threshold(session):
+def test_response_rule_learns_the_bout_size_per_trial_type(session):
     session.behaviour[:] = 0.0
-    session.behaviour[::2, 60:70] = 4.0  # responding trials: mean 4 Hz inside the window bins 55..105
+    go = session.trial_type == "go"
+    session.behaviour[go, 60:70] = 100.0        # 100 Hz over 10 bins of 2 ms: 2 licks per go trial
+    session.behaviour[~go, 60:65] = 20.0        # 0.2 licks per no-go trial
     session.response[:] = False
-    session.response[::2] = True
+    session.response[np.flatnonzero(go)[:8]] = True      # 8 of 10 go trials respond
+    session.response[np.flatnonzero(~go)[:1]] = True     # 1 of 10 no-go trials
     session.response_window = (session.time[55], session.time[79] + session.dt)
     rule = ResponseRule.learn(session, np.ones(session.n_trials, bool))
     assert (rule.start, rule.stop) == (55, 80)
-    window_mean = 4.0 * 10 / 25
-    assert 0 < rule.threshold < window_mean
-    np.testing.assert_array_equal(rule.decide(session.behaviour), session.response)
+    expected = (2.0 + 0.2) / (-np.log(1 - 0.8) - np.log(1 - 0.1))
+    assert rule.licks_per_bout == pytest.approx(expected)
+    np.testing.assert_allclose(rule.probability(session.behaviour[:2]),
+                               1 - np.exp(-np.array([2.0, 0.2]) / expected))
+
+
+def test_response_rule_without_licks_predicts_no_response(session):
+    session.behaviour[:] = 0.0
+    session.response[:] = False
+    rule = ResponseRule.learn(session, np.ones(session.n_trials, bool))
+    assert rule.licks_per_bout == 1.0
+    assert np.all(rule.probability(session.behaviour) == 0)
 
 
 def test_replay_trials_cycles_in_order():

@@ -41,7 +41,7 @@ from nwb_biornn.data.session import UNPERTURBED, Condition
 from nwb_biornn.errors import UserError
 from nwb_biornn.nwbio import add_reference_circuit
 
-CACHE_VERSION = "v2"
+CACHE_VERSION = "v3"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
 
 INTER_TRIAL_INTERVAL = (0.4, 0.8)
@@ -50,7 +50,7 @@ trials, as in 000363)."""
 
 INACTIVATION_POWERS = (5.0, 10.0, 25.0)
 """Light powers in mW on the inhibitory neurons of an area."""
-ACTIVATION_POWERS = (2.0,)
+ACTIVATION_POWERS = (0.5, 1.0, 2.0)
 """Light powers in mW on the excitatory neurons of an area."""
 LIGHT_WINDOWS = {"stimulus": (-0.02, 0.1), "late": (0.04, 0.16)}
 """Light windows in seconds relative to the stimulus onset: over the stimulus response, and over its late,
