@@ -193,3 +193,17 @@ def test_fit_killed_with_sigkill_resumes_from_its_checkpoint(dandiset, tmp_path)
     assert step >= 2
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert list(out.glob("sub-*/*_desc-biornn.nwb"))
+
+
+def test_real_session_without_subject_age_or_light_fits_once_the_age_is_given(tmp_path):
+    """The real DANDI:000006 session lacks the subject's age (DANDI requires it) and has no light trials."""
+    out = tmp_path / "out"
+    refused = run("fit", REAL_FILE, "--out", out, "--steps", 2)
+    assert "--subject-age" in one_line_error(refused)
+    assert not out.exists()
+    result = run("fit", REAL_FILE, "--out", out, "--steps", 2, "--subject-age", "P90D", "--json")
+    assert result.exit_code == 0, result.stderr
+    (evaluation,) = json.loads(result.stdout)["evaluation"]
+    assert evaluation["perturbed"]["n_conditions"] == 0
+    assert "nothing was held out" in evaluation["note"]
+    assert evaluation["unperturbed"]["n_trials"] > 0
