@@ -207,3 +207,16 @@ def test_real_session_without_subject_age_or_light_fits_once_the_age_is_given(tm
     assert evaluation["perturbed"]["n_conditions"] == 0
     assert "nothing was held out" in evaluation["note"]
     assert evaluation["unperturbed"]["n_trials"] > 0
+
+
+def test_sessions_fitted_together_share_one_model_written_into_each_file(tmp_path):
+    data = tmp_path / "two"
+    assert run("simulate", "--out", data, "--sessions", 2, "--trials", 40).exit_code == 0
+    result = run("fit", data, "--steps", 2, "--out", tmp_path / "fit", "--json")
+    assert result.exit_code == 0, result.stderr
+    paths = json.loads(result.stdout)["model_files"]
+    assert len(paths) == 2
+    infos = [json.loads(run("info", path, "--json").stdout) for path in paths]
+    assert infos[0]["model_id"] == infos[1]["model_id"]
+    assert infos[0]["session_id"] != infos[1]["session_id"]
+    assert infos[0]["n_neurons"] == 2 * 40
