@@ -155,9 +155,9 @@ def format_benchmark(report: dict) -> str:
         f"({report['model']}, dt {report['dt'] * 1000:g} ms, {report['delay_blocks']} delay block(s), "
         f"{report['device']}, {report['threads']} thread(s))",
         f"  {report['seconds_per_step']:.3f} s per step (median of {report['steps']})",
-        f"  {report['gflops']:.1f} GFLOP/s of {report['flops'] / 1e9:.1f} GFLOP; matrix multiply "
-        f"{report['gemm_gflops']:.1f} GFLOP/s ({report['gflops'] / report['gemm_gflops']:.0%}; floor "
-        f"{report['floor_seconds']:.3f} s)",
+        f"  {report['gflops']:.3g} GFLOP/s of {report['flops'] / 1e9:.3g} GFLOP; matrix multiply "
+        f"{report['gemm_gflops']:.3g} GFLOP/s ({report['gflops'] / report['gemm_gflops']:.0%}; floor "
+        f"{report['floor_seconds']:.3g} s)",
         f"  peak memory {report['peak_memory_mb']:.0f} MB"])
 
 

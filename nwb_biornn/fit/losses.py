@@ -58,9 +58,25 @@ def population_features(spikes: Tensor, behaviour: Tensor, groups: list, widths:
     -------
     Tensor, shape (K, len(groups) + 1, T'')
     """
-    columns = [spikes[..., torch.as_tensor(group, device=spikes.device)].mean(-1) for group in groups]
-    stacked = torch.stack(columns + [behaviour], dim=-1)
+    averaging = torch.zeros(spikes.shape[-1], len(groups), dtype=spikes.dtype, device=spikes.device)
+    for column, group in enumerate(groups):
+        averaging[torch.as_tensor(group, device=spikes.device), column] = 1 / len(group)
+    stacked = torch.cat([spikes @ averaging, behaviour[..., None]], dim=-1)
     return box_filter(box_filter(stacked, widths[0]), widths[1]).transpose(1, 2)
+
+
+def columns_of(indices, device=None):
+    """``indices`` as a slice when they are consecutive (indexing then gives a view, not a copy), else a tensor.
+
+    Examples
+    --------
+    >>> columns_of([3, 4, 5])
+    slice(3, 6, None)
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
+        return slice(int(indices[0]), int(indices[0]) + len(indices))
+    return torch.as_tensor(indices, device=device)
 
 
 def zscore_features(model: Tensor, data: Tensor) -> tuple[Tensor, Tensor]:
@@ -121,8 +137,11 @@ def trial_matching_loss(model: Tensor, data: Tensor, method: str = "hungarian",
 
 
 def psth(x: Tensor, width: int) -> Tensor:
-    """Trial-averaged, box-filtered activity (T', C) of ``x`` (trials, T, C)."""
-    return box_filter(x, width).mean(0)
+    """Trial-averaged, box-filtered activity (T', C) of ``x`` (trials, T, C).
+
+    The filter is linear, so the trials are averaged first (the same result for a fraction of the work).
+    """
+    return box_filter(x.mean(0, keepdim=True), width)[0]
 
 
 def psth_loss(model: Tensor, data_psth: Tensor) -> Tensor:
@@ -173,17 +192,22 @@ class GradientNormalizer:
         self.average = {name: 0.0 for name in self.weights}
         self.updates = {name: 0 for name in self.weights}
 
-    def split(self, output: Tensor) -> dict:
-        """One differentiable copy of ``output`` (trials first) per task."""
-        return {name: _NormalizeGradient.apply(output, self, name) for name in self.weights}
+    def split(self, *outputs: Tensor) -> dict:
+        """One differentiable copy of ``outputs`` (trials first) per task: a tensor, or a tuple for several.
 
-    def observe(self, name: str, grad: Tensor) -> Tensor:
-        """Update the task's running squared norm with ``grad`` and return the normalized, weighted gradient."""
-        squared = float(grad.pow(2).sum()) / max(grad.shape[0], 1)
+        The gradients of several outputs are normalized together, as if they were one concatenated output.
+        """
+        if len(outputs) == 1:
+            return {name: _NormalizeGradient.apply(self, name, *outputs)[0] for name in self.weights}
+        return {name: _NormalizeGradient.apply(self, name, *outputs) for name in self.weights}
+
+    def observe(self, name: str, *grads: Tensor) -> tuple:
+        """Update the task's running squared norm with ``grads`` and return the normalized, weighted gradients."""
+        squared = sum(float(torch.linalg.vector_norm(g)) ** 2 for g in grads) / max(grads[0].shape[0], 1)
         self.average[name] = self.beta * self.average[name] + (1 - self.beta) * squared
         self.updates[name] += 1
         corrected = self.average[name] / (1 - self.beta ** self.updates[name])
-        return grad * (self.weights[name] / math.sqrt(max(corrected, 1e-30)))
+        return tuple(g * (self.weights[name] / math.sqrt(max(corrected, 1e-30))) for g in grads)
 
     def state_dict(self) -> dict:
         return {"average": dict(self.average), "updates": dict(self.updates)}
@@ -195,10 +219,10 @@ class GradientNormalizer:
 
 class _NormalizeGradient(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, output, normalizer, name):
+    def forward(ctx, normalizer, name, *outputs):
         ctx.normalizer, ctx.name = normalizer, name
-        return output.view_as(output)
+        return tuple(output.view_as(output) for output in outputs)
 
     @staticmethod
-    def backward(ctx, grad):
-        return ctx.normalizer.observe(ctx.name, grad), None, None
+    def backward(ctx, *grads):
+        return (None, None) + ctx.normalizer.observe(ctx.name, *grads)

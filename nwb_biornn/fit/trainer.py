@@ -157,11 +157,14 @@ class _SessionData:
     """The recorded side of one session's losses, precomputed on the device."""
 
     def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device):
-        self.neurons, units = layout.neurons_of(index)
-        self.neurons = torch.as_tensor(self.neurons, device=device)
+        neurons, units = layout.neurons_of(index)
+        order = np.argsort(neurons)  # in model order the losses can take a view of the model's spikes
+        neurons, units = neurons[order], units[order]
+        every = np.array_equal(neurons, np.arange(layout.n_neurons))
+        self.columns = None if every else losses.columns_of(neurons, device)
         spikes = torch.as_tensor(session.spikes[trials][..., units], dtype=torch.float32, device=device)
         behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32, device=device)
-        unit_area = layout.area[self.neurons.cpu().numpy()]
+        unit_area = layout.area[neurons]
         self.groups = [np.flatnonzero(unit_area == area) for area in layout.areas if np.any(unit_area == area)]
         self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
         self.features = losses.population_features(spikes, behaviour, self.groups, widths)
@@ -220,23 +223,26 @@ class _Objective:
         rng = np.random.default_rng([self.config.seed, 0])
         inputs, light = self.batch(pool, rng, min(size, len(pool)))
         simulation = model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
-        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
+        output = (simulation.spikes, simulation.behaviour)
         terms = {name: float(value) for name, value in self.losses({t: output for t in self.tasks}, split, rng).items()}
         terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks)
         return terms
 
     def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
-        """Loss terms averaged over sessions; ``copies`` maps each task to the output (K, T, N + 1)."""
+        """Loss terms averaged over sessions; ``copies`` maps each task to the simulated spikes (K, T, N) and
+        behaviour (K, T)."""
         terms = {task: [] for task in TASKS + ("behaviour",)}
         for data in self.data[split]:
-            for task, output in copies.items():
-                spikes, behaviour = output[..., data.neurons], output[..., -1]
+            for task, (spikes, behaviour) in copies.items():
+                if data.columns is not None:
+                    spikes = spikes[..., data.columns]
                 if task == "trial":
                     model = losses.population_features(spikes, behaviour, data.groups, self.widths)
                     model_z, data_z = losses.zscore_features(model, data.features)
                     terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng))
                 elif task == "psth":
-                    model_psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), self.widths[0])
+                    means = torch.cat([spikes.mean(0), behaviour.mean(0)[:, None]], -1)
+                    model_psth = losses.psth(means[None], self.widths[0])
                     terms[task].append(losses.psth_loss(model_psth, data.psth))
                     with torch.no_grad():
                         terms["behaviour"].append(losses.psth_loss(model_psth[:, -1:], data.psth[:, -1:]))
@@ -310,8 +316,8 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, self.step + 1])
         inputs, light = self.objective.batch(self.objective.train, rng, self.config.batch_size)
         simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step))
-        output = torch.cat([simulation.spikes, simulation.behaviour[..., None]], -1)
-        copies = self.normalizer.split(output) if self.normalizer else {task: output for task in self.tasks}
+        output = (simulation.spikes, simulation.behaviour)
+        copies = self.normalizer.split(*output) if self.normalizer else {task: output for task in self.tasks}
         terms = self.objective.losses(copies, "train", rng)
         weights = self.objective.weights
         total = sum(weights[task] * terms[task] for task in self.tasks)

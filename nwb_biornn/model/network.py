@@ -19,10 +19,12 @@ potential by ``c``. Sigmoid units (``spiking=False``) emit ``sigmoid(temperature
 Deliberate differences from the reference code (method.md §9): inhibitory synapses are active at every drawn
 delay, "same area" means the same area name, and self-connections are absent in every preset.
 
-Speed: all synapses have a delay of at least ``d_min`` steps, so the recurrent input of ``d_min`` consecutive
-steps depends only on spikes that are already known and is computed by one matrix product (one weight block
-per distinct delay, stacked). The element-wise spike step is a custom autograd function that stores only the
-surrogate slope for the backward pass.
+Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
+``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
+(one weight block per distinct delay, stacked). The external drive and random draws of all steps are computed
+before the loop, the spikes are written into one preallocated (time, trial, neuron) buffer, and the time loop
+has a hand-written backward pass (:class:`_Recurrence`) that stores spikes, potentials and a refractory mask,
+recomputes the surrogate slopes, and forms the weight gradient as one product over all steps.
 """
 from __future__ import annotations
 
@@ -68,23 +70,30 @@ class Simulation:
     voltage: Tensor | None = None
 
 
-class _EscapeSpike(torch.autograd.Function):
-    """Escape-noise spike ``v > v_crit`` of non-refractory neurons, with the straight-through surrogate gradient
-    ``max(0, slope0 - slope1 |v - threshold|)`` w.r.t. ``v``. Returns the spikes and, without gradient, as bool."""
+class _Recurrence(torch.autograd.Function):
+    """The time loop of :class:`_Loop` with a hand-written backward pass (backpropagation through time).
+
+    Differentiable in the external current ``(T, K, N)``, the stacked recurrent blocks and the reset gap. The
+    forward pass keeps the spikes (which are also the output), the membrane potentials and, for spiking units,
+    which neurons were free to spike; the backward pass recomputes the slopes ``dz/dv`` from them, a chunk of
+    steps at a time, and needs one product per block of ``d_min`` steps for the gradient of the spikes and one
+    product over all steps per delay for the gradient of the weights.
+    """
 
     @staticmethod
-    def forward(ctx, v, v_crit, free, threshold, slope0, slope1):
-        spike = (v > v_crit) & free
-        if ctx.needs_input_grad[0]:
-            surrogate = torch.rsub((v - threshold).abs_(), slope0, alpha=slope1).clamp_(min=0).mul_(free)
-            ctx.save_for_backward(surrogate)
-        ctx.mark_non_differentiable(spike)
-        return spike.to(v.dtype), spike
+    def forward(ctx, external, recurrent, gap, loop):
+        buffer = loop.run(external, recurrent, gap, keep=True)
+        ctx.loop = loop
+        ctx.save_for_backward(recurrent, gap)
+        return buffer[len(buffer) - len(external):]
 
     @staticmethod
-    def backward(ctx, grad_spike, grad_bool):
-        (surrogate,) = ctx.saved_tensors
-        return grad_spike * surrogate, None, None, None, None, None
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes):
+        recurrent, gap = ctx.saved_tensors
+        grads = ctx.loop.backward(grad_spikes, recurrent, gap, ctx.needs_input_grad)
+        del ctx.loop
+        return grads + (None,)
 
 
 @dataclass
@@ -107,7 +116,7 @@ class _Step:
 class _State:
     v: Tensor
     free_from: Tensor  # (K, N) long: first step (of the next run) at which each neuron may spike again
-    history: list  # the last max-delay steps of spikes, oldest first
+    history: Tensor  # (max delay, K, N): the spikes of the last steps, oldest first
 
 
 class BioRNN(torch.nn.Module):
@@ -220,16 +229,14 @@ class BioRNN(torch.nn.Module):
         trace = torch.zeros(k, device=device, dtype=dtype)
         with torch.no_grad():
             state = self._rest_state(k, step)
-            warm, state = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None, state,
-                                    generator, step)
+            warm, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None, state,
+                                       generator, step)
             if n_warm:
                 trace = self._readout_trace(warm, trace)[:, -1]
-        state = _State(state.v.detach(), state.free_from, [z.detach() for z in state.history])
-        voltage = [] if record_voltage else None
-        spikes, _ = self._run(inputs.to(device, dtype), light, state, generator, step, voltage)
+        state = _State(state.v.detach(), state.free_from, state.history.detach())
+        spikes, _, voltage = self._run(inputs.to(device, dtype), light, state, generator, step, record_voltage)
         behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(spikes, trace))
-        return Simulation(spikes=spikes, behaviour=behaviour,
-                          voltage=torch.stack(voltage, dim=1) if voltage else None)
+        return Simulation(spikes=spikes, behaviour=behaviour, voltage=voltage)
 
     def snapshot(self) -> dict:
         """Copies of the parameters :meth:`constrain_` needs from before an optimizer step."""
@@ -329,59 +336,54 @@ class BioRNN(torch.nn.Module):
         n, device = self.n_neurons, self.weight.device
         zeros = torch.zeros(k, n, device=device, dtype=self.weight.dtype)
         return _State(v=zeros + step.resting.detach(), free_from=torch.zeros(k, n, device=device, dtype=torch.long),
-                      history=[zeros] * max(step.delays))
+                      history=zeros.expand(max(step.delays), k, n))
 
-    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step, voltage=None):
-        """Integrate ``inputs`` (K, T, n_in) from ``state``; returns spikes (K, T, N) and the final state.
+    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step,
+             record_voltage: bool = False):
+        """Integrate ``inputs`` (K, T, n_in) from ``state``; returns spikes (K, T, N), the final state and, if
+        ``record_voltage``, the membrane potential of every step (K, T, N), else None."""
+        n_time = inputs.shape[1]
+        external, v_crit = self._external(inputs, light, generator, step)
+        spiking = v_crit is not None
+        gap0, dt_ms = self.config.threshold, self.dt * 1000
+        loop = _Loop(spiking=spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold, v=state.v,
+                     free_from=state.free_from, history=state.history, blocked_until=step.refractory_steps + 1,
+                     threshold_gap=gap0, temperature=self.config.temperature, rate_scale=dt_ms / 2, v_crit=v_crit)
+        del v_crit
+        differentiable = (external, step.recurrent, step.gap)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
+            spikes = _Recurrence.apply(*differentiable, loop)
+        else:
+            spikes = loop.run(*differentiable, keep=record_voltage)[len(state.history):]
+        prefix = len(state.history)
+        final = _State(loop.v, loop.free_from - n_time, loop.buffer[-prefix:].detach())
+        return spikes.transpose(0, 1), final, loop.potentials.transpose(0, 1).clone() if record_voltage else None
 
-        Appends the membrane potential of every step to the list ``voltage`` when one is given.
+    def _external(self, inputs: Tensor, light: Tensor | None, generator, step: _Step):
+        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``) and,
+        for spiking units, the potential above which each neuron spikes (T, K, N), else None.
+
+        The random numbers are drawn in chunks of :data:`CHUNK_STEPS` steps, noise before spike draws.
         """
         k, n_time, _ = inputs.shape
         n, device, dtype = self.n_neurons, inputs.device, inputs.dtype
-        d_min, prefix = step.delays[0], len(state.history)
-        history, v, free_from = list(state.history), state.v, state.free_from
-        inputs = inputs.transpose(0, 1)
-        light = None if light is None else light.transpose(0, 1)
-        gap0, dt_ms = self.config.threshold, self.dt * 1000
-        slope0, slope1 = SURROGATE_DAMPENING / gap0, SURROGATE_DAMPENING / gap0 ** 2
-        blocked_until = step.refractory_steps + 1
+        noise = torch.empty(n_time, k, n, device=device, dtype=dtype)
+        uniform = torch.empty(n_time, k, n, device=device, dtype=dtype) if self.config.spiking else None
         for c0 in range(0, n_time, CHUNK_STEPS):
             c1 = min(n_time, c0 + CHUNK_STEPS)
-            drive = inputs[c0:c1] @ step.input_weights + step.resting
-            if light is not None:
-                drive = drive + light[c0:c1]
-            noise = torch.randn(c1 - c0, k, n, generator=generator, device=device, dtype=dtype)
-            external = drive * step.one_minus_alpha + noise * step.noise_std
-            if self.config.spiking:
-                uniform = torch.rand(c1 - c0, k, n, generator=generator, device=device, dtype=dtype)
-                v_crit = step.threshold + (gap0 * ESCAPE_WIDTH) * (torch.log(uniform) - math.log(dt_ms))
-            for b0 in range(0, c1 - c0, d_min):
-                b1 = min(c1 - c0, b0 + d_min)
-                current = self._recurrent_plus(external[b0:b1], history, prefix + c0 + b0, step)
-                for i in range(b1 - b0):
-                    v = torch.addcmul(current[i], step.alpha, v)
-                    if self.config.spiking:
-                        now = c0 + b0 + i
-                        v = torch.addcmul(v, step.gap, history[-1], value=-1)
-                        z, spike = _EscapeSpike.apply(v, v_crit[b0 + i], free_from <= now, step.threshold,
-                                                      slope0, slope1)
-                        free_from = torch.where(spike, blocked_until + now, free_from)
-                    else:
-                        z = torch.sigmoid((v - step.threshold) * (self.config.temperature / gap0)) * (dt_ms / 2)
-                    if voltage is not None:
-                        voltage.append(v)
-                    history.append(z)
-        spikes = torch.stack(history[prefix:], dim=1) if n_time else torch.zeros(k, 0, n, device=device, dtype=dtype)
-        return spikes, _State(v, free_from - n_time, history[len(history) - prefix:])
-
-    @staticmethod
-    def _recurrent_plus(external: Tensor, history: list, now: int, step: _Step) -> Tensor:
-        """``external`` (B, K, N) plus the recurrent input of the B steps from history index ``now``."""
-        b, k, n = external.shape
-        if b == 1 and len(step.delays) == 1:
-            return torch.addmm(external[0], history[now - step.delays[0]], step.recurrent).unsqueeze(0)
-        past = torch.cat([torch.stack(history[now - d:now - d + b]) for d in step.delays], dim=-1)
-        return torch.addmm(external.reshape(b * k, n), past.reshape(b * k, -1), step.recurrent).view(b, k, n)
+            torch.randn(c1 - c0, k, n, generator=generator, device=device, dtype=dtype, out=noise[c0:c1])
+            if uniform is not None:
+                torch.rand(c1 - c0, k, n, generator=generator, device=device, dtype=dtype, out=uniform[c0:c1])
+        scale = step.one_minus_alpha
+        flat = inputs.transpose(0, 1).reshape(n_time * k, inputs.shape[2])
+        external = torch.addmm(step.resting * scale, flat, (step.input_weights * scale).contiguous())
+        external = external.addcmul_(noise.view(n_time * k, n), step.noise_std).view(n_time, k, n)
+        if light is not None:
+            external = torch.addcmul(external, light.transpose(0, 1), scale)
+        if uniform is None:
+            return external, None
+        width, dt_ms = self.config.threshold * ESCAPE_WIDTH, self.dt * 1000
+        return external, uniform.log_().mul_(width).add_(step.threshold - width * math.log(dt_ms))
 
     def _readout_trace(self, spikes: Tensor, start: Tensor) -> Tensor:
         """Leaky trace (K, T) of the weighted excitatory rate, starting from ``start`` (K,)."""
@@ -392,6 +394,131 @@ class BioRNN(torch.nn.Module):
         diff = (lag[:, None] - lag[None, :]).to(spikes.dtype)
         kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)
         return rate @ kernel.T + start[:, None] * torch.exp((lag + 1).to(spikes.dtype) * math.log(kappa))
+
+
+@dataclass
+class _Loop:
+    """One run of the time loop: its constants, and what it leaves (``v``, ``free_from``, ``buffer`` and, when
+    kept, ``potentials`` and ``free``).
+
+    ``v_crit`` (T, K, N) is the potential above which each spiking neuron spikes (released after the run),
+    ``history`` (P, K, N) the spikes of the ``P`` (largest delay) steps before the run.
+    """
+
+    spiking: bool
+    delays: list
+    alpha: Tensor
+    threshold: Tensor
+    v: Tensor
+    free_from: Tensor
+    history: Tensor
+    blocked_until: Tensor
+    threshold_gap: float
+    temperature: float
+    rate_scale: float
+    v_crit: Tensor | None = None
+    buffer: Tensor | None = None
+    potentials: Tensor | None = None
+    free: Tensor | None = None
+
+    def run(self, external: Tensor, recurrent: Tensor, gap: Tensor, keep: bool = False) -> Tensor:
+        """Integrate ``external`` (T, K, N); returns the spikes (P + T, K, N), history first.
+
+        With ``keep``, also stores the membrane potential of every step in ``potentials`` (T, K, N) and, for
+        spiking units, whether each neuron was free to spike (not refractory) in ``free`` (T, K, N).
+        """
+        n_time, k, n = external.shape
+        prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
+        buffer = self.buffer = external.new_empty(prefix + n_time, k, n)
+        buffer[:prefix] = self.history
+        if keep:
+            self.potentials = external.new_empty(n_time, k, n)
+            self.free = torch.empty(n_time, k, n, dtype=torch.bool, device=external.device) if spiking else None
+        v, free_from = self.v, self.free_from.clone()
+        spike, free_now = torch.empty(2, k, n, dtype=torch.bool, device=external.device)
+        gain = self.temperature / self.threshold_gap
+        for b0 in range(0, n_time, d_min):
+            b1 = min(n_time, b0 + d_min)
+            current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
+            for t in range(b0, b1):
+                if keep:
+                    v = torch.addcmul(current[t - b0], self.alpha, v, out=self.potentials[t])
+                else:
+                    v = torch.addcmul(current[t - b0], self.alpha, v)
+                z = buffer[prefix + t]
+                if spiking:
+                    v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
+                    free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
+                    torch.gt(v, self.v_crit[t], out=spike).logical_and_(free)
+                    torch.where(spike, self.blocked_until + t, free_from, out=free_from)
+                    z.copy_(spike)
+                else:
+                    torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
+        self.v, self.free_from, self.v_crit = v, free_from, None
+        return buffer
+
+    def slopes(self, start: int, stop: int) -> Tensor:
+        """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their potentials.
+
+        Computed in place of the stored potentials, which are no longer needed once the backward pass is here.
+        """
+        u = self.potentials[start:stop].sub_(self.threshold)
+        if self.spiking:
+            slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
+            return torch.where(self.free[start:stop], u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0), 0.0)
+        gain = self.temperature / self.threshold_gap
+        rate = torch.sigmoid(u.mul_(gain))
+        return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
+
+    def backward(self, grad_spikes: Tensor, recurrent: Tensor, gap: Tensor, needs_grad) -> tuple:
+        """Gradients w.r.t. ``external``, ``recurrent`` and ``gap`` of :meth:`run` (with ``keep``), given those
+        of its spikes."""
+        n_time, k, n = grad_spikes.shape
+        buffer, d_min, spiking = self.buffer, self.delays[0], self.spiking
+        prefix = len(buffer) - n_time
+        lags = [-d for d in self.delays]
+        transposed = torch.cat([block.T for block in recurrent.split(n)], dim=0)
+        grad_v = grad_spikes.new_empty(n_time + self.delays[-1], k, n)
+        grad_v[n_time:] = 0
+        chunk_start, slopes = n_time, None
+        for b0 in reversed(range(0, n_time, d_min)):
+            b1 = min(n_time, b0 + d_min)
+            grad_z = _delayed_product(grad_spikes[b0:b1], grad_v, b0, lags, transposed)
+            for t in reversed(range(b0, b1)):
+                if t < chunk_start:
+                    chunk_start = t - t % CHUNK_STEPS
+                    slopes = self.slopes(chunk_start, t + 1)
+                g = grad_z[t - b0]
+                if spiking:
+                    g.addcmul_(gap, grad_v[t + 1], value=-1)
+                torch.addcmul(g.mul_(slopes[t - chunk_start]), self.alpha, grad_v[t + 1], out=grad_v[t])
+        self.potentials = self.free = slopes = None
+        grad_v = grad_v[:n_time]
+        grad_recurrent = grad_gap = None
+        if needs_grad[1]:
+            flat = grad_v.reshape(n_time * k, n)
+            grad_recurrent = torch.cat([buffer[prefix - d:prefix - d + n_time].reshape(n_time * k, n).T @ flat
+                                        for d in self.delays])
+        if spiking and needs_grad[2]:
+            previous = buffer[prefix - 1:prefix - 1 + n_time]
+            grad_gap = -sum((grad_v[c0:c0 + CHUNK_STEPS] * previous[c0:c0 + CHUNK_STEPS]).sum((0, 1))
+                            for c0 in range(0, n_time, CHUNK_STEPS))
+        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap
+
+
+def _delayed_product(addend: Tensor, buffer: Tensor, now: int, lags: list, stacked: Tensor) -> Tensor:
+    """``addend`` (B, K, N) plus the product of ``buffer`` rows ``now - lag ...`` with the stacked blocks.
+
+    Row ``i`` of the result adds ``sum_j buffer[now + i - lags[j]] @ stacked[j N:(j + 1) N]``.
+    """
+    b, k, n = addend.shape
+    if b == 1 and len(lags) == 1:
+        return torch.addmm(addend[0], buffer[now - lags[0]], stacked).unsqueeze(0)
+    if len(lags) == 1:
+        past = buffer[now - lags[0]:now - lags[0] + b].reshape(b * k, n)
+    else:
+        past = torch.cat([buffer[now - lag:now - lag + b] for lag in lags], dim=-1).reshape(b * k, -1)
+    return torch.addmm(addend.reshape(b * k, n), past, stacked).view(b, k, n)
 
 
 @contextmanager
