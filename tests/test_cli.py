@@ -220,3 +220,32 @@ def test_sessions_fitted_together_share_one_model_written_into_each_file(tmp_pat
     assert infos[0]["model_id"] == infos[1]["model_id"]
     assert infos[0]["session_id"] != infos[1]["session_id"]
     assert infos[0]["n_neurons"] == 2 * 40
+
+
+def test_evaluate_against_effects_observed_elsewhere(fitted, tmp_path):
+    path = fitted[1]["model_files"][0]
+    table = tmp_path / "observed.csv"
+    table.write_text("area,start,stop,power,delta,n\nA,-0.02,0.1,25,-0.3,9\nB,-0.02,0.1,25,-0.4,9\n")
+    result = run("evaluate", path, "--observed", table, "--json")
+    assert result.exit_code == 0, result.stderr
+    observed = json.loads(result.stdout)["observed"]
+    assert observed["n_conditions"] == 2
+    predicted = [row["predicted"] for row in observed["conditions"]]
+    assert observed["abs_error"] == pytest.approx((abs(-0.3 - predicted[0]) + abs(-0.4 - predicted[1])) / 2)
+    table.write_text("area,start,power\nA,0,1\n")
+    assert "missing column(s) stop, delta" in one_line_error(run("evaluate", path, "--observed", table))
+    table.write_text("area,start,stop,power,delta\nZ,0,0.1,1,0.1\n")
+    assert "area(s) Z that the model does not have" in one_line_error(run("evaluate", path, "--observed", table))
+
+
+def test_calibrated_conditions_are_flagged_and_left_out_of_the_scores(dandiset, tmp_path):
+    probe = run("fit", dandiset, "--steps", 1, "--out", tmp_path / "probe", "--json")
+    label = json.loads(probe.stdout)["evaluation"][0]["conditions"][0]["label"]
+    result = run("fit", dandiset, "--steps", 1, "--out", tmp_path / "fit", "--calibrate-on", label, "--json")
+    assert result.exit_code == 0, result.stderr
+    (evaluation,) = json.loads(result.stdout)["evaluation"]
+    flagged = [row["label"] for row in evaluation["conditions"] if row["calibration"]]
+    assert flagged == [label]
+    assert evaluation["perturbed"]["n_conditions"] == len(evaluation["conditions"]) - 1
+    assert evaluation["held_out"]["calibration_conditions"] == [label]
+    assert "unknown condition" in one_line_error(run("fit", dandiset, "--out", tmp_path / "x", "--calibrate-on", "Q"))
