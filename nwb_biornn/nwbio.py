@@ -41,7 +41,7 @@ from ndx_biornn import (BioRNNModel, BioRNNNeuronTable, FittedSession, LossHisto
 from nwb_biornn import __version__
 from nwb_biornn.config import FitConfig, ModelConfig, from_dict, preset_label, to_dict
 from nwb_biornn.data.binning import bin_spikes
-from nwb_biornn.data.nwbfile import is_url, open_nwb
+from nwb_biornn.data.nwbfile import checked_hdf5_path, is_url, open_nwb
 from nwb_biornn.data.session import Condition, Session, Source
 from nwb_biornn.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
@@ -678,11 +678,7 @@ def read_reference_circuit(nwbfile):
 
 def _open(path) -> NWBHDF5IO:
     """Open a model file for reading after checking that it is one this version understands."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    if not h5py.is_hdf5(path):
-        raise UserError(f"{path} is not an NWB file (not HDF5); give a model file written by nwb-biornn fit")
+    path = checked_hdf5_path(path, "give a model file written by nwb-biornn fit")
     try:
         namespaces = NWBHDF5IO.get_namespaces(path=str(path))
     except Exception as err:  # h5py/hdmf raise many types for foreign HDF5 files

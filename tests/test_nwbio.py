@@ -371,7 +371,7 @@ def test_bad_files_raise_user_errors(written, tmp_path):
         namespace = json.loads(group["0.2.0/namespace"][()])
         namespace["namespaces"][0]["version"] = "0.2.0"
         group["0.2.0/namespace"][()] = json.dumps(namespace)
-    cases = [(tmp_path / "missing.nwb", "does not exist"), (text, "not an NWB file"),
+    cases = [(tmp_path / "missing.nwb", "no such file"), (text, "not an NWB file"),
              (written.source, "holds no bioRNN model"), (newer, "newer than the installed")]
     for path, message in cases:
         for reader in (nwbio.read_model_file, nwbio.describe_model_file):

@@ -95,6 +95,22 @@ def is_url(path) -> bool:
     return str(path).startswith(("http://", "https://"))
 
 
+def checked_hdf5_path(path, hint: str) -> Path:
+    """``path`` as a Path, after checking that it is an existing HDF5 file (``hint`` ends the error line).
+
+    Raises
+    ------
+    UserError
+        ``no such file`` or ``not an NWB file (not HDF5)``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    if not h5py.is_hdf5(path):
+        raise UserError(f"{path} is not an NWB file (not HDF5): {hint}")
+    return path
+
+
 def open_nwb(path) -> NWBHDF5IO:
     """Open a local NWB file, or stream a remote one (``http(s)://``, through remfile), read-only.
 
@@ -111,11 +127,7 @@ def open_nwb(path) -> NWBHDF5IO:
         except Exception as error:  # noqa: BLE001 -- remfile and h5py raise many types for a bad remote file
             raise UserError(f"cannot stream {path} ({type(error).__name__}: {error}); "
                             "check the connection or fit without --stream") from None
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    if not h5py.is_hdf5(path):
-        raise UserError(f"{path} is not an NWB file (not HDF5): give a .nwb file written by pynwb or MatNWB")
+    path = checked_hdf5_path(path, "give a .nwb file written by pynwb or MatNWB")
     try:
         return NWBHDF5IO(str(path), mode="r", load_namespaces=True)
     except (OSError, ValueError, KeyError) as error:
