@@ -62,9 +62,9 @@ def synthetic_session(n_units: int, n_time: int, n_trials: int, dt: float = 0.00
         spikes=spikes, dt=dt, t_start=-n_time // 2 * dt, align_event="go_cue", unit_ids=np.arange(n_units),
         unit_area=area, unit_cell_type=cell_type, trial_ids=np.arange(n_trials), trial_type=trial_type,
         inputs=inputs, input_names=INPUT_NAMES, behaviour=behaviour, behaviour_name="lick_rate",
-        response=behaviour.mean(1) > 2.0, response_window=(0.0, n_time // 2 * dt), condition=np.full(n_trials, UNPERTURBED),
-        conditions=(), excluded=np.full(n_trials, ""), subject={"subject_id": "bench", "species": "Mus musculus",
-                                                                "sex": "U", "age": "P90D", "date_of_birth": None},
+        response=behaviour.mean(1) > 2.0, response_window=(0.0, n_time // 2 * dt),
+        condition=np.full(n_trials, UNPERTURBED), conditions=(), excluded=np.full(n_trials, ""),
+        subject={"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D", "date_of_birth": None},
         session_id="bench", identifier="bench", session_description="random data for nwb-biornn bench",
         session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc), source=Source(path="memory"))
 

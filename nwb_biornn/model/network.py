@@ -344,12 +344,11 @@ class BioRNN(torch.nn.Module):
         ``record_voltage``, the membrane potential of every step (K, T, N), else None."""
         n_time = inputs.shape[1]
         external, v_crit = self._external(inputs, light, generator, step)
-        spiking = v_crit is not None
         gap0, dt_ms = self.config.threshold, self.dt * 1000
-        loop = _Loop(spiking=spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold, v=state.v,
-                     free_from=state.free_from, history=state.history, blocked_until=step.refractory_steps + 1,
-                     threshold_gap=gap0, temperature=self.config.temperature, rate_scale=dt_ms / 2, v_crit=v_crit)
-        del v_crit
+        loop = _Loop(spiking=self.config.spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold,
+                     v=state.v, free_from=state.free_from, history=state.history,
+                     blocked_until=step.refractory_steps + 1, threshold_gap=gap0, temperature=self.config.temperature,
+                     rate_scale=dt_ms / 2, v_crit=v_crit)
         differentiable = (external, step.recurrent, step.gap)
         if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
             spikes = _Recurrence.apply(*differentiable, loop)

@@ -1,0 +1,99 @@
+"""The hand-written backpropagation through time of BioRNN against autograd on a plain step-by-step loop."""
+import math
+
+import pytest
+import torch
+
+from nwb_biornn.config import ModelConfig
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.network import CHUNK_STEPS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
+
+PARAMETERS = ("weight", "input_weights", "resting_potential", "noise")
+
+
+def draws(model, k, n_time, seed):
+    """The noise and uniform draws of warm-up and run, in the order the network draws them."""
+    generator = torch.Generator().manual_seed(seed)
+    n, n_warm = model.n_neurons, round(model.config.warmup / model.dt)
+    noise, uniform = [], []
+    for length in (n_warm, n_time):
+        for c0 in range(0, length, CHUNK_STEPS):
+            c = min(length, c0 + CHUNK_STEPS) - c0
+            noise.append(torch.randn(c, k, n, generator=generator, dtype=torch.float64))
+            if model.config.spiking:
+                uniform.append(torch.rand(c, k, n, generator=generator, dtype=torch.float64))
+    return torch.cat(noise), torch.cat(uniform) if uniform else None
+
+
+def reference_spikes(model, inputs, seed):
+    """Spikes (K, T, N) of a plain loop: one dense product per delay and step, autograd for the gradient,
+    the surrogate derivative attached with the straight-through trick."""
+    config, dt_ms, gap0 = model.config, model.dt * 1000, model.config.threshold
+    k, n_time, n_in = inputs.shape
+    n_warm = round(config.warmup / model.dt)
+    noise, uniform = draws(model, k, n_time, seed)
+    x = torch.cat([torch.zeros(k, n_warm, n_in, dtype=torch.float64), inputs], 1)
+    w = model.recurrent_weights()
+    blocks = {d: (w * (model.delays == d)).T / dt_ms for d in torch.unique(model.delays).tolist()}
+    alpha = torch.exp(-model.dt / model.tau)
+    rest, theta = model.resting_potential, model.threshold
+    gap = theta - rest
+    sigma = model.noise * gap * math.sqrt(dt_ms)
+    v = rest.detach().expand(k, -1)
+    refractory = torch.zeros(k, model.n_neurons, dtype=torch.long)
+    z_all = []
+    for t in range(n_warm + n_time):
+        with torch.set_grad_enabled(t >= n_warm):
+            if t == n_warm:
+                v, z_all = v.detach(), [z.detach() for z in z_all]
+            recurrent = sum(z_all[t - d] @ block for d, block in blocks.items() if t - d >= 0)
+            v = alpha * v + (1 - alpha) * (recurrent + x[:, t] @ model.input_weights.T + rest) + sigma * noise[t]
+            if config.spiking:
+                if t:
+                    v = v - gap * z_all[-1]
+                crit = theta + gap0 * ESCAPE_WIDTH * (torch.log(uniform[t]) - math.log(dt_ms))
+                free = refractory == 0
+                hard = ((v > crit) & free).double()
+                slope = (SURROGATE_DAMPENING / gap0 - SURROGATE_DAMPENING / gap0 ** 2 * (v - theta).abs()).clamp(min=0)
+                z = hard + (v - v.detach()) * (slope * free).detach()
+                refractory = torch.where(hard > 0, model.refractory_steps, (refractory - 1).clamp(min=0))
+            else:
+                z = torch.sigmoid(config.temperature * (v - theta) / gap0) * dt_ms / 2
+            z_all.append(z)
+    return torch.stack(z_all[n_warm:], 1)
+
+
+def network(config, dt, seed=5):
+    layout = NeuronLayout.hidden({"A": 6, "B": 5})
+    model = BioRNN(config, layout, 2, dt, seed=seed).double()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.weight.add_(torch.rand(model.weight.shape, generator=generator, dtype=torch.float64) * 0.4)
+        model.resting_potential.uniform_(0.0, 0.08, generator=generator)
+        model.constrain_(model.snapshot(), 0.0)
+    return model
+
+
+@pytest.mark.parametrize("config, dt", [
+    (ModelConfig(warmup=0.006), 0.002),                                     # one delay of one step
+    (ModelConfig(warmup=0.006, delay_min=0.002, delay_max=0.003), 0.001),   # delays 2-3: two steps per product
+    (ModelConfig(warmup=0.006, delay_min=0.001, delay_max=0.004), 0.001),   # delays 1-4 stacked
+    (ModelConfig(warmup=0.006, spiking=False, dale=False, local_inhibition=False, delay_max=0.006), 0.002),
+])
+def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt):
+    model = network(config, dt)
+    inputs = torch.zeros(3, 45, 2, dtype=torch.float64)
+    inputs[:, 4:12, 0] = 1
+    target = torch.randn(3, 45, model.n_neurons, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (model.simulate(inputs, seed=9).spikes * target).sum().backward()
+    fast = {name: getattr(model, name).grad.clone() for name in PARAMETERS}
+    model.zero_grad()
+    spikes = reference_spikes(model, inputs, seed=9)
+    (spikes * target).sum().backward()
+    assert torch.allclose(spikes.detach(), model.simulate(inputs, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
+    if config.spiking:
+        assert 0 < spikes.detach().mean() < 0.5
+    for name in PARAMETERS:
+        expected = getattr(model, name).grad
+        assert expected.abs().max() > 0, name
+        assert torch.allclose(fast[name], expected, rtol=1e-9, atol=1e-12), name
