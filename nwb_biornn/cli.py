@@ -318,10 +318,10 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
 @_fail_cleanly
 def compare(model_files, plot_file, as_json):
     """Compare held-out scores of MODEL_FILES across presets and seeds."""
-    from nwb_biornn import api
     from nwb_biornn.compare import format_table, plot_comparison, reference_summary, score_rows, summarize_by_preset
+    from nwb_biornn.nwbio import describe_model_file
 
-    rows = score_rows([api.load_model(path) for path in model_files])
+    rows = score_rows([describe_model_file(path) for path in model_files])
     summary = summarize_by_preset(rows)
     reference = reference_summary(rows)
     if plot_file:

@@ -1,7 +1,7 @@
 """Compare model files across presets and seeds: which model should I trust?
 
 Each model file carries the evaluation made when it was fitted (in its training summary), so comparing many
-fits reads them and re-simulates nothing.
+fits reads only their summaries: no network is rebuilt and nothing is re-simulated.
 """
 from __future__ import annotations
 
@@ -10,21 +10,22 @@ from collections import defaultdict
 import numpy as np
 
 from nwb_biornn import metrics
+from nwb_biornn.errors import UserError
 
 SCORES = (("unperturbed", "trial_matching_loss"), ("unperturbed", "psth_error"),
           ("perturbed", "trial_matching_loss"), ("perturbed", "delta_behaviour_abs_error"))
 
 
-def score_rows(model_files: list) -> list:
-    """One row per model file: preset, seed, session and the held-out scores of its evaluation."""
+def score_rows(descriptions: list) -> list:
+    """One row per model file (:func:`nwb_biornn.nwbio.describe_model_file`): preset, seed, session and the
+    held-out scores of its stored evaluation."""
     rows = []
-    for model_file in model_files:
-        evaluation = model_file.training_summary.get("evaluation")
+    for description in descriptions:
+        evaluation = description["scores"].get("evaluation")
         if evaluation is None:
-            from nwb_biornn.errors import UserError
-            raise UserError(f"{model_file.path} has no stored evaluation; refit it with this version of nwb-biornn")
-        row = {"path": str(model_file.path), "preset": model_file.model_config.preset, "seed": model_file.seed,
-               "session": model_file.session.session_id}
+            raise UserError(f"{description['path']} has no stored evaluation; refit it with this version of nwb-biornn")
+        row = {"path": str(description["path"]), "preset": description["preset"], "seed": description["seed"],
+               "session": description["session_id"]}
         for block, name in SCORES:
             row[f"{block}.{name}"] = evaluation[block][name]
         if "reference" in evaluation:

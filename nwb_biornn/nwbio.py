@@ -915,7 +915,7 @@ def describe_model_file(path) -> dict:
                        "asset_path": grid.source_asset_path, "path": grid.source_path},
             "subject_id": nwbfile.subject.subject_id if nwbfile.subject else None,
             "session_id": nwbfile.session_id,
-            "model_id": container.model_id, "preset": container.preset,
+            "model_id": container.model_id, "preset": container.preset, "seed": int(container.random_seed),
             "software": f"{container.software} {container.software_version}",
             "dt": float(container.dt), "n_neurons": int(len(area_of)),
             "n_inputs": int(container.input_weights.shape[1]), "neurons": counts,
