@@ -79,10 +79,14 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
     return {"trial_matching_loss": float(tm), "psth_error": float(losses.psth_loss(model_psth, data_psth))}
 
 
-def _rates(spikes: np.ndarray, columns: list, width: int, dt: float) -> np.ndarray:
-    """Trial-averaged box-filtered rate (Hz) of each column group, shape (bins, groups)."""
-    stacked = np.stack([spikes[..., c].mean(-1) for c in columns], -1)
-    return losses.psth(torch.as_tensor(stacked, dtype=torch.float32), width).numpy() / dt
+def rate_psth(spikes: np.ndarray, width: int, dt: float) -> np.ndarray:
+    """Trial-averaged, box-filtered rate (Hz) of every column of ``spikes`` (trials, time, columns)."""
+    return losses.psth(torch.as_tensor(spikes, dtype=torch.float32), width).numpy() / dt
+
+
+def area_rate_psth(spikes: np.ndarray, groups: list, width: int, dt: float) -> np.ndarray:
+    """:func:`rate_psth` of the population mean of each group of columns, shape (bins, groups)."""
+    return rate_psth(np.stack([spikes[..., g].mean(-1) for g in groups], -1), width, dt)
 
 
 def predict_condition(network: FittedNetwork, session: Session, split: np.ndarray, condition: Condition,
@@ -107,21 +111,20 @@ def predict_condition(network: FittedNetwork, session: Session, split: np.ndarra
                                        rule.probability(off.behaviour), off.trial_type)
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
-    units = [np.array([u]) for u in range(session.n_units)]
     recorded_delta, tm, recorded_area, recorded_unit = float("nan"), float("nan"), None, None
     if len(heldout):
         recorded_delta = metrics.delta_response(session.response[heldout], session.trial_type[heldout],
                                                 session.response[control], session.trial_type[control])
         tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
         recorded = session.spikes[heldout].astype(np.float32)
-        recorded_area = _rates(recorded, groups, width, session.dt)
-        recorded_unit = _rates(recorded, units, width, session.dt)
+        recorded_area = area_rate_psth(recorded, groups, width, session.dt)
+        recorded_unit = rate_psth(recorded, width, session.dt)
     return ConditionPrediction(
         condition=condition, n_heldout_trials=len(heldout), predicted_delta_behaviour=predicted,
         recorded_delta_behaviour=recorded_delta, trial_matching_loss=tm, time=psth_time(session, width),
-        areas=session.areas, predicted_area_psth=_rates(lit.spikes, groups, width, session.dt),
+        areas=session.areas, predicted_area_psth=area_rate_psth(lit.spikes, groups, width, session.dt),
         recorded_area_psth=recorded_area, unit_ids=session.unit_ids,
-        predicted_unit_psth=_rates(lit.spikes, units, width, session.dt), recorded_unit_psth=recorded_unit,
+        predicted_unit_psth=rate_psth(lit.spikes, width, session.dt), recorded_unit_psth=recorded_unit,
         calibration=calibration)
 
 

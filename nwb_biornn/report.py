@@ -80,9 +80,8 @@ def plot_training_curves(history: list, path: Path) -> Path:
 
 def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     """All evaluation plots of a model file into ``folder``; returns the written paths."""
-    from nwb_biornn.evaluate import area_groups, psth_time
+    from nwb_biornn.evaluate import area_groups, area_rate_psth, psth_time
     from nwb_biornn.fit import losses
-    import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [plot_behaviour_changes(predictions, folder / "behaviour_changes.png")]
@@ -90,8 +89,7 @@ def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     width = losses.filter_widths(model_file.fit_config.psth_filter, model_file.fit_config.pop_avg_resample,
                                  session.dt)[0]
     control = session.spikes[session.unperturbed].astype(np.float32)
-    rates = np.stack([control[..., g].mean(-1) for g in area_groups(session)], -1)
-    control_psth = losses.psth(torch.as_tensor(rates), width).numpy() / session.dt
+    control_psth = area_rate_psth(control, area_groups(session), width, session.dt)
     for index, prediction in enumerate(predictions):
         paths.append(plot_condition_psths(prediction, psth_time(session, width), control_psth,
                                           folder / f"psth_condition{index:02d}.png"))
