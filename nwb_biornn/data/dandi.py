@@ -36,12 +36,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 os.environ.setdefault("DANDI_NO_ET", "1")  # the client would otherwise ask a telemetry server for its version
 
-import platformdirs  # noqa: E402
 import requests  # noqa: E402
 from dandi.consts import DandiInstance, known_instances  # noqa: E402
 from dandi.dandiapi import AssetType, DandiAPIClient  # noqa: E402
 from dandi.exceptions import NotFoundError  # noqa: E402
 
+from nwb_biornn.data.cache import cache_root  # noqa: E402
 from nwb_biornn.errors import UserError  # noqa: E402
 
 logging.getLogger("dandi").addHandler(logging.NullHandler())  # the client's records reach the app's handlers only
@@ -66,11 +66,6 @@ _VERSION = r"draft|\d+(?:\.\d+)+"
 _DANDI_ID = re.compile(rf"(?:dandi:)?(\d{{6}})(?:/({_VERSION}))?", re.IGNORECASE)
 _API_PATH = re.compile(rf"(?P<api>.*/api)/dandisets/(?P<id>\d{{6}})(?:/versions/(?P<v>{_VERSION}))?(?:/assets)?/?")
 _WEB_PATH = re.compile(rf"/dandiset/(?P<id>\d{{6}})(?:/(?P<v>{_VERSION}))?(?:/files)?/?")
-
-
-def cache_root(cache_dir=None) -> Path:
-    """The cache folder: ``cache_dir``, else ``$NWB_BIORNN_CACHE``, else the user cache dir of nwb-biornn."""
-    return Path(cache_dir or os.environ.get("NWB_BIORNN_CACHE") or platformdirs.user_cache_dir("nwb-biornn"))
 
 
 def api_url_or_default(api_url=None) -> str:
@@ -198,7 +193,7 @@ class DandiArchive:
     api_url
         The instance's API URL, e.g. ``https://api.dandiarchive.org/api``.
     cache_dir
-        The cache folder (see :func:`cache_root`).
+        The cache folder (see :func:`nwb_biornn.data.cache.cache_root`).
 
     The client is created, and ``DANDI_API_KEY`` sent, only when a request is needed.
     """

@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.behavior import BehavioralEvents
 from pynwb.file import Subject
@@ -37,6 +36,7 @@ from pynwb.misc import Units
 from pynwb.ogen import OptogeneticSeries
 
 from nwb_biornn.data import circuits
+from nwb_biornn.data.cache import cache_root
 from nwb_biornn.data.session import UNPERTURBED, Condition
 from nwb_biornn.errors import UserError
 from nwb_biornn.nwbio import add_reference_circuit
@@ -150,15 +150,14 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
 def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     """The cached demo dandiset of a circuit, generated on first use.
 
-    The folder is ``<cache>/demo/<circuit>-<CACHE_VERSION>`` where ``<cache>`` is ``cache_dir``, else the
-    ``NWB_BIORNN_CACHE`` environment variable, else ``platformdirs.user_cache_dir("nwb-biornn")``. It is written
+    The folder is ``<cache>/demo/<circuit>-<CACHE_VERSION>`` where ``<cache>`` is
+    :func:`~nwb_biornn.data.cache.cache_root` of ``cache_dir``. It is written
     into a temporary sibling folder and renamed into place, so an interrupted generation leaves nothing behind
     and concurrent callers never see a partial dandiset.
     """
     if circuit not in circuits.CIRCUITS:
         raise UserError(f"unknown demo circuit {circuit!r}; choose one of {', '.join(circuits.CIRCUITS)}")
-    root = Path(cache_dir or os.environ.get("NWB_BIORNN_CACHE") or platformdirs.user_cache_dir("nwb-biornn"))
-    target = root / "demo" / f"{circuit}-{CACHE_VERSION}"
+    target = cache_root(cache_dir) / "demo" / f"{circuit}-{CACHE_VERSION}"
     if (target / "dandiset.yaml").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,8 @@ def open_nwb(path) -> NWBHDF5IO:
         Missing file, not HDF5, or unreadable (truncated, damaged, unreachable).
     """
     if is_url(path):
-        from nwb_biornn.data.dandi import cache_root, open_stream
+        from nwb_biornn.data.cache import cache_root
+        from nwb_biornn.data.dandi import open_stream
 
         try:
             return NWBHDF5IO(file=h5py.File(open_stream(str(path), cache_root()), "r"), mode="r", load_namespaces=True)

@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable
 
 import h5py
 
+from nwb_biornn.data.cache import cache_root
 from nwb_biornn.data.session import Source
 from nwb_biornn.errors import UserError
 
@@ -113,7 +114,7 @@ def _resolve_dandi(text, sessions_glob, cache_dir, api_url, stream, progress) ->
     reference = dandi.parse_dandi_reference(text)
     if reference is None:
         raise UserError(f"{text}: no such file or folder, and not a DANDI id (e.g. 000363), DANDI URL or 'demo'")
-    root = dandi.cache_root(cache_dir)
+    root = cache_root(cache_dir)
     with dandi.DandiArchive(reference.api_url or dandi.api_url_or_default(api_url), root) as archive:
         listing = archive.listing(reference.dandiset_id, reference.version)
         where = f"dandiset {listing.dandiset_id}/{listing.version}"
