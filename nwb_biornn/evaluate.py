@@ -64,19 +64,19 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
         return losses.population_features(torch.as_tensor(spikes, dtype=torch.float32),
                                           torch.as_tensor(behaviour, dtype=torch.float32), groups, widths)
 
+    def psth(spikes, behaviour):
+        channels = np.concatenate([spikes, behaviour[..., None]], -1).astype(np.float32)
+        return losses.psth(torch.as_tensor(channels), widths[0])
+
     control = np.flatnonzero(session.unperturbed)
     model, data = features(simulated.spikes, simulated.behaviour), features(session.spikes[trials],
                                                                           session.behaviour[trials])
     both, _ = losses.zscore_features(torch.cat([model, data]),
                                      features(session.spikes[control], session.behaviour[control]))
     tm = losses.trial_matching_loss(both[:len(model)], both[len(model):], "hungarian", np.random.default_rng(seed))
-    model_spikes = torch.as_tensor(simulated.spikes)
-    model_behaviour = torch.as_tensor(simulated.behaviour)
-    data_spikes = torch.as_tensor(session.spikes[trials], dtype=torch.float32)
-    data_behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32)
-    model_psth = losses.psth(torch.cat([model_spikes, model_behaviour[..., None]], -1), widths[0])
-    data_psth = losses.psth(torch.cat([data_spikes, data_behaviour[..., None]], -1), widths[0])
-    return {"trial_matching_loss": float(tm), "psth_error": float(losses.psth_loss(model_psth, data_psth))}
+    psth_error = losses.psth_loss(psth(simulated.spikes, simulated.behaviour),
+                                  psth(session.spikes[trials], session.behaviour[trials]))
+    return {"trial_matching_loss": float(tm), "psth_error": float(psth_error)}
 
 
 def rate_psth(spikes: np.ndarray, width: int, dt: float) -> np.ndarray:
