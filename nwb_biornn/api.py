@@ -106,16 +106,25 @@ def load_model(path) -> nwbio.ModelFile:
     return nwbio.read_model_file(path)
 
 
-def evaluate(path, *, seed=0, n_trials=DEFAULT_TRIALS) -> tuple[dict, list]:
-    """Score the model of a model file on its held-out trials; returns the document and the predictions."""
-    model_file = load_model(path)
-    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    reference = read_reference_network(model_file.session, path)
+def light_factor(model_file: nwbio.ModelFile) -> tuple[float, tuple]:
+    """The mW -> current factor a model file was scored with, and the conditions it was calibrated on."""
     light = model_file.training_summary.get("light", {})
+    return light.get("mw_to_current", MW_TO_CURRENT), tuple(light.get("calibrated_on", ()))
+
+
+def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS) -> tuple[dict, list]:
+    """Score a model file (a path, or one read by :func:`load_model`) on its held-out trials.
+
+    Returns the evaluation document and the condition predictions.
+    """
+    if not isinstance(model_file, nwbio.ModelFile):
+        model_file = load_model(model_file)
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+    reference = read_reference_network(model_file.session, model_file.path)
+    mw_to_current, calibrated_on = light_factor(model_file)
     return evaluate_network(network, model_file.session, model_file.split, model_file.fit_config, seed=seed,
-                            n_trials=n_trials, reference=reference,
-                            calibrate_on=tuple(light.get("calibrated_on", ())),
-                            mw_to_current=light.get("mw_to_current", MW_TO_CURRENT))
+                            n_trials=n_trials, reference=reference, calibrate_on=calibrated_on,
+                            mw_to_current=mw_to_current)
 
 
 def perturb(path, area: str, window: tuple, *, power: float = 5.0, cell_type: str = "I", waveform="constant",
@@ -135,7 +144,7 @@ def perturb(path, area: str, window: tuple, *, power: float = 5.0, cell_type: st
     network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
     rule = ResponseRule.learn(session, model_file.split == "train")
     prediction = predict_condition(network, session, model_file.split, condition, index, rule,
-                                   model_file.fit_config, n_trials, seed)
+                                   model_file.fit_config, n_trials, seed, mw_to_current=light_factor(model_file)[0])
     return {
         "condition": condition.label, "area": area, "cell_type": cell_type, "window": list(window),
         "power": condition.power, "power_unit": condition.power_unit, "n_trials": n_trials, "seed": seed,

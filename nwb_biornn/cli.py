@@ -205,15 +205,15 @@ def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
     """Score MODEL_FILE's predictions against its held-out trials."""
     from nwb_biornn import api
 
-    document, predictions = api.evaluate(model_file, seed=seed, n_trials=n_trials)
+    loaded = api.load_model(model_file)
+    document, predictions = api.evaluate(loaded, seed=seed, n_trials=n_trials)
     if observed_csv:
         from nwb_biornn.observed import read_observed, score_observed
-        document["observed"] = score_observed(api.load_model(model_file), read_observed(observed_csv), seed=seed,
-                                              n_trials=n_trials)
+        document["observed"] = score_observed(loaded, read_observed(observed_csv), seed=seed, n_trials=n_trials,
+                                              mw_to_current=api.light_factor(loaded)[0])
     if plots_dir:
         from nwb_biornn import report
-        document["plots"] = [str(p) for p in report.evaluation_plots(api.load_model(model_file), predictions,
-                                                                      Path(plots_dir))]
+        document["plots"] = [str(p) for p in report.evaluation_plots(loaded, predictions, Path(plots_dir))]
     _emit(document, as_json, format_evaluation(document))
 
 

@@ -64,8 +64,12 @@ def _effect(row: dict, columns: dict, path: Path, line: int) -> ObservedEffect:
         raise UserError(f"{path} line {line}: {err}") from None
 
 
-def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEFAULT_TRIALS) -> dict:
-    """Predicted vs observed change in response probability: mean |difference|, cosine, per condition."""
+def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEFAULT_TRIALS,
+                   mw_to_current: float | None = None) -> dict:
+    """Predicted vs observed change in response probability: mean |difference|, cosine, per condition.
+
+    ``mw_to_current`` is the light's mW -> current factor (default: the fixed one).
+    """
     session = model_file.session
     unknown = sorted({e.condition.area for e in effects} - set(model_file.layout.areas))
     if unknown:
@@ -76,7 +80,7 @@ def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEF
     rows = []
     for effect in effects:
         prediction = predict_condition(network, session, model_file.split, effect.condition, None, rule,
-                                       model_file.fit_config, n_trials, seed)
+                                       model_file.fit_config, n_trials, seed, mw_to_current)
         rows.append({"label": effect.condition.label, "observed": effect.delta, "n": effect.n,
                      "predicted": prediction.predicted_delta_behaviour})
     observed = np.array([r["observed"] for r in rows])

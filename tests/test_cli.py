@@ -248,4 +248,9 @@ def test_calibrated_conditions_are_flagged_and_left_out_of_the_scores(dandiset, 
     assert flagged == [label]
     assert evaluation["perturbed"]["n_conditions"] == len(evaluation["conditions"]) - 1
     assert evaluation["held_out"]["calibration_conditions"] == [label]
+    row = next(r for r in evaluation["conditions"] if not r["calibration"])
+    path = json.loads(result.stdout)["model_files"][0]
+    perturbed = run("perturb", path, "--area", row["area"], "--cell-type", row["cell_type"], "--power", row["power"],
+                    "--window", f"{row['window'][0]},{row['window'][1]}", "--json")
+    assert json.loads(perturbed.stdout)["predicted_delta_behaviour"] == pytest.approx(row["predicted_delta_behaviour"])
     assert "unknown condition" in one_line_error(run("fit", dandiset, "--out", tmp_path / "x", "--calibrate-on", "Q"))
