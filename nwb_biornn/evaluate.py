@@ -52,27 +52,26 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
                  seed: int = 0) -> dict:
     """Trial-matching loss and z-scored PSTH error of simulated trials against recorded ``trials`` (indices).
 
-    The features are those of the fit (method.md §3.2): per-area population rates and the behaviour trace,
-    doubly box-filtered, then z-scored with the statistics of the session's usable light-off trials, so that
-    light-on and light-off scores share one scale (a light that silences an area leaves its recorded features
-    with no variance of their own); trials are paired by the Hungarian algorithm.
+    The features are the per-area population rates of the fit (method.md §3.2), doubly box-filtered, then
+    z-scored with the statistics of the session's usable light-off trials, so that light-on and light-off
+    scores share one scale (a light that silences an area leaves its recorded features with no variance of
+    their own); trials are paired by the Hungarian algorithm. As in the paper's perturbation test (method.md
+    §4.1) the behaviour trace is left out: single-trial lick counts are mostly Poisson noise, which would set
+    the floor of the score, and behaviour has its own score (the change in response probability).
     """
     widths = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)
     groups = area_groups(session)
 
-    def features(spikes, behaviour):
-        return losses.population_features(torch.as_tensor(spikes, dtype=torch.float32),
-                                          torch.as_tensor(behaviour, dtype=torch.float32), groups, widths)
+    def features(spikes):
+        return losses.population_features(torch.as_tensor(spikes, dtype=torch.float32), None, groups, widths)
 
     def psth(spikes, behaviour):
         channels = np.concatenate([spikes, behaviour[..., None]], -1).astype(np.float32)
         return losses.psth(torch.as_tensor(channels), widths[0])
 
     control = np.flatnonzero(session.unperturbed)
-    model, data = features(simulated.spikes, simulated.behaviour), features(session.spikes[trials],
-                                                                          session.behaviour[trials])
-    both, _ = losses.zscore_features(torch.cat([model, data]),
-                                     features(session.spikes[control], session.behaviour[control]))
+    model, data = features(simulated.spikes), features(session.spikes[trials])
+    both, _ = losses.zscore_features(torch.cat([model, data]), features(session.spikes[control]))
     tm = losses.trial_matching_loss(both[:len(model)], both[len(model):], "hungarian", np.random.default_rng(seed))
     psth_error = losses.psth_loss(psth(simulated.spikes, simulated.behaviour),
                                   psth(session.spikes[trials], session.behaviour[trials]))

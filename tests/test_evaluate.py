@@ -51,6 +51,17 @@ def test_recorded_trials_match_themselves_perfectly(lit_session):
     assert scores["psth_error"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_trial_matching_scores_neural_features_not_the_lick_trace(lit_session):
+    trials = np.flatnonzero(lit_session.unperturbed)[:10]
+    spikes = lit_session.spikes[trials].astype(np.float32)
+    other_licks = SimulatedTrials(spikes, lit_session.behaviour[trials] + 50.0, lit_session.trial_type[trials])
+    scores = score_trials(other_licks, lit_session, trials, FitConfig())
+    assert scores["trial_matching_loss"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["psth_error"] > 1.0
+    silent = SimulatedTrials(np.zeros_like(spikes), lit_session.behaviour[trials], lit_session.trial_type[trials])
+    assert score_trials(silent, lit_session, trials, FitConfig())["trial_matching_loss"] > 0.1
+
+
 def test_recorded_change_in_behaviour_has_its_closed_form(lit_session):
     split = _split(lit_session)
     rule = ResponseRule.learn(lit_session, split == "train")

@@ -31,6 +31,8 @@ def test_population_features_average_groups_then_filter():
     assert features.shape == (1, 3, 6)  # width 2: stride 1, no padding: 8 -> 7 -> 6
     assert torch.allclose(features[0, 0], torch.tensor(0.5)) and torch.allclose(features[0, 1], torch.tensor(0.0))
     assert torch.allclose(features[0, 2], torch.tensor(3.0))
+    neural = losses.population_features(spikes, None, [np.array([0, 1]), np.array([2, 3])], (2, 2))
+    assert torch.equal(neural, features[:, :2])
 
 
 def test_zscore_features_uses_data_statistics():

@@ -42,13 +42,14 @@ def box_filter(x: Tensor, width: int) -> Tensor:
     return pooled.transpose(1, 2)
 
 
-def population_features(spikes: Tensor, behaviour: Tensor, groups: list, widths: tuple[int, int]) -> Tensor:
+def population_features(spikes: Tensor, behaviour: Tensor | None, groups: list, widths: tuple[int, int]) -> Tensor:
     """Per-trial features: the doubly filtered mean activity of each neuron group and the behaviour trace.
 
     Parameters
     ----------
     spikes : Tensor, shape (K, T, N)
-    behaviour : Tensor, shape (K, T)
+    behaviour : Tensor, shape (K, T), or None
+        Appended as the last feature unless None.
     groups : list of index arrays
         Columns of ``spikes`` averaged together (one per area).
     widths : (int, int)
@@ -56,12 +57,14 @@ def population_features(spikes: Tensor, behaviour: Tensor, groups: list, widths:
 
     Returns
     -------
-    Tensor, shape (K, len(groups) + 1, T'')
+    Tensor, shape (K, len(groups) + 1, T''), or (K, len(groups), T'') without behaviour
     """
     averaging = torch.zeros(spikes.shape[-1], len(groups), dtype=spikes.dtype, device=spikes.device)
     for column, group in enumerate(groups):
         averaging[torch.as_tensor(group, device=spikes.device), column] = 1 / len(group)
-    stacked = torch.cat([spikes @ averaging, behaviour[..., None]], dim=-1)
+    stacked = spikes @ averaging
+    if behaviour is not None:
+        stacked = torch.cat([stacked, behaviour[..., None]], dim=-1)
     return box_filter(box_filter(stacked, widths[0]), widths[1]).transpose(1, 2)
 
 
