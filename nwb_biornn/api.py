@@ -46,8 +46,8 @@ def load_sessions(source: str, sessions: str | None = None, *, cache_dir=None, a
     """Resolve ``source`` (DANDI id or URL, NWB file, folder, ``demo``) and load every matching session."""
     assets = resolve_source(source, sessions_glob=sessions, cache_dir=cache_dir, api_url=api_url, stream=stream,
                             progress=progress)
-    return [load_session(asset.path if asset.path is not None else asset.source.path, align=align, window=window,
-                         bin_size=bin_size, area_map=area_map, source=asset.source) for asset in assets]
+    return [load_session(asset.location, align=align, window=window, bin_size=bin_size, area_map=area_map,
+                         source=asset.source, cache_dir=asset.cache_dir) for asset in assets]
 
 
 def configure(model: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None):

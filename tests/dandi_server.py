@@ -3,8 +3,9 @@
 It speaks the part of the DANDI REST API that ``DandiAPIClient``, ``dandi download``, remfile and fsspec use
 (nwb-notes.md §3.6): server info, dandisets, versions, paginated asset listings (``page``, ``page_size``,
 ``glob``, ``path``, ``order``), asset metadata with the dandi-etag digest, ``/download/`` as a 302 to a blob
-URL, and blobs with ``Range`` / 206 and ``HEAD``. Dandisets can be embargoed (every dandiset request then needs
-``Authorization: token <api_key>``). Asset paths are served exactly as given, so a test can publish a hostile
+URL, and blobs with ``Range`` / 206 and ``HEAD``. Dandisets can be embargoed: every dandiset and asset request then needs
+``Authorization: token <api_key>``, and ``/download/`` redirects to a signed blob URL, the only one the blob
+is served from. Asset paths are served exactly as given, so a test can publish a hostile
 path such as ``../escape.nwb``. Every request is recorded in :attr:`FakeDandiServer.requests`. Two switches
 make it misbehave: :attr:`FakeDandiServer.fail_status` answers every request with that HTTP status, and
 :attr:`FakeDandiServer.truncate_blobs` drops blob connections halfway through the body.
@@ -19,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 import sys
@@ -140,13 +142,18 @@ class FakeDandiServer:
     def __exit__(self, *exc_info):
         self.stop()
 
-    def find_asset(self, asset_id: str) -> FakeAsset | None:
+    def find_asset(self, asset_id: str) -> tuple[FakeDandiset, FakeAsset] | tuple[None, None]:
+        """The dandiset holding an asset, and the asset."""
         for dandiset in self.dandisets.values():
             for assets in dandiset.versions.values():
                 for asset in assets:
                     if asset.asset_id == asset_id:
-                        return asset
-        return None
+                        return dandiset, asset
+        return None, None
+
+    def signature(self, asset_id: str) -> str:
+        """The query signature of an embargoed asset's blob URL (as S3 presigns it), which holds no API key."""
+        return hashlib.sha256(f"{self.api_key}/{asset_id}".encode()).hexdigest()[:16]
 
 
 class _Server(ThreadingHTTPServer):
@@ -208,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         dandiset = self.fake.dandisets.get(ds)
         if dandiset is None:
             return self._error(404, "No Dandiset matches the given query.")
-        if dandiset.embargoed and self.headers.get("Authorization") != f"token {self.fake.api_key}":
+        if dandiset.embargoed and not self._authorized():
             return self._error(401, "Authentication credentials were not provided.")
         if v is not None and v not in dandiset.versions:
             return self._error(404, "No Version matches the given query.")
@@ -218,6 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._json({"version": "0.4.0", "schema_version": "0.6.10", "cli-minimal-version": "0.60.0",
                     "cli-bad-versions": [], "services": {"api": {"url": self.fake.api_url},
                                                           "webui": {"url": self.fake.url}}})
+
+    def _authorized(self) -> bool:
+        return self.fake.api_key is not None and self.headers.get("Authorization") == f"token {self.fake.api_key}"
 
     def _auth_token(self):
         if self.fake.api_key is None or self.headers.get("Authorization") != f"token {self.fake.api_key}":
@@ -254,7 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _asset_of(self, aid, ds=None, v=None):
         if ds is None:
-            asset = self.fake.find_asset(aid)
+            dandiset, asset = self.fake.find_asset(aid)
+            if dandiset is not None and dandiset.embargoed and not self._authorized():
+                return self._error(401, "Authentication credentials were not provided.")
         else:
             dandiset = self._dandiset_or_error(ds, v)
             if dandiset is None:
@@ -282,13 +294,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _download(self, aid):
         if asset := self._asset_of(aid):
             name = Path(asset.path).name
-            location = f"{self.fake.url}/blobs/{aid}/{name}?" + urlencode(
-                {"response-content-disposition": f'attachment; filename="{name}"'})
-            self._respond(302, b"", "text/plain", {"Location": location})
+            query = {"response-content-disposition": f'attachment; filename="{name}"'}
+            if self.fake.find_asset(aid)[0].embargoed:
+                query["signature"] = self.fake.signature(aid)
+            self._respond(302, b"", "text/plain", {"Location": f"{self.fake.url}/blobs/{aid}/{name}?{urlencode(query)}"})
 
     def _blob(self, aid):
-        if not (asset := self._asset_of(aid)):
-            return
+        dandiset, asset = self.fake.find_asset(aid)
+        if asset is None:
+            return self._error(404, "No such blob.")
+        if dandiset.embargoed and self.query.get("signature") != self.fake.signature(aid):
+            return self._error(403, "Access denied: the blob of an embargoed asset needs a signed URL.")
         data = asset.file.read_bytes()
         ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if self.fake.truncate_blobs:

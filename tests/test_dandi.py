@@ -100,7 +100,7 @@ def test_stream_reads_datasets_without_downloading(server, cache, small_nwb):
     resolved = resolve_source("000002", cache_dir=cache, api_url=server.api_url, stream=True)
     (asset,) = resolved
     assert asset.path is None and asset.source.path.startswith(f"{server.api_url}/assets/")
-    with asset.open() as f, NWBHDF5IO(file=f, load_namespaces=True) as io:
+    with asset.open() as io:
         streamed = io.read().units["spike_times"][1]
     with h5py.File(small_nwb, "r") as local, NWBHDF5IO(file=local, load_namespaces=True) as io:
         np.testing.assert_array_equal(streamed, io.read().units["spike_times"][1])
@@ -112,8 +112,8 @@ def test_stream_uses_a_file_already_downloaded(server, cache):
     (downloaded,) = resolve_source("000002", cache_dir=cache, api_url=server.api_url)
     (streamed,) = resolve_source("000002", cache_dir=cache, api_url=server.api_url, stream=True)
     assert streamed.path == downloaded.path
-    with streamed.open() as f:
-        assert isinstance(f, h5py.File) and "units" in f
+    with streamed.open() as io:
+        assert len(io.read().units) > 0
 
 
 @pytest.mark.parametrize("hostile", ["../escape.nwb", "sub-1/../../escape.nwb", "/tmp/escape.nwb",

@@ -1,8 +1,10 @@
 """`nwb-biornn fit <dandiset>` end to end against the loopback DANDI server: download, cache, stream."""
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from dandi_server import API_KEY
 
 from nwb_biornn.cli import main
 from nwb_biornn.data.demo import write_demo_dandiset
@@ -30,3 +32,21 @@ def test_fit_a_dandiset_served_over_the_dandi_api(dandi_server, demo_file, tmp_p
     assert "000123" in (out / "dandiset.yaml").read_text()
     downloaded = list((tmp_path / "cache").rglob("*.nwb"))
     assert (len(downloaded) == 0) if stream else (len(downloaded) == 1)
+
+
+def test_stream_an_embargoed_dandiset_through_its_signed_url(dandi_server, demo_file, tmp_path, monkeypatch):
+    asset_path = "sub-refcirc1/sub-refcirc1_ses-20240101T120000_ecephys+ogen.nwb"
+    dandi_server.add_dandiset("000124", {"draft": {asset_path: demo_file}}, embargoed=True)
+    monkeypatch.setenv("DANDI_API_KEY", API_KEY)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    result = CliRunner().invoke(main, ["fit", "DANDI:000124/draft", "--api-url", dandi_server.api_url, "--stream",
+                                       "--cache-dir", str(cache), "--steps", "2", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    (path,) = json.loads(result.stdout)["model_files"]
+    blobs = [p for _, p in dandi_server.requests if p.startswith("/blobs/")]
+    assert blobs and all("signature=" in p for p in blobs)
+    assert not list(cache.rglob("*.nwb")) and (cache / "remfile").is_dir()
+    assert API_KEY.encode() not in Path(path).read_bytes()
+    monkeypatch.delenv("DANDI_API_KEY")
+    evaluation = CliRunner().invoke(main, ["evaluate", path, "--json"])
+    assert evaluation.exit_code == 0, evaluation.stderr

@@ -280,10 +280,16 @@ class DandiArchive:
             Path(partial).unlink(missing_ok=True)
         return target
 
-    def content_url(self, listing: Listing, asset: AssetRecord) -> str:
-        """The URL the asset's bytes are served from (the download redirect's target), for streaming."""
-        remote = self._remote_asset(listing, asset)
-        return remote.get_content_url(regex=re.escape(self.api_url), follow_redirects=1)
+    def asset_content_url(self, asset_id: str) -> str:
+        """The URL an asset's bytes are served from (its download redirect's target), for streaming."""
+        client = self._client_or_new()
+        try:
+            remote = client.get_asset(_checked_name(asset_id, "asset id"))
+            return remote.get_content_url(regex=re.escape(self.api_url), follow_redirects=1)
+        except NotFoundError:
+            raise UserError(f"asset {asset_id} is gone from {self.api_url}") from None
+        except requests.HTTPError as error:
+            raise self._http_problem(error, f"of asset {asset_id}") from None
 
     def download_url(self, asset: AssetRecord) -> str:
         """The stable API download URL of an asset (safe to record: it holds no credentials)."""
@@ -399,10 +405,22 @@ class DandiArchive:
         return self.folder / "assets" / asset.asset_id / digest_key / PurePosixPath(asset.path).name
 
 
+DOWNLOAD_URL = re.compile(r"(?P<api_url>https?://.+)/assets/(?P<asset_id>[^/?#]+)/download/?")
+"""An asset's stable download URL on a DANDI API (what model files record as their source)."""
+
+
 def open_stream(url: str, cache_dir):
-    """A read-only file object on a remote file (``h5py.File`` opens it), block-cached under ``cache_dir``."""
+    """A read-only file object on a remote file (``h5py.File`` opens it), block-cached under ``cache_dir``.
+
+    For an asset's DANDI download URL the bytes are read from where the API redirects this user, asked with
+    ``DANDI_API_KEY`` when it is set: a signed URL for an asset of an embargoed dandiset.
+    """
     import remfile
 
+    download = DOWNLOAD_URL.fullmatch(url)
+    if download is not None:
+        with DandiArchive(download["api_url"], cache_dir) as archive:
+            url = archive.asset_content_url(download["asset_id"])
     folder = Path(cache_dir) / "remfile"
     folder.mkdir(parents=True, exist_ok=True)
     return remfile.File(url, disk_cache=remfile.DiskCache(str(folder)))

@@ -51,7 +51,7 @@ _ALIGN_NAMES = {"go": "go_cue", "go_cue": "go_cue", "cue": "go_cue", "sample": "
 
 def load_session(path, align: str = "auto", window: tuple | None = None, bin_size: float = 0.002,
                  area_map: dict | None = None, source: Source | None = None,
-                 response_window: tuple | None = None) -> Session:
+                 response_window: tuple | None = None, cache_dir=None) -> Session:
     """Read one NWB file into a :class:`Session` (see the module docstring for the decisions).
 
     Parameters
@@ -70,6 +70,8 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
         Provenance to record; default ``Source(path)``.
     response_window
         ``(start, stop)`` seconds relative to the alignment event in which a lick counts as a response.
+    cache_dir
+        Cache folder for the blocks of a streamed file (see :func:`open_nwb`).
 
     Raises
     ------
@@ -78,7 +80,7 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
     """
     if not bin_size > 0:
         raise UserError(f"bin size must be positive, not {bin_size}")
-    with open_nwb(path) as io:
+    with open_nwb(path, cache_dir) as io:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # old schema versions and cached extensions warn on every read
             try:
@@ -111,8 +113,10 @@ def checked_hdf5_path(path, hint: str) -> Path:
     return path
 
 
-def open_nwb(path) -> NWBHDF5IO:
+def open_nwb(path, cache_dir=None) -> NWBHDF5IO:
     """Open a local NWB file, or stream a remote one (``http(s)://``, through remfile), read-only.
+
+    Streamed blocks are cached under ``cache_dir`` (default: :func:`nwb_biornn.data.cache.cache_root`).
 
     Raises
     ------
@@ -124,7 +128,9 @@ def open_nwb(path) -> NWBHDF5IO:
         from nwb_biornn.data.dandi import open_stream
 
         try:
-            return NWBHDF5IO(file=h5py.File(open_stream(str(path), cache_root()), "r"), mode="r", load_namespaces=True)
+            return NWBHDF5IO(file=h5py.File(open_stream(str(path), cache_root(cache_dir)), "r"), mode="r", load_namespaces=True)
+        except UserError:
+            raise
         except Exception as error:  # noqa: BLE001 -- remfile and h5py raise many types for a bad remote file
             raise UserError(f"cannot stream {path} ({type(error).__name__}: {error}); "
                             "check the connection or fit without --stream") from None

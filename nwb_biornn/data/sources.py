@@ -9,28 +9,33 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Callable
 
-import h5py
+from pynwb import NWBHDF5IO
 
 from nwb_biornn.data.cache import cache_root
+from nwb_biornn.data.nwbfile import open_nwb
 from nwb_biornn.data.session import Source
 from nwb_biornn.errors import UserError
 
 
 @dataclass(frozen=True)
 class ResolvedAsset:
-    """One NWB file to load: a local ``path``, or for a streamed DANDI asset an ``open_stream`` factory."""
+    """One NWB file to load: a local ``path``, or ``None`` for a DANDI asset streamed from ``source.path`` (its
+    blocks cached under ``cache_dir``)."""
 
     source: Source
     path: Path | None = None
-    open_stream: Callable[[], BinaryIO] | None = None
+    cache_dir: Path | None = None
 
-    def open(self) -> h5py.File:
-        """The file opened read-only with h5py; read it with ``pynwb.NWBHDF5IO(file=..., load_namespaces=True)``."""
-        return h5py.File(self.path if self.path is not None else self.open_stream(), "r")
+    @property
+    def location(self) -> str | Path:
+        """What :func:`~nwb_biornn.data.nwbfile.open_nwb` opens: the local path, else the URL to stream."""
+        return self.path if self.path is not None else self.source.path
+
+    def open(self) -> NWBHDF5IO:
+        """The file opened read-only with :func:`~nwb_biornn.data.nwbfile.open_nwb`."""
+        return open_nwb(self.location, self.cache_dir)
 
 
 def resolve_source(text: str, sessions_glob: str | None = None, cache_dir=None, api_url: str | None = None,
@@ -132,6 +137,5 @@ def _resolve_dandi(text, sessions_glob, cache_dir, api_url, stream, progress) ->
             if local is not None:
                 resolved.append(ResolvedAsset(Source(str(local), **source), path=local))
             else:
-                opener = partial(dandi.open_stream, archive.content_url(listing, asset), root)
-                resolved.append(ResolvedAsset(Source(archive.download_url(asset), **source), open_stream=opener))
+                resolved.append(ResolvedAsset(Source(archive.download_url(asset), **source), cache_dir=root))
         return resolved
