@@ -47,6 +47,8 @@ WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
 CHUNK_STEPS = 32
 """Steps whose external drive and random numbers are drawn together (fixed, so seeds give the same draws)."""
+REDUCTION_ROWS = 4096
+"""Rows of a (steps x trials, neurons) gradient reduced at a time (a block that stays in cache)."""
 SMALL_STEP_WORK = 2 ** 23
 """Multiply-adds of one step's recurrent product below which a CPU simulation runs on a single thread."""
 
@@ -94,6 +96,43 @@ class _Recurrence(torch.autograd.Function):
         grads = ctx.loop.backward(grad_spikes, recurrent, gap, ctx.needs_input_grad)
         del ctx.loop
         return grads + (None,)
+
+
+class _ExternalDrive(torch.autograd.Function):
+    """The external current of every step, ``inputs @ W + bias + noise * noise_std (+ light)``, (T*K, N).
+
+    One autograd node with a hand-written backward pass, so that no full-size intermediate is kept or
+    differentiated: the gradients of the (n_in, N) weights, the bias and the noise scale are one product and
+    two reductions over the gradient of the current. ``light`` (T, K or 1, N) is already scaled.
+    """
+
+    @staticmethod
+    def forward(ctx, weights, bias, noise_std, flat_inputs, noise, light):
+        external = torch.addmm(bias, flat_inputs, weights).addcmul_(noise, noise_std)
+        if light is not None:
+            n_time = light.shape[0]
+            external.view(n_time, -1, external.shape[1]).add_(light)
+        ctx.save_for_backward(flat_inputs, noise)
+        ctx.light_shape = None if light is None else light.shape
+        return external
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        flat_inputs, noise = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_weights = flat_inputs.T @ grad if needs[0] else None
+        grad_bias = grad.sum(0) if needs[1] else None
+        grad_noise_std = None
+        if needs[2]:
+            grad_noise_std = grad.new_zeros(grad.shape[1])
+            for r0 in range(0, len(grad), REDUCTION_ROWS):
+                grad_noise_std += (grad[r0:r0 + REDUCTION_ROWS] * noise[r0:r0 + REDUCTION_ROWS]).sum(0)
+        grad_light = None
+        if needs[5]:
+            n_time, k, n = ctx.light_shape
+            grad_light = grad.view(n_time, -1, n).sum(1, keepdim=True) if k == 1 else grad.view(n_time, k, n)
+        return grad_weights, grad_bias, grad_noise_std, None, None, grad_light
 
 
 @dataclass
@@ -375,10 +414,9 @@ class BioRNN(torch.nn.Module):
                 torch.rand(c1 - c0, k, n, generator=generator, device=device, dtype=dtype, out=uniform[c0:c1])
         scale = step.one_minus_alpha
         flat = inputs.transpose(0, 1).reshape(n_time * k, inputs.shape[2])
-        external = torch.addmm(step.resting * scale, flat, (step.input_weights * scale).contiguous())
-        external = external.addcmul_(noise.view(n_time * k, n), step.noise_std).view(n_time, k, n)
-        if light is not None:
-            external = torch.addcmul(external, light.transpose(0, 1), scale)
+        lit = None if light is None else light.transpose(0, 1) * scale
+        external = _ExternalDrive.apply((step.input_weights * scale).contiguous(), step.resting * scale,
+                                        step.noise_std, flat, noise.view(n_time * k, n), lit).view(n_time, k, n)
         if uniform is None:
             return external, None
         width, dt_ms = self.config.threshold * ESCAPE_WIDTH, self.dt * 1000
