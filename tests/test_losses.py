@@ -92,9 +92,9 @@ def test_psth_averages_trials_after_filtering():
 def test_rate_loss_closed_form():
     spikes = torch.zeros(4, 10, 2)
     spikes[:, :5, 0] = 1  # neuron 0: 1 spike per step in the window -> 1/dt Hz
-    rates = losses.baseline_rates(spikes, 0.002, 5)
+    rates = losses.baseline_rates(spikes.mean(0), 0.002, 5)
     assert torch.allclose(rates, torch.tensor([500.0, 0.0]))
-    loss = losses.rate_loss(spikes, torch.tensor([490.0, 4.0]), 0.002, 5)
+    loss = losses.rate_loss(spikes.mean(0), torch.tensor([490.0, 4.0]), 0.002, 5)
     assert loss.item() == pytest.approx((100 + 16) / 2, rel=1e-5)
 
 

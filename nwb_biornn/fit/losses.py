@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from nwb_biornn.errors import UserError
+from nwb_biornn.fit.summaries import group_averaging
 
 STD_FLOOR = 1e-3
 """Smallest standard deviation used for z-scoring (method.md §3.2)."""
@@ -59,12 +60,13 @@ def population_features(spikes: Tensor, behaviour: Tensor | None, groups: list, 
     -------
     Tensor, shape (K, len(groups) + 1, T''), or (K, len(groups), T'') without behaviour
     """
-    averaging = torch.zeros(spikes.shape[-1], len(groups), dtype=spikes.dtype, device=spikes.device)
-    for column, group in enumerate(groups):
-        averaging[torch.as_tensor(group, device=spikes.device), column] = 1 / len(group)
-    stacked = spikes @ averaging
-    if behaviour is not None:
-        stacked = torch.cat([stacked, behaviour[..., None]], dim=-1)
+    averaging = group_averaging(groups, spikes.shape[-1], spikes.device).to(spikes.dtype)
+    return group_features(spikes @ averaging, behaviour, widths)
+
+
+def group_features(group_rates: Tensor, behaviour: Tensor | None, widths: tuple[int, int]) -> Tensor:
+    """:func:`population_features` from the group means (K, T, G) already taken."""
+    stacked = group_rates if behaviour is None else torch.cat([group_rates, behaviour[..., None]], dim=-1)
     return box_filter(box_filter(stacked, widths[0]), widths[1]).transpose(1, 2)
 
 
@@ -157,14 +159,17 @@ def psth_loss(model: Tensor, data_psth: Tensor) -> Tensor:
     return ((model - data_psth) / std).pow(2).mean()
 
 
-def baseline_rates(spikes: Tensor, dt: float, n_bins: int) -> Tensor:
-    """Mean rate in Hz of each channel over the first ``n_bins`` steps and all trials; shape (C,)."""
-    return spikes[:, :n_bins].mean((0, 1)) / dt
+def baseline_rates(trial_mean: Tensor, dt: float, n_bins: int) -> Tensor:
+    """Mean rate in Hz of each channel over the first ``n_bins`` steps, from its trial mean (T, C); shape (C,)."""
+    return trial_mean[:n_bins].mean(0) / dt
 
 
-def rate_loss(model_spikes: Tensor, data_rates: Tensor, dt: float, n_bins: int) -> Tensor:
-    """Baseline firing-rate loss: mean over neurons of the squared difference of baseline rates (Hz^2)."""
-    return (baseline_rates(model_spikes, dt, n_bins) - data_rates).pow(2).mean()
+def rate_loss(model_mean: Tensor, data_rates: Tensor, dt: float, n_bins: int) -> Tensor:
+    """Baseline firing-rate loss: mean over neurons of the squared difference of baseline rates (Hz^2).
+
+    ``model_mean`` is the trial mean (T, N) of the simulated spikes.
+    """
+    return (baseline_rates(model_mean, dt, n_bins) - data_rates).pow(2).mean()
 
 
 class GradientNormalizer:
@@ -195,18 +200,25 @@ class GradientNormalizer:
         self.average = {name: 0.0 for name in self.weights}
         self.updates = {name: 0 for name in self.weights}
 
-    def split(self, *outputs: Tensor) -> dict:
-        """One differentiable copy of ``outputs`` (trials first) per task: a tensor, or a tuple for several.
+    def split(self, *outputs: Tensor, metric: tuple | None = None, n_trials: int | None = None) -> dict:
+        """One differentiable copy of ``outputs`` per task: a tensor, or a tuple for several.
 
         The gradients of several outputs are normalized together, as if they were one concatenated output.
+        ``metric`` (one weight per output, a number or a tensor broadcastable to it) weighs the squared entries
+        of each gradient in its norm, for outputs that summarize a larger one (see
+        :func:`nwb_biornn.fit.summaries.summary_metric`); ``n_trials`` (default: the first output's first
+        dimension) is what the squared norm is averaged over.
         """
-        if len(outputs) == 1:
-            return {name: _NormalizeGradient.apply(self, name, *outputs)[0] for name in self.weights}
-        return {name: _NormalizeGradient.apply(self, name, *outputs) for name in self.weights}
+        metric = metric if metric is not None else (1.0,) * len(outputs)
+        n_trials = n_trials if n_trials is not None else outputs[0].shape[0]
+        copies = {name: _NormalizeGradient.apply(self, name, metric, n_trials, *outputs) for name in self.weights}
+        return {name: c[0] for name, c in copies.items()} if len(outputs) == 1 else copies
 
-    def observe(self, name: str, *grads: Tensor) -> tuple:
+    def observe(self, name: str, *grads: Tensor, metric: tuple | None = None, n_trials: int | None = None) -> tuple:
         """Update the task's running squared norm with ``grads`` and return the normalized, weighted gradients."""
-        squared = sum(float(torch.linalg.vector_norm(g)) ** 2 for g in grads) / max(grads[0].shape[0], 1)
+        metric = metric if metric is not None else (1.0,) * len(grads)
+        n_trials = n_trials if n_trials is not None else grads[0].shape[0]
+        squared = sum(_weighted_square(g, w) for g, w in zip(grads, metric)) / max(n_trials, 1)
         self.average[name] = self.beta * self.average[name] + (1 - self.beta) * squared
         self.updates[name] += 1
         corrected = self.average[name] / (1 - self.beta ** self.updates[name])
@@ -220,12 +232,18 @@ class GradientNormalizer:
         self.updates.update(state["updates"])
 
 
+def _weighted_square(grad: Tensor, weight) -> float:
+    if isinstance(weight, Tensor):
+        return float((grad.square() * weight).sum())
+    return weight * float(torch.linalg.vector_norm(grad)) ** 2
+
+
 class _NormalizeGradient(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, normalizer, name, *outputs):
-        ctx.normalizer, ctx.name = normalizer, name
+    def forward(ctx, normalizer, name, metric, n_trials, *outputs):
+        ctx.normalizer, ctx.name, ctx.metric, ctx.n_trials = normalizer, name, metric, n_trials
         return tuple(output.view_as(output) for output in outputs)
 
     @staticmethod
     def backward(ctx, *grads):
-        return (None, None) + ctx.normalizer.observe(ctx.name, *grads)
+        return (None,) * 4 + ctx.normalizer.observe(ctx.name, *grads, metric=ctx.metric, n_trials=ctx.n_trials)

@@ -23,7 +23,7 @@ import torch
 from nwb_biornn.config import FitConfig, ModelConfig, to_dict
 from nwb_biornn.data.session import UNPERTURBED
 from nwb_biornn.errors import UserError
-from nwb_biornn.fit import losses
+from nwb_biornn.fit import losses, summaries
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
@@ -153,22 +153,29 @@ def _check_compatible(sessions):
                             f"{first.session_id!r}; fit sessions with the same task and binning together")
 
 
+def _session_neurons(layout: NeuronLayout, index: int):
+    """The model neurons of session ``index`` in model order, their units, and their groups (one per area, as
+    positions in that order)."""
+    neurons, units = layout.neurons_of(index)
+    order = np.argsort(neurons)  # in model order the losses can take a view of the model's spikes
+    neurons, units = neurons[order], units[order]
+    unit_area = layout.area[neurons]
+    return neurons, units, [np.flatnonzero(unit_area == area) for area in layout.areas if np.any(unit_area == area)]
+
+
 class _SessionData:
     """The recorded side of one session's losses, precomputed on the device."""
 
     def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device):
-        neurons, units = layout.neurons_of(index)
-        order = np.argsort(neurons)  # in model order the losses can take a view of the model's spikes
-        neurons, units = neurons[order], units[order]
+        self.index = index
+        neurons, units, groups = _session_neurons(layout, index)
         every = np.array_equal(neurons, np.arange(layout.n_neurons))
         self.columns = None if every else losses.columns_of(neurons, device)
         spikes = torch.as_tensor(session.spikes[trials][..., units], dtype=torch.float32, device=device)
         behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32, device=device)
-        unit_area = layout.area[neurons]
-        self.groups = [np.flatnonzero(unit_area == area) for area in layout.areas if np.any(unit_area == area)]
         self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
-        self.features = losses.population_features(spikes, behaviour, self.groups, widths)
-        self.rates = losses.baseline_rates(spikes, session.dt, baseline_bins)
+        self.features = losses.population_features(spikes, behaviour, groups, widths)
+        self.rates = losses.baseline_rates(spikes.mean(0), session.dt, baseline_bins)
 
 
 class _Objective:
@@ -195,7 +202,22 @@ class _Objective:
                             for i, session in enumerate(sessions)
                             if len(trials := np.array([t for s, t in pool if s == i], dtype=np.int64))]
                      for name, pool in (("train", self.train), ("test", self.test)) if pool}
+        groups, self.group_columns = [], []
+        for index in range(len(sessions)):
+            neurons, _, session_groups = _session_neurons(layout, index)
+            self.group_columns.append(slice(len(groups), len(groups) + len(session_groups)))
+            groups += [neurons[group] for group in session_groups]
+        self.averaging = summaries.group_averaging(groups, layout.n_neurons, device)
         self._lights = {}
+
+    def outputs(self, simulation) -> tuple:
+        """What the losses read from a simulation: group rates (K, T, G), neuron means (T, N), behaviour (K, T)."""
+        summary = summaries.summarize_spikes(simulation.spikes, self.averaging)
+        return summary.group_rates, summary.neuron_mean, simulation.behaviour
+
+    def output_metric(self, n_trials: int) -> tuple:
+        """The :meth:`GradientNormalizer.split` metric of :meth:`outputs`: norms as on the spikes themselves."""
+        return (*summaries.summary_metric(self.averaging, n_trials), 1.0)
 
     def batch(self, pool: list, rng: np.random.Generator, size: int):
         """Inputs (K, T, n_in) and light (K, T, N) or None of ``size`` trials drawn from ``pool``."""
@@ -222,32 +244,31 @@ class _Objective:
         pool = self.train if split == "train" else self.test
         rng = np.random.default_rng([self.config.seed, 0])
         inputs, light = self.batch(pool, rng, min(size, len(pool)))
-        simulation = model.simulate(inputs, light, seed=_seed(self.config.seed, -1))
-        output = (simulation.spikes, simulation.behaviour)
+        output = self.outputs(model.simulate(inputs, light, seed=_seed(self.config.seed, -1)))
         terms = {name: float(value) for name, value in self.losses({t: output for t in self.tasks}, split, rng).items()}
         terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks)
         return terms
 
     def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
-        """Loss terms averaged over sessions; ``copies`` maps each task to the simulated spikes (K, T, N) and
-        behaviour (K, T)."""
+        """Loss terms averaged over sessions; ``copies`` maps each task to the :meth:`outputs` of a simulation."""
         terms = {task: [] for task in TASKS + ("behaviour",)}
         for data in self.data[split]:
-            for task, (spikes, behaviour) in copies.items():
+            for task, (group_rates, neuron_mean, behaviour) in copies.items():
                 if data.columns is not None:
-                    spikes = spikes[..., data.columns]
+                    neuron_mean = neuron_mean[:, data.columns]
                 if task == "trial":
-                    model = losses.population_features(spikes, behaviour, data.groups, self.widths)
-                    model_z, data_z = losses.zscore_features(model, data.features)
+                    rates = group_rates[..., self.group_columns[data.index]]
+                    model_z, data_z = losses.zscore_features(losses.group_features(rates, behaviour, self.widths),
+                                                             data.features)
                     terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng))
                 elif task == "psth":
-                    means = torch.cat([spikes.mean(0), behaviour.mean(0)[:, None]], -1)
+                    means = torch.cat([neuron_mean, behaviour.mean(0)[:, None]], -1)
                     model_psth = losses.psth(means[None], self.widths[0])
                     terms[task].append(losses.psth_loss(model_psth, data.psth))
                     with torch.no_grad():
                         terms["behaviour"].append(losses.psth_loss(model_psth[:, -1:], data.psth[:, -1:]))
                 else:
-                    terms[task].append(losses.rate_loss(spikes, data.rates, self.dt, self.baseline_bins))
+                    terms[task].append(losses.rate_loss(neuron_mean, data.rates, self.dt, self.baseline_bins))
         return {task: torch.stack(values).mean() for task, values in terms.items() if values}
 
 
@@ -315,9 +336,12 @@ class Trainer:
         """
         rng = np.random.default_rng([self.config.seed, self.step + 1])
         inputs, light = self.objective.batch(self.objective.train, rng, self.config.batch_size)
-        simulation = self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step))
-        output = (simulation.spikes, simulation.behaviour)
-        copies = self.normalizer.split(*output) if self.normalizer else {task: output for task in self.tasks}
+        output = self.objective.outputs(self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step)))
+        if self.normalizer:
+            copies = self.normalizer.split(*output, metric=self.objective.output_metric(len(inputs)),
+                                           n_trials=len(inputs))
+        else:
+            copies = {task: output for task in self.tasks}
         terms = self.objective.losses(copies, "train", rng)
         weights = self.objective.weights
         total = sum(weights[task] * terms[task] for task in self.tasks)

@@ -135,6 +135,30 @@ class _ExternalDrive(torch.autograd.Function):
         return grad_weights, grad_bias, grad_noise_std, None, None, grad_light
 
 
+class _WeightedSum(torch.autograd.Function):
+    """``spikes @ weights`` for time-major spikes (T, K, N) and weights (N,), shape (T, K).
+
+    Its backward pass writes the gradient of the spikes in their own (time-major) layout, the layout the
+    hand-written backward pass of the time loop reads without a copy.
+    """
+
+    @staticmethod
+    def forward(ctx, spikes, weights):
+        ctx.save_for_backward(spikes, weights)
+        n_time, k, n = spikes.shape
+        return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        spikes, weights = ctx.saved_tensors
+        grad_spikes = grad.unsqueeze(-1) * weights if ctx.needs_input_grad[0] else None
+        grad_weights = None
+        if ctx.needs_input_grad[1]:
+            grad_weights = spikes.reshape(-1, spikes.shape[-1]).T @ grad.reshape(-1)
+        return grad_spikes, grad_weights
+
+
 @dataclass
 class _Step:
     """Per-call quantities derived from the parameters (kept in the autograd graph)."""
@@ -426,7 +450,7 @@ class BioRNN(torch.nn.Module):
         """Leaky trace (K, T) of the weighted excitatory rate, starting from ``start`` (K,)."""
         n_time = spikes.shape[1]
         kappa = math.exp(-self.dt / self.config.tau_readout)
-        rate = spikes @ (self.readout_weights * self.excitatory) / self.dt
+        rate = _WeightedSum.apply(spikes.transpose(0, 1), self.readout_weights * self.excitatory).T / self.dt
         lag = torch.arange(n_time, device=spikes.device)
         diff = (lag[:, None] - lag[None, :]).to(spikes.dtype)
         kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)

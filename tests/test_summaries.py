@@ -1,0 +1,93 @@
+"""The spike summaries the losses read: values, gradients against autograd on plain tensor operations, and the
+normalizer metric that makes the fit's gradient the same as when the losses read the spikes themselves."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from synthetic_sessions import make_session
+
+from nwb_biornn.config import FitConfig, ModelConfig
+from nwb_biornn.fit import losses
+from nwb_biornn.fit.summaries import group_averaging, summarize_spikes, summary_metric
+from nwb_biornn.fit.trainer import build_trainer
+
+GROUPS = ([0, 1, 2], [4], [5, 6])
+N = 8
+
+
+def plain(spikes, averaging):
+    return spikes @ averaging, spikes.mean(0)
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_summaries_and_their_gradient_match_plain_operations(time_major):
+    generator = torch.Generator().manual_seed(0)
+    base = (torch.rand(7, 5, N, generator=generator) < 0.3).float()  # (T, K, N) as BioRNN's buffer, or (K, T, N)
+    averaging = group_averaging(GROUPS, N)
+    up_rates, up_mean = torch.randn(5 if time_major else 7, 7 if time_major else 5, 3, generator=generator), None
+    results = []
+    for summarize in (lambda s: summarize_spikes(s, averaging), lambda s: plain(s, averaging)):
+        leaf = base.clone().requires_grad_()
+        spikes = leaf.transpose(0, 1) if time_major else leaf
+        rates, mean = summarize(spikes)
+        up_mean = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1))
+        ((rates * up_rates).sum() + (mean * up_mean).sum()).backward()
+        results.append((rates, mean, leaf.grad))
+    for ours, reference in zip(*results):
+        torch.testing.assert_close(ours, reference)
+    assert results[0][2].is_contiguous()
+
+
+def test_metric_gives_the_squared_norm_of_the_spike_gradient():
+    averaging = group_averaging(GROUPS, N)
+    w_groups, w_mean = summary_metric(averaging, n_trials=4)
+    generator = torch.Generator().manual_seed(2)
+    g_rates, g_mean = torch.randn(4, 6, 3, generator=generator), torch.randn(6, N, generator=generator)
+    for g_r, g_m in ((g_rates, torch.zeros_like(g_mean)), (torch.zeros_like(g_rates), g_mean)):
+        spikes = torch.zeros(4, 6, N, requires_grad=True)
+        rates, mean = plain(spikes, averaging)
+        ((rates * g_r).sum() + (mean * g_m).sum()).backward()
+        summarized = float((g_r.square() * w_groups).sum() + w_mean * g_m.square().sum())
+        assert summarized == pytest.approx(float(spikes.grad.square().sum()), rel=1e-5)
+
+
+def test_fit_gradient_equals_the_gradient_through_the_spikes():
+    """One normalized training gradient, through the summaries (the fit) and through plain losses on spikes."""
+    session = make_session(n_trials=24, n_time=40, units_per_area=(5, 2))
+    config = dataclasses.replace(FitConfig(), batch_size=12)
+    gradients = []
+    for through_summaries in (True, False):
+        trainer = build_trainer([session], ModelConfig(), config)
+        objective, model = trainer.objective, trainer.model
+        inputs, light = objective.batch(objective.train, np.random.default_rng(0), config.batch_size)
+        simulation = model.simulate(inputs, light, seed=3)
+        rng = np.random.default_rng(5)
+        if through_summaries:
+            outputs = objective.outputs(simulation)
+            copies = trainer.normalizer.split(*outputs, metric=objective.output_metric(len(inputs)))
+            terms = objective.losses(copies, "train", rng)
+        else:
+            copies = trainer.normalizer.split(simulation.spikes, simulation.behaviour)
+            terms = plain_losses(objective, copies, rng)
+        sum(terms[task] for task in objective.tasks).backward()
+        gradients.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    assert gradients[0].keys() == gradients[1].keys() and len(gradients[0]) >= 4
+    for name in gradients[0]:
+        torch.testing.assert_close(gradients[0][name], gradients[1][name], rtol=1e-4, atol=1e-6)
+
+
+def plain_losses(objective, copies, rng):
+    """The fit's three losses computed directly on the spikes (one session that covers the model)."""
+    (data,) = objective.data["train"]
+    groups = [np.flatnonzero(objective.averaging[:, g] > 0) for g in range(objective.averaging.shape[1])]
+    spikes, behaviour = copies["trial"]
+    model_z, data_z = losses.zscore_features(losses.population_features(spikes, behaviour, groups, objective.widths),
+                                             data.features)
+    terms = {"trial": losses.trial_matching_loss(model_z, data_z, objective.config.trial_matching, rng)}
+    spikes, behaviour = copies["psth"]
+    means = torch.cat([spikes.mean(0), behaviour.mean(0)[:, None]], -1)
+    terms["psth"] = losses.psth_loss(losses.psth(means[None], objective.widths[0]), data.psth)
+    spikes, _ = copies["rate"]
+    terms["rate"] = losses.rate_loss(spikes.mean(0), data.rates, objective.dt, objective.baseline_bins)
+    return terms
