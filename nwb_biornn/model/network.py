@@ -178,7 +178,7 @@ class _Step:
 @dataclass
 class _State:
     v: Tensor
-    free_from: Tensor  # (K, N) long: first step (of the next run) at which each neuron may spike again
+    free_from: Tensor  # (K, N), whole numbers: first step (of the next run) at which each neuron may spike again
     history: Tensor  # (max delay, K, N): the spikes of the last steps, oldest first
 
 
@@ -398,7 +398,7 @@ class BioRNN(torch.nn.Module):
     def _rest_state(self, k: int, step: _Step) -> _State:
         n, device = self.n_neurons, self.weight.device
         zeros = torch.zeros(k, n, device=device, dtype=self.weight.dtype)
-        return _State(v=zeros + step.resting.detach(), free_from=torch.zeros(k, n, device=device, dtype=torch.long),
+        return _State(v=zeros + step.resting.detach(), free_from=zeros.clone(),
                       history=zeros.expand(max(step.delays), k, n))
 
     def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step,
@@ -494,9 +494,9 @@ class _Loop:
         buffer[:prefix] = self.history
         if keep:
             self.potentials = external.new_empty(n_time, k, n)
-            self.free = torch.empty(n_time, k, n, dtype=torch.bool, device=external.device) if spiking else None
+            self.free = external.new_empty(n_time, k, n) if spiking else None
         v, free_from = self.v, self.free_from.clone()
-        spike, free_now = torch.empty(2, k, n, dtype=torch.bool, device=external.device)
+        free_now, blocked = external.new_empty(k, n), self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
@@ -510,9 +510,8 @@ class _Loop:
                 if spiking:
                     v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
                     free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
-                    torch.gt(v, self.v_crit[t], out=spike).logical_and_(free)
-                    torch.where(spike, self.blocked_until + t, free_from, out=free_from)
-                    z.copy_(spike)
+                    torch.sub(v, self.v_crit[t], out=z).sign_().clamp_(min=0).mul_(free)
+                    free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
                 else:
                     torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
         self.v, self.free_from, self.v_crit = v, free_from, None
@@ -526,7 +525,7 @@ class _Loop:
         u = self.potentials[start:stop].sub_(self.threshold)
         if self.spiking:
             slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
-            return torch.where(self.free[start:stop], u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0), 0.0)
+            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(self.free[start:stop])
         gain = self.temperature / self.threshold_gap
         rate = torch.sigmoid(u.mul_(gain))
         return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
