@@ -21,8 +21,9 @@ delay, "same area" means the same area name, and self-connections are absent in 
 
 Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
 ``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
-(one weight block per distinct delay, stacked). The external drive and random draws of all steps are computed
-before the loop, the spikes are written into one preallocated (time, trial, neuron) buffer, and the time loop
+(one weight block per distinct delay, stacked). The external drive of all steps is computed before the loop
+and its random draws while the loop runs (:mod:`nwb_biornn.model.draws`, in a background thread on the CPU), the
+spikes are written into one preallocated (time, trial, neuron) buffer, and the time loop
 has a hand-written backward pass (:class:`_Recurrence`) that stores spikes, potentials and a refractory mask,
 recomputes the surrogate slopes, and forms the weight gradient as one product over all steps.
 """
@@ -38,6 +39,7 @@ from torch import Tensor
 
 from nwb_biornn.config import ModelConfig
 from nwb_biornn.errors import UserError
+from nwb_biornn.model.draws import CHUNK_STEPS, Draws
 from nwb_biornn.model.layout import NeuronLayout
 
 ESCAPE_WIDTH = 2 / 25
@@ -45,8 +47,6 @@ ESCAPE_WIDTH = 2 / 25
 SURROGATE_DAMPENING = 0.3
 WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
-CHUNK_STEPS = 32
-"""Steps whose external drive and random numbers are drawn together (fixed, so seeds give the same draws)."""
 REDUCTION_ROWS = 4096
 """Rows of a (steps x trials, neurons) gradient reduced at a time (a block that stays in cache)."""
 SMALL_STEP_WORK = 2 ** 23
@@ -103,23 +103,26 @@ class _ExternalDrive(torch.autograd.Function):
 
     One autograd node with a hand-written backward pass, so that no full-size intermediate is kept or
     differentiated: the gradients of the (n_in, N) weights, the bias and the noise scale are one product and
-    two reductions over the gradient of the current. ``light`` (T, K or 1, N) is already scaled.
+    two reductions over the gradient of the current. ``light`` (T, K or 1, N) is already scaled. The noise
+    term is added by :class:`~nwb_biornn.model.draws.Draws` as the noise is drawn (``noise`` is filled then).
     """
 
     @staticmethod
     def forward(ctx, weights, bias, noise_std, flat_inputs, noise, light):
-        external = torch.addmm(bias, flat_inputs, weights).addcmul_(noise, noise_std)
+        external = torch.addmm(bias, flat_inputs, weights)
         if light is not None:
             n_time = light.shape[0]
             external.view(n_time, -1, external.shape[1]).add_(light)
-        ctx.save_for_backward(flat_inputs, noise)
+        ctx.save_for_backward(flat_inputs)
+        ctx.noise = noise  # filled while the loop runs, so not checked by save_for_backward's version counter
         ctx.light_shape = None if light is None else light.shape
         return external
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        flat_inputs, noise = ctx.saved_tensors
+        (flat_inputs,) = ctx.saved_tensors
+        noise = ctx.noise
         needs = ctx.needs_input_grad
         grad_weights = flat_inputs.T @ grad if needs[0] else None
         grad_bias = grad.sum(0) if needs[1] else None
@@ -406,12 +409,12 @@ class BioRNN(torch.nn.Module):
         """Integrate ``inputs`` (K, T, n_in) from ``state``; returns spikes (K, T, N), the final state and, if
         ``record_voltage``, the membrane potential of every step (K, T, N), else None."""
         n_time = inputs.shape[1]
-        external, v_crit = self._external(inputs, light, generator, step)
+        external, draws = self._external(inputs, light, generator, step)
         gap0, dt_ms = self.config.threshold, self.dt * 1000
         loop = _Loop(spiking=self.config.spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold,
                      v=state.v, free_from=state.free_from, history=state.history,
                      blocked_until=step.refractory_steps + 1, threshold_gap=gap0, temperature=self.config.temperature,
-                     rate_scale=dt_ms / 2, v_crit=v_crit)
+                     rate_scale=dt_ms / 2, draws=draws)
         differentiable = (external, step.recurrent, step.gap)
         if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
             spikes = _Recurrence.apply(*differentiable, loop)
@@ -422,29 +425,21 @@ class BioRNN(torch.nn.Module):
         return spikes.transpose(0, 1), final, loop.potentials.transpose(0, 1).clone() if record_voltage else None
 
     def _external(self, inputs: Tensor, light: Tensor | None, generator, step: _Step):
-        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``) and,
-        for spiking units, the potential above which each neuron spikes (T, K, N), else None.
-
-        The random numbers are drawn in chunks of :data:`CHUNK_STEPS` steps, noise before spike draws.
-        """
+        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``), and
+        the :class:`~nwb_biornn.model.draws.Draws` that add its noise and make the spike thresholds while the
+        loop runs (:meth:`Draws.wait` before using a step)."""
         k, n_time, _ = inputs.shape
-        n, device, dtype = self.n_neurons, inputs.device, inputs.dtype
-        noise = torch.empty(n_time, k, n, device=device, dtype=dtype)
-        uniform = torch.empty(n_time, k, n, device=device, dtype=dtype) if self.config.spiking else None
-        for c0 in range(0, n_time, CHUNK_STEPS):
-            c1 = min(n_time, c0 + CHUNK_STEPS)
-            torch.randn(c1 - c0, k, n, generator=generator, device=device, dtype=dtype, out=noise[c0:c1])
-            if uniform is not None:
-                torch.rand(c1 - c0, k, n, generator=generator, device=device, dtype=dtype, out=uniform[c0:c1])
+        n = self.n_neurons
+        draws = Draws((n_time, k, n), generator, self.config.spiking, inputs.device, inputs.dtype)
         scale = step.one_minus_alpha
         flat = inputs.transpose(0, 1).reshape(n_time * k, inputs.shape[2])
         lit = None if light is None else light.transpose(0, 1) * scale
         external = _ExternalDrive.apply((step.input_weights * scale).contiguous(), step.resting * scale,
-                                        step.noise_std, flat, noise.view(n_time * k, n), lit).view(n_time, k, n)
-        if uniform is None:
-            return external, None
+                                        step.noise_std, flat, draws.noise.view(n_time * k, n), lit)
+        external = external.view(n_time, k, n)
         width, dt_ms = self.config.threshold * ESCAPE_WIDTH, self.dt * 1000
-        return external, uniform.log_().mul_(width).add_(step.threshold - width * math.log(dt_ms))
+        shift = (step.threshold - width * math.log(dt_ms)).detach()
+        return external, draws.start(external, step.noise_std, lambda u: u.log_().mul_(width).add_(shift))
 
     def _readout_trace(self, spikes: Tensor, start: Tensor) -> Tensor:
         """Leaky trace (K, T) of the weighted excitatory rate, starting from ``start`` (K,)."""
@@ -462,8 +457,9 @@ class _Loop:
     """One run of the time loop: its constants, and what it leaves (``v``, ``free_from``, ``buffer`` and, when
     kept, ``potentials`` and ``free``).
 
-    ``v_crit`` (T, K, N) is the potential above which each spiking neuron spikes (released after the run),
-    ``history`` (P, K, N) the spikes of the ``P`` (largest delay) steps before the run.
+    ``draws`` hold the spike thresholds (the potential above which each spiking neuron spikes; released after
+    the run) and complete the external drive as the loop goes; ``history`` (P, K, N) holds the spikes of the
+    ``P`` (largest delay) steps before the run.
     """
 
     spiking: bool
@@ -477,7 +473,7 @@ class _Loop:
     threshold_gap: float
     temperature: float
     rate_scale: float
-    v_crit: Tensor | None = None
+    draws: Draws | None
     buffer: Tensor | None = None
     potentials: Tensor | None = None
     free: Tensor | None = None
@@ -498,8 +494,10 @@ class _Loop:
         v, free_from = self.v, self.free_from.clone()
         free_now, blocked = external.new_empty(k, n), self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
+        thresholds = self.draws.thresholds if spiking else None
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
+            self.draws.wait(b1)
             current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
             for t in range(b0, b1):
                 if keep:
@@ -510,11 +508,11 @@ class _Loop:
                 if spiking:
                     v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
                     free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
-                    torch.sub(v, self.v_crit[t], out=z).sign_().clamp_(min=0).mul_(free)
+                    torch.sub(v, thresholds[t], out=z).sign_().clamp_(min=0).mul_(free)
                     free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
                 else:
                     torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
-        self.v, self.free_from, self.v_crit = v, free_from, None
+        self.v, self.free_from, self.draws = v, free_from, None
         return buffer
 
     def slopes(self, start: int, stop: int) -> Tensor:

@@ -1,0 +1,99 @@
+"""The random draws of one simulation run, made while the time loop runs.
+
+Every step of :class:`~nwb_biornn.model.network.BioRNN` needs two random numbers per neuron and trial: its
+membrane noise and the uniform draw that decides its escape-noise spike. Drawing them costs about a third of a
+training step's matrix products on a CPU (torch's generator is sequential), so :class:`Draws` draws them in
+chunks of :data:`CHUNK_STEPS` steps in a background thread, while the loop integrates the chunks already
+drawn; the loop waits (:meth:`Draws.wait`) only when it catches up. The draws and their order (per chunk:
+noise, then uniforms) are those of drawing everything up front, so a seed gives the same simulation either way.
+On other devices the draws are made up front, where they are cheap.
+
+Examples
+--------
+>>> external = torch.zeros(5, 2, 3)
+>>> draws = Draws(external.shape, torch.Generator().manual_seed(0), spiking=False).start(external, torch.ones(3))
+>>> draws.wait(5)
+>>> bool(torch.equal(external, draws.noise))
+True
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+CHUNK_STEPS = 32
+"""Steps whose random numbers are drawn together (fixed, so seeds give the same draws)."""
+
+
+class Draws:
+    """Membrane noise, added to the external drive, and spike thresholds of every step of one run.
+
+    Parameters
+    ----------
+    shape : (T, K, N)
+        Steps, trials and neurons.
+    generator : torch.Generator or None
+        Source of the draws (torch's global generator if None).
+    spiking : bool
+        Whether the units spike (only then are uniforms drawn and thresholds made).
+    device, dtype
+        Of the draws.
+
+    Attributes
+    ----------
+    noise : Tensor, shape (T, K, N)
+        Standard normal draws (complete once :meth:`wait` has returned for the last step).
+    thresholds : Tensor, shape (T, K, N), or None
+        Potentials above which neurons spike, for spiking units.
+    """
+
+    def __init__(self, shape: tuple, generator, spiking: bool, device=None, dtype=None):
+        self.generator = generator
+        self.noise = torch.empty(shape, device=device, dtype=dtype)
+        self.thresholds = torch.empty(shape, device=device, dtype=dtype) if spiking else None
+        self._drawn = 0
+        self._condition = threading.Condition()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, external: Tensor, noise_std: Tensor, to_thresholds: Callable[[Tensor], Tensor] | None = None):
+        """Start drawing: ``noise * noise_std`` is added to ``external`` (T, K, N) in place, and uniforms are
+        turned into thresholds in place by ``to_thresholds``; in a background thread on a CPU."""
+        work = (external, noise_std.detach(), to_thresholds)
+        if self.noise.device.type == "cpu" and len(self.noise) > CHUNK_STEPS:
+            self._thread = threading.Thread(target=self._draw_all, args=work, name="nwb-biornn-draws", daemon=True)
+            self._thread.start()
+        else:
+            self._draw_all(*work)
+        return self
+
+    def wait(self, stop: int) -> None:
+        """Block until the draws of every step before ``stop`` are made (re-raising a failure of the drawing)."""
+        if self._drawn < stop:
+            with self._condition:
+                self._condition.wait_for(lambda: self._drawn >= stop or self._error is not None)
+        if self._error is not None:
+            raise self._error
+
+    def _draw_all(self, external, noise_std, to_thresholds) -> None:
+        n_time, k, n = self.noise.shape
+        options = dict(generator=self.generator, device=self.noise.device, dtype=self.noise.dtype)
+        try:
+            with torch.no_grad():
+                for c0 in range(0, n_time, CHUNK_STEPS):
+                    c1 = min(n_time, c0 + CHUNK_STEPS)
+                    torch.randn(c1 - c0, k, n, out=self.noise[c0:c1], **options)
+                    external[c0:c1].addcmul_(self.noise[c0:c1], noise_std)
+                    if self.thresholds is not None:
+                        torch.rand(c1 - c0, k, n, out=self.thresholds[c0:c1], **options)
+                        to_thresholds(self.thresholds[c0:c1])
+                    with self._condition:
+                        self._drawn = c1
+                        self._condition.notify_all()
+        except BaseException as error:  # noqa: BLE001 -- handed to the waiting loop, which re-raises it
+            with self._condition:
+                self._error = error
+                self._condition.notify_all()
