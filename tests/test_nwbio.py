@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from pynwb import NWBHDF5IO, NWBFile
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+from pynwb.behavior import BehavioralEvents
 from pynwb.file import Subject
 from pynwb.misc import Units
 
@@ -34,6 +35,7 @@ ALIGN = TRIAL_START + 0.5
 T_START, DT, N_TIME = -0.2, 0.005, 80
 SPLIT = np.array(["train", "train", "test", "train", "perturbation", "excluded"])
 SITE = "laser_ALM"
+LICKS = {"left_lick_times": TRIAL_START[[0, 2]] + 0.6, "right_lick_times": TRIAL_START[[1, 3, 3]] + [0.6, 0.6, 0.7]}
 SUMMARY = {"evaluation": {"session": "s1", "held_out": {"calibration_conditions": []},
                           "unperturbed": {"trial_matching_loss": 0.5, "psth_error": 0.9, "n_trials": 3},
                           "perturbed": {"trial_matching_loss": 1.0, "delta_behaviour_abs_error": 0.1,
@@ -62,6 +64,11 @@ def _write_source(path, rng):
     laser = nwbfile.create_device(name="laser", description="473 nm laser")
     nwbfile.create_ogen_site(name=SITE, device=laser, description="ALM inactivation", excitation_lambda=473.0,
                              location="ALM")
+    licks = BehavioralEvents(name="BehavioralEvents")
+    for name, times in LICKS.items():
+        licks.add_timeseries(TimeSeries(name=name, data=np.ones(len(times), np.uint8), timestamps=times,
+                                        unit="a.u.", description="lick contacts"))
+    nwbfile.create_processing_module("behavior", "licks").add(licks)
     with NWBHDF5IO(path, "w") as io:
         io.write(nwbfile)
 
@@ -157,6 +164,16 @@ def test_session_is_rebuilt_exactly_from_the_file(written):
     np.testing.assert_array_equal(back.metadata[nwbio.ALIGN_TIMES], ALIGN)
     assert back.metadata["lab"] == "test"
     np.testing.assert_array_equal(loaded.split, SPLIT)
+
+
+def test_lick_events_are_copied(written):
+    with NWBHDF5IO(written.path, "r") as io:
+        copied = io.read().processing["behavior"].data_interfaces
+        assert sorted(copied) == sorted(LICKS)
+        for name, times in LICKS.items():
+            np.testing.assert_array_equal(copied[name].timestamps[:], times)
+            np.testing.assert_array_equal(copied[name].data[:], np.ones(len(times)))
+            assert copied[name].unit == "a.u."
 
 
 def test_model_predictions_and_history_read_back(written):

@@ -614,10 +614,14 @@ def read_photostim(nwbfile, trials: TrialTable, area_map: dict | None = None) ->
 
 # --- behaviour and units -----------------------------------------------------------------------------------------
 
+def lick_series(nwbfile) -> dict:
+    """The event series of licks: every one whose name has ``lick`` and ``time`` (e.g. ``left_lick_times``)."""
+    return {name: s for name, s in event_series(nwbfile).items() if "lick" in name and "time" in name}
+
+
 def read_licks(nwbfile) -> tuple[np.ndarray, list[str]] | None:
-    """All lick times (every event series whose name has ``lick`` and ``time``, e.g. ``left_lick_times``),
-    sorted, with the series names; None when the file has none."""
-    series = {name: s for name, s in event_series(nwbfile).items() if "lick" in name and "time" in name}
+    """All lick times of :func:`lick_series`, sorted, with the series names; None when the file has none."""
+    series = lick_series(nwbfile)
     if not series:
         return None
     times = np.sort(np.concatenate([series_times(s) for s in series.values()]))

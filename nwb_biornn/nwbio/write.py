@@ -1,9 +1,10 @@
-"""Writing a model file: one fitted session, its source's units, trials and stimulation sites, and the model.
+"""Writing a model file: one fitted session, its source's units, trials, stimulation sites and licks, and the model.
 
 :func:`write_model_file` reads the session's source file (never modifying it), copies every unit (with its spike
-times) and trial into a new NWB file, adds the ``biornn_*`` columns, checks that re-binning the copied spike times
-gives back the fitted spike counts, stores the model, the session grid, the predictions and the loss history in
-the processing module ``biornn``, writes the file atomically and the dandiset's ``dandiset.yaml`` once.
+times), trial and lick event series into a new NWB file, adds the ``biornn_*`` columns, checks that re-binning
+the copied spike times gives back the fitted spike counts, stores the model, the session grid, the predictions
+and the loss history in the processing module ``biornn``, writes the file atomically and the dandiset's
+``dandiset.yaml`` once.
 """
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 from hdmf.backends.hdf5 import H5DataIO
 from hdmf.common import VectorData, VectorIndex
-from pynwb import NWBHDF5IO, NWBFile
+from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.file import Subject
 from pynwb.misc import Units
 
 from ndx_biornn import BioRNNModel, FittedSession, LossHistoryTable, PerturbationPredictionsTable, UnitResponseSeries
 from nwb_biornn import __version__
 from nwb_biornn.config import preset_label
+from nwb_biornn.data import layouts
 from nwb_biornn.data.nwbfile import is_url, open_nwb
 from nwb_biornn.data.session import Session, Source
 from nwb_biornn.errors import UserError
@@ -92,6 +94,7 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         _copy_units(source, nwbfile, session)
         _copy_trials(source, nwbfile, session, split)
         _copy_ogen_sites(source, nwbfile)
+        _copy_lick_events(source, nwbfile)
         _check_rebinning(nwbfile, session, result.layout, session_index)
         module = nwbfile.create_processing_module(MODULE, f"bioRNN model fitted by {SOFTWARE} {__version__}.")
         ids = list(session_ids) if session_ids is not None else [""] * len(result.splits)
@@ -230,6 +233,19 @@ def _copy_ogen_sites(source: NWBFile, nwbfile: NWBFile) -> None:
             nwbfile.create_device(name=device.name, description=device.description or device.name)
         nwbfile.create_ogen_site(name=site.name, device=nwbfile.devices[device.name], description=site.description,
                                  excitation_lambda=site.excitation_lambda, location=site.location)
+
+
+def _copy_lick_events(source: NWBFile, nwbfile: NWBFile) -> None:
+    """The source's lick event series (what the behaviour trace was binned from), as TimeSeries of the
+    ``behavior`` module."""
+    series = layouts.lick_series(source)
+    if not series:
+        return
+    module = nwbfile.create_processing_module("behavior", "Lick events copied from the source session.")
+    for original in series.values():
+        module.add(TimeSeries(
+            name=original.name, data=np.asarray(original.data[:]), timestamps=layouts.series_times(original),
+            unit=original.unit, description=original.description or "Lick events copied from the source."))
 
 
 def _check_rebinning(nwbfile: NWBFile, session: Session, layout: NeuronLayout, session_index: int) -> None:
