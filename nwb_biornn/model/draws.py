@@ -57,15 +57,13 @@ class Draws:
         self._drawn = 0
         self._condition = threading.Condition()
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self, external: Tensor, noise_std: Tensor, to_thresholds: Callable[[Tensor], Tensor] | None = None):
         """Start drawing: ``noise * noise_std`` is added to ``external`` (T, K, N) in place, and uniforms are
         turned into thresholds in place by ``to_thresholds``; in a background thread on a CPU."""
         work = (external, noise_std.detach(), to_thresholds)
         if self.noise.device.type == "cpu" and len(self.noise) > CHUNK_STEPS:
-            self._thread = threading.Thread(target=self._draw_all, args=work, name="nwb-biornn-draws", daemon=True)
-            self._thread.start()
+            threading.Thread(target=self._draw_all, args=work, name="nwb-biornn-draws", daemon=True).start()
         else:
             self._draw_all(*work)
         return self
