@@ -214,10 +214,9 @@ class GradientNormalizer:
         copies = {name: _NormalizeGradient.apply(self, name, metric, n_trials, *outputs) for name in self.weights}
         return {name: c[0] for name, c in copies.items()} if len(outputs) == 1 else copies
 
-    def observe(self, name: str, *grads: Tensor, metric: tuple | None = None, n_trials: int | None = None) -> tuple:
-        """Update the task's running squared norm with ``grads`` and return the normalized, weighted gradients."""
-        metric = metric if metric is not None else (1.0,) * len(grads)
-        n_trials = n_trials if n_trials is not None else grads[0].shape[0]
+    def observe(self, name: str, *grads: Tensor, metric: tuple, n_trials: int) -> tuple:
+        """Update the task's running squared norm with ``grads`` (weighed by ``metric``, averaged over
+        ``n_trials``; see :meth:`split`) and return the normalized, weighted gradients."""
         squared = sum(_weighted_square(g, w) for g, w in zip(grads, metric)) / max(n_trials, 1)
         self.average[name] = self.beta * self.average[name] + (1 - self.beta) * squared
         self.updates[name] += 1

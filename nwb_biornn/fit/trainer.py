@@ -166,9 +166,10 @@ def _session_neurons(layout: NeuronLayout, index: int):
 class _SessionData:
     """The recorded side of one session's losses, precomputed on the device."""
 
-    def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device):
+    def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device,
+                 session_neurons: tuple):
         self.index = index
-        neurons, units, groups = _session_neurons(layout, index)
+        neurons, units, groups = session_neurons
         every = np.array_equal(neurons, np.arange(layout.n_neurons))
         self.columns = None if every else losses.columns_of(neurons, device)
         spikes = torch.as_tensor(session.spikes[trials][..., units], dtype=torch.float32, device=device)
@@ -198,13 +199,14 @@ class _Objective:
         self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "test")]
         if not self.train:
             raise UserError("no usable unperturbed trials to fit; check the trials table and exclusions")
-        self.data = {name: [_SessionData(session, trials, layout, i, self.widths, self.baseline_bins, device)
+        per_session = [_session_neurons(layout, i) for i in range(len(sessions))]
+        self.data = {name: [_SessionData(session, trials, layout, i, self.widths, self.baseline_bins, device,
+                                         per_session[i])
                             for i, session in enumerate(sessions)
                             if len(trials := np.array([t for s, t in pool if s == i], dtype=np.int64))]
                      for name, pool in (("train", self.train), ("test", self.test)) if pool}
         groups, self.group_columns = [], []
-        for index in range(len(sessions)):
-            neurons, _, session_groups = _session_neurons(layout, index)
+        for neurons, _, session_groups in per_session:
             self.group_columns.append(slice(len(groups), len(groups) + len(session_groups)))
             groups += [neurons[group] for group in session_groups]
         self.averaging = summaries.group_averaging(groups, layout.n_neurons, device)
