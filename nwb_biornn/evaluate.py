@@ -55,9 +55,11 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
     The features are the per-area population rates of the fit (method.md §3.2), doubly box-filtered, then
     z-scored with the statistics of the session's usable light-off trials, so that light-on and light-off
     scores share one scale (a light that silences an area leaves its recorded features with no variance of
-    their own); trials are paired by the Hungarian algorithm. As in the paper's perturbation test (method.md
-    §4.1) the behaviour trace is left out: single-trial lick counts are mostly Poisson noise, which would set
-    the floor of the score, and behaviour has its own score (the change in response probability).
+    their own); trials are paired by the Hungarian algorithm within each trial type, as in the fit. As in the
+    paper's perturbation test (method.md §4.1) the behaviour trace is left out: single-trial lick counts are
+    mostly Poisson noise, which would set the floor of the score, and behaviour has its own score (the change
+    in response probability). The PSTH error is the z-scored PSTH loss of each trial type, on the scale of the
+    recorded trials' PSTH over all types, averaged over types weighted by their recorded trials.
     """
     widths = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)
     groups = area_groups(session)
@@ -70,12 +72,19 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
         return losses.psth(torch.as_tensor(channels), widths[0])
 
     control = np.flatnonzero(session.unperturbed)
+    recorded_type = session.trial_type[trials]
     model, data = features(simulated.spikes), features(session.spikes[trials])
     both, _ = losses.zscore_features(torch.cat([model, data]), features(session.spikes[control]))
-    tm = losses.trial_matching_loss(both[:len(model)], both[len(model):], "hungarian", np.random.default_rng(seed))
-    psth_error = losses.psth_loss(psth(simulated.spikes, simulated.behaviour),
-                                  psth(session.spikes[trials], session.behaviour[trials]))
-    return {"trial_matching_loss": float(tm), "psth_error": float(psth_error)}
+    tm = losses.trial_matching_loss(both[:len(model)], both[len(model):], "hungarian", np.random.default_rng(seed),
+                                    simulated.trial_type, recorded_type)
+    scale = psth(session.spikes[trials], session.behaviour[trials]).std(0, unbiased=False)
+    errors, counts = [], []
+    for trial_type in np.intersect1d(simulated.trial_type, recorded_type):
+        own, theirs = simulated.trial_type == trial_type, trials[recorded_type == trial_type]
+        errors.append(float(losses.psth_loss(psth(simulated.spikes[own], simulated.behaviour[own]),
+                                             psth(session.spikes[theirs], session.behaviour[theirs]), scale)))
+        counts.append(len(theirs))
+    return {"trial_matching_loss": float(tm), "psth_error": float(np.average(errors, weights=counts))}
 
 
 def rate_psth(spikes: np.ndarray, width: int, dt: float) -> np.ndarray:

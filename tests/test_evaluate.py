@@ -51,6 +51,16 @@ def test_recorded_trials_match_themselves_perfectly(lit_session):
     assert scores["psth_error"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_trials_are_matched_and_psths_compared_within_trial_types(lit_session):
+    """A model that answers the go stimulus with the no-go response (and vice versa) must not score as well."""
+    trials = np.flatnonzero(lit_session.unperturbed)[:20]
+    relabelled = np.where(lit_session.trial_type[trials] == "go", "nogo", "go")
+    swapped = SimulatedTrials(lit_session.spikes[trials].astype(np.float32), lit_session.behaviour[trials], relabelled)
+    scores = score_trials(swapped, lit_session, trials, FitConfig())
+    assert scores["trial_matching_loss"] > 0.3
+    assert scores["psth_error"] > 0.3
+
+
 def test_trial_matching_scores_neural_features_not_the_lick_trace(lit_session):
     trials = np.flatnonzero(lit_session.unperturbed)[:10]
     spikes = lit_session.spikes[trials].astype(np.float32)

@@ -65,6 +65,33 @@ def test_trial_matching_is_zero_for_shuffled_copies_and_subsamples_the_larger_se
     assert many.item() > 0
 
 
+def test_typed_trial_matching_pairs_trials_only_within_their_type():
+    swapped = torch.tensor([[3.0], [0.0]])  # the go response on the no-go trial and vice versa
+    assert losses.trial_matching_loss(swapped, torch.tensor([[0.0], [3.0]])).item() == pytest.approx(0)
+    typed = losses.trial_matching_loss(swapped, torch.tensor([[0.0], [3.0]]), model_types=["go", "nogo"],
+                                       data_types=["go", "nogo"])
+    assert typed.item() == pytest.approx(9.0)
+    data = torch.tensor([[0.0], [0.0], [3.0]])
+    data_types = ["go", "go", "nogo"]
+    model = torch.tensor([[1.0], [2.0], [5.0], [7.0]], requires_grad=True)
+    loss = losses.trial_matching_loss(model, data, model_types=["go", "go", "nogo", "other"], data_types=data_types)
+    assert loss.item() == pytest.approx((1 + 4 + 4) / 3)  # two go pairs, one no-go pair; "other" has no data
+    loss.backward()
+    np.testing.assert_allclose(model.grad.numpy().ravel(), [2 * 1 / 3, 2 * 2 / 3, 2 * 2 / 3, 0], rtol=1e-6)
+
+
+def test_typed_trial_matching_subsamples_within_each_type_and_rejects_bad_labels():
+    data = torch.tensor([[0.0], [0.0], [0.0], [3.0]])
+    model = torch.tensor([[0.0], [3.0], [3.0]])
+    loss = losses.trial_matching_loss(model, data, generator=np.random.default_rng(0), model_types=["a", "b", "b"],
+                                      data_types=["a", "a", "a", "b"])
+    assert loss.item() == pytest.approx(0)
+    with pytest.raises(ValueError, match="no trial type in common"):
+        losses.trial_matching_loss(model, data, model_types=["c"] * 3, data_types=["a"] * 4)
+    with pytest.raises(ValueError, match="one trial type per trial"):
+        losses.trial_matching_loss(model, data, model_types=["a"], data_types=["a"] * 4)
+
+
 def test_sinkhorn_is_small_for_equal_sets_and_grows_with_distance():
     pytest.importorskip("geomloss")
     generator = torch.Generator().manual_seed(4)

@@ -60,16 +60,16 @@ def test_fit_gradient_equals_the_gradient_through_the_spikes():
     for through_summaries in (True, False):
         trainer = build_trainer([session], ModelConfig(), config)
         objective, model = trainer.objective, trainer.model
-        inputs, light = objective.batch(objective.train, np.random.default_rng(0), config.batch_size)
+        inputs, light, trial_type = objective.batch(objective.train, np.random.default_rng(0), config.batch_size)
         simulation = model.simulate(inputs, light, seed=3)
         rng = np.random.default_rng(5)
         if through_summaries:
             outputs = objective.outputs(simulation)
             copies = trainer.normalizer.split(*outputs, metric=objective.output_metric(len(inputs)))
-            terms = objective.losses(copies, "train", rng)
+            terms = objective.losses(copies, trial_type, "train", rng)
         else:
             copies = trainer.normalizer.split(simulation.spikes, simulation.behaviour)
-            terms = plain_losses(objective, copies, rng)
+            terms = plain_losses(objective, copies, trial_type, rng)
         sum(terms[task] for task in objective.tasks).backward()
         gradients.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
     assert gradients[0].keys() == gradients[1].keys() and len(gradients[0]) >= 4
@@ -77,14 +77,15 @@ def test_fit_gradient_equals_the_gradient_through_the_spikes():
         torch.testing.assert_close(gradients[0][name], gradients[1][name], rtol=1e-4, atol=1e-6)
 
 
-def plain_losses(objective, copies, rng):
+def plain_losses(objective, copies, trial_type, rng):
     """The fit's three losses computed directly on the spikes (one session that covers the model)."""
     (data,) = objective.data["train"]
     groups = [np.flatnonzero(objective.averaging[:, g] > 0) for g in range(objective.averaging.shape[1])]
     spikes, behaviour = copies["trial"]
     model_z, data_z = losses.zscore_features(losses.population_features(spikes, behaviour, groups, objective.widths),
                                              data.features)
-    terms = {"trial": losses.trial_matching_loss(model_z, data_z, objective.config.trial_matching, rng)}
+    terms = {"trial": losses.trial_matching_loss(model_z, data_z, objective.config.trial_matching, rng, trial_type,
+                                                data.trial_type)}
     spikes, behaviour = copies["psth"]
     means = torch.cat([spikes.mean(0), behaviour.mean(0)[:, None]], -1)
     terms["psth"] = losses.psth_loss(losses.psth(means[None], objective.widths[0]), data.psth)

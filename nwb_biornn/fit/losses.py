@@ -120,7 +120,7 @@ def sinkhorn_loss(model: Tensor, data: Tensor) -> Tensor:
 
 
 def trial_matching_loss(model: Tensor, data: Tensor, method: str = "hungarian",
-                        generator: np.random.Generator | None = None) -> Tensor:
+                        generator: np.random.Generator | None = None, model_types=None, data_types=None) -> Tensor:
     """Distance between the distributions of single-trial features (method.md §3.2 T_trial).
 
     Parameters
@@ -129,10 +129,43 @@ def trial_matching_loss(model: Tensor, data: Tensor, method: str = "hungarian",
         Features of model and recorded trials (flattened after the trial dimension), already z-scored.
     method : {"hungarian", "sinkhorn"}
     generator : numpy Generator, optional
-        Draws which trials of the larger set are kept, so that both sets have ``min(K, M)`` trials.
+        Draws which trials of the larger set are kept, so that both sets have as many trials.
+    model_types, data_types : array-like of str, shape (K,) and (M,), optional
+        Trial type (stimulus, instruction) of each trial. When given, trials are matched only within a type: the
+        loss is the mean over the matched pairs of every type both sets have. Without them the matching may pair
+        a model trial with a recorded trial of another stimulus, and a model that swaps two stimuli' responses
+        scores as well as the right one (docs/decisions.md).
+
+    Examples
+    --------
+    >>> data = torch.tensor([[0.0], [1.0]])
+    >>> float(trial_matching_loss(data.flip(0), data))
+    0.0
+    >>> float(trial_matching_loss(data.flip(0), data, model_types=["go", "nogo"], data_types=["go", "nogo"]))
+    1.0
     """
     model, data = model.flatten(1), data.flatten(1)
     generator = generator if generator is not None else np.random.default_rng()
+    if model_types is None and data_types is None:
+        return _matched_loss(model, data, method, generator)
+    model_types, data_types = np.asarray(model_types), np.asarray(data_types)
+    if model_types.shape != (len(model),) or data_types.shape != (len(data),):
+        raise ValueError("model_types and data_types need one trial type per trial of model and data")
+    shared = np.intersect1d(model_types, data_types)
+    if not len(shared):
+        raise ValueError("model and data trials have no trial type in common")
+    pairs, total = 0, 0
+    for trial_type in shared:
+        rows, cols = (torch.as_tensor(np.flatnonzero(types == trial_type), device=model.device)
+                      for types in (model_types, data_types))
+        n = min(len(rows), len(cols))
+        total = total + n * _matched_loss(model[rows], data[cols], method, generator)
+        pairs += n
+    return total / pairs
+
+
+def _matched_loss(model: Tensor, data: Tensor, method: str, generator: np.random.Generator) -> Tensor:
+    """:func:`trial_matching_loss` of two flattened trial sets, the larger one subsampled to the smaller's size."""
     n = min(len(model), len(data))
     if len(model) > n:
         model = model[torch.as_tensor(np.sort(generator.choice(len(model), n, replace=False)), device=model.device)]
@@ -149,13 +182,14 @@ def psth(x: Tensor, width: int) -> Tensor:
     return box_filter(x.mean(0, keepdim=True), width)[0]
 
 
-def psth_loss(model: Tensor, data_psth: Tensor) -> Tensor:
+def psth_loss(model: Tensor, data_psth: Tensor, std: Tensor | None = None) -> Tensor:
     """Z-scored PSTH loss (method.md §3.2 T_neuron).
 
     Each channel of ``model`` (T', C) and ``data_psth`` (T', C) is z-scored with the data's temporal mean and
-    std (at least :data:`STD_FLOOR`); the loss is the mean squared difference.
+    std (at least :data:`STD_FLOOR`); the loss is the mean squared difference. ``std`` (C,) replaces the data's
+    std, e.g. to score the PSTHs of one trial type on the scale of all trials.
     """
-    std = data_psth.std(0, unbiased=False).clamp(min=STD_FLOOR)
+    std = (data_psth.std(0, unbiased=False) if std is None else std).clamp(min=STD_FLOOR)
     return ((model - data_psth) / std).pow(2).mean()
 
 

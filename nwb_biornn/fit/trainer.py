@@ -177,6 +177,7 @@ class _SessionData:
         self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
         self.features = losses.population_features(spikes, behaviour, groups, widths)
         self.rates = losses.baseline_rates(spikes.mean(0), session.dt, baseline_bins)
+        self.trial_type = session.trial_type[trials]
 
 
 class _Objective:
@@ -222,7 +223,7 @@ class _Objective:
         return (*summaries.summary_metric(self.averaging, n_trials), 1.0)
 
     def batch(self, pool: list, rng: np.random.Generator, size: int):
-        """Inputs (K, T, n_in) and light (K, T, N) or None of ``size`` trials drawn from ``pool``."""
+        """Inputs (K, T, n_in), light (K, T, N) or None, and trial types (K,) of ``size`` trials drawn from ``pool``."""
         chosen = rng.choice(len(pool), size, replace=size > len(pool))
         trials = [pool[i] for i in chosen]
         inputs = np.stack([self.sessions[s].inputs[t] for s, t in trials])
@@ -230,7 +231,8 @@ class _Objective:
         light = None
         if any(c != UNPERTURBED for _, c in conditions):
             light = torch.stack([self._light(s, c) for s, c in conditions]).to(self.device)
-        return torch.as_tensor(inputs, dtype=torch.float32, device=self.device), light
+        trial_type = np.array([self.sessions[s].trial_type[t] for s, t in trials])
+        return torch.as_tensor(inputs, dtype=torch.float32, device=self.device), light, trial_type
 
     def _light(self, session_index: int, condition: int):
         if (session_index, condition) not in self._lights:
@@ -245,14 +247,19 @@ class _Objective:
         """Loss terms and their weighted ``total`` on up to ``size`` trials of ``split``, with fixed draws."""
         pool = self.train if split == "train" else self.test
         rng = np.random.default_rng([self.config.seed, 0])
-        inputs, light = self.batch(pool, rng, min(size, len(pool)))
+        inputs, light, trial_type = self.batch(pool, rng, min(size, len(pool)))
         output = self.outputs(model.simulate(inputs, light, seed=_seed(self.config.seed, -1)))
-        terms = {name: float(value) for name, value in self.losses({t: output for t in self.tasks}, split, rng).items()}
+        copies = {t: output for t in self.tasks}
+        terms = {name: float(value) for name, value in self.losses(copies, trial_type, split, rng).items()}
         terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks)
         return terms
 
-    def losses(self, copies: dict, split: str, rng: np.random.Generator) -> dict:
-        """Loss terms averaged over sessions; ``copies`` maps each task to the :meth:`outputs` of a simulation."""
+    def losses(self, copies: dict, trial_type: np.ndarray, split: str, rng: np.random.Generator) -> dict:
+        """Loss terms averaged over sessions.
+
+        ``copies`` maps each task to the :meth:`outputs` of a simulation of trials of types ``trial_type``; the
+        trial-matching loss pairs simulated and recorded trials of the same type only.
+        """
         terms = {task: [] for task in TASKS + ("behaviour",)}
         for data in self.data[split]:
             for task, (group_rates, neuron_mean, behaviour) in copies.items():
@@ -262,7 +269,8 @@ class _Objective:
                     rates = group_rates[..., self.group_columns[data.index]]
                     model_z, data_z = losses.zscore_features(losses.group_features(rates, behaviour, self.widths),
                                                              data.features)
-                    terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng))
+                    terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng,
+                                                                  trial_type, data.trial_type))
                 elif task == "psth":
                     means = torch.cat([neuron_mean, behaviour.mean(0)[:, None]], -1)
                     model_psth = losses.psth(means[None], self.widths[0])
@@ -337,14 +345,14 @@ class Trainer:
         advance ``self.step``.
         """
         rng = np.random.default_rng([self.config.seed, self.step + 1])
-        inputs, light = self.objective.batch(self.objective.train, rng, self.config.batch_size)
+        inputs, light, trial_type = self.objective.batch(self.objective.train, rng, self.config.batch_size)
         output = self.objective.outputs(self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step)))
         if self.normalizer:
             copies = self.normalizer.split(*output, metric=self.objective.output_metric(len(inputs)),
                                            n_trials=len(inputs))
         else:
             copies = {task: output for task in self.tasks}
-        terms = self.objective.losses(copies, "train", rng)
+        terms = self.objective.losses(copies, trial_type, "train", rng)
         weights = self.objective.weights
         total = sum(weights[task] * terms[task] for task in self.tasks)
         if not torch.isfinite(total):
