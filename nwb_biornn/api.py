@@ -20,8 +20,9 @@ from nwb_biornn import nwbio
 from nwb_biornn.calibrate import calibrate_light
 from nwb_biornn.config import load_config, preset
 from nwb_biornn.data.nwbfile import load_session
+from nwb_biornn.data.demo import HIDDEN_PER_AREA
 from nwb_biornn.data.session import Condition
-from nwb_biornn.data.sources import resolve_source
+from nwb_biornn.data.sources import is_demo_source, resolve_source
 from nwb_biornn.errors import UserError
 from nwb_biornn.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition
 from nwb_biornn.fit.trainer import FitResult, fit as fit_sessions
@@ -50,9 +51,17 @@ def load_sessions(source: str, sessions: str | None = None, *, cache_dir=None, a
                          source=asset.source, cache_dir=asset.cache_dir) for asset in assets]
 
 
-def configure(model: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None):
-    """The model and fit configuration of a preset, with a TOML file and explicit options applied on top."""
+def configure(model: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None,
+              source: str | None = None):
+    """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
+
+    For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
+    :data:`~nwb_biornn.data.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the paper's
+    students had their teacher's size; a config file can still change it.
+    """
     model_config, fit_config = preset(model)
+    if source is not None and is_demo_source(source):
+        model_config = dataclasses.replace(model_config, hidden_per_area=HIDDEN_PER_AREA)
     if config_file is not None:
         model_config, fit_config = load_config(config_file, model_config, fit_config)
     changes = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
@@ -62,9 +71,12 @@ def configure(model: str = "biornn", config_file=None, steps: int | None = None,
 
 
 def fit(sessions: list, model: str = "biornn", *, config_file=None, steps=None, seed=None, out=None,
-        resume=False, device="auto", progress=None) -> FitResult:
-    """Fit one network to ``sessions`` (their unperturbed training trials); checkpoints under ``out``."""
-    model_config, fit_config = configure(model, config_file, steps, seed)
+        resume=False, device="auto", progress=None, source: str | None = None) -> FitResult:
+    """Fit one network to ``sessions`` (their unperturbed training trials); checkpoints under ``out``.
+
+    ``source`` is what the sessions were loaded from, for its defaults (:func:`configure`).
+    """
+    model_config, fit_config = configure(model, config_file, steps, seed, source)
     return fit_sessions(sessions, model_config, fit_config, out_dir=out, resume=resume,
                         device=resolve_device(device), progress=progress)
 

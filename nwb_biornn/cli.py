@@ -166,7 +166,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     from nwb_biornn.calibrate import calibration_indices
     from nwb_biornn.nwbio import subject_for_dandi
 
-    model_config, fit_config = api.configure(preset_name, config_file, steps, seed)
+    model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source)
     device = api.resolve_device(device)
     out = Path(out)
     if (out / "checkpoints" / "last.pt").exists() and not resume:

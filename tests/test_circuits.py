@@ -1,4 +1,5 @@
-"""The reference circuits: their wiring, and perturbation effects that tell feedforward from feedback."""
+"""The reference circuits: the hand-built wiring, the shipped teachers, and perturbation effects that tell
+feedforward from feedback."""
 import numpy as np
 import pytest
 
@@ -22,9 +23,12 @@ def arrays():
     return {name: circuits.circuit_arrays(name, seed=0) for name in circuits.CIRCUITS}
 
 
-@pytest.fixture(scope="module")
-def models():
-    return {name: circuits.reference_circuit(name, seed=0) for name in circuits.CIRCUITS}
+@pytest.fixture(scope="module", params=["hand-built", "teacher"])
+def models(request):
+    """The hand-built circuits, then the shipped teachers fitted to them (what ``demo`` records)."""
+    if request.param == "hand-built":
+        return {name: circuits.hand_built_circuit(name, seed=0) for name in circuits.CIRCUITS}
+    return {name: circuits.reference_circuit(name) for name in circuits.CIRCUITS}
 
 
 def test_feedback_is_the_only_difference(arrays):
@@ -61,8 +65,39 @@ def test_block_strength_is_the_mean_depolarization_per_hz():
 
 
 def test_unknown_circuit_is_a_user_error():
-    with pytest.raises(UserError, match="refcirc1, refcirc2"):
-        circuits.reference_circuit("refcirc3")
+    for make in (circuits.reference_circuit, circuits.hand_built_circuit):
+        with pytest.raises(UserError, match="refcirc1, refcirc2"):
+            make("refcirc3")
+
+
+@pytest.mark.parametrize("name", circuits.CIRCUITS)
+def test_shipped_teachers_keep_dale_local_inhibition_and_their_circuit_connectivity(name):
+    model, layout = circuits.reference_circuit(name)
+    w = model.to_arrays()["recurrent_weights"]
+    assert (w[:, layout.excitatory] >= 0).all() and (w[:, ~layout.excitatory] <= 0).all()
+    across = layout.area[:, None] != layout.area[None, :]
+    assert not w[across & ~layout.excitatory[None, :]].any()
+    feedback = np.outer(layout.area == "A", layout.area == "B")
+    feedforward = feedback.T
+    assert w[feedforward].sum() > 1.0
+    if name == "refcirc1":
+        assert not w[feedback].any()
+    else:
+        assert w[feedback].sum() == pytest.approx(w[feedforward].sum(), rel=1e-4)
+    assert model.layout.n_neurons == 2 * (circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+
+
+def test_saved_circuit_reloads_and_resimulates_identically(tmp_path):
+    model, layout = circuits.hand_built_circuit("refcirc2", seed=2)
+    circuits.save_circuit(model, tmp_path / "circuit.npz")
+    loaded, loaded_layout = circuits.load_circuit(tmp_path / "circuit.npz")
+    np.testing.assert_array_equal(loaded_layout.area, layout.area)
+    np.testing.assert_array_equal(loaded_layout.cell_type, layout.cell_type)
+    assert loaded.config == model.config and loaded.dt == model.dt
+    first = circuits.simulate_trials(model, layout, ["go", "nogo"], [None, None], seed=4)
+    again = circuits.simulate_trials(loaded, loaded_layout, ["go", "nogo"], [None, None], seed=4)
+    np.testing.assert_array_equal(first.spikes, again.spikes)
+    np.testing.assert_array_equal(first.lick_rate, again.lick_rate)
 
 
 def test_stimulus_inputs_are_one_pulse_on_the_instruction_channel():

@@ -84,8 +84,9 @@ def test_sites_units_and_subject(small):
         layout = reference.layout
         np.testing.assert_array_equal(layout.area[units.circuit_neuron], units.anno_name)
         np.testing.assert_array_equal(layout.cell_type[units.circuit_neuron], units.cell_type)
-        expected, _ = circuits.circuit_arrays("refcirc1", seed=0)
-        np.testing.assert_array_equal(reference.to_arrays()["recurrent_weights"], expected["recurrent_weights"])
+        expected, _ = circuits.reference_circuit("refcirc1")
+        for key, values in expected.to_arrays().items():
+            np.testing.assert_array_equal(reference.to_arrays()[key], values)
         intervals = nwbfile.trials.to_dataframe()[["start_time", "stop_time"]].to_numpy()
         for times, observed in zip(units.spike_times, units.obs_intervals):
             np.testing.assert_array_equal(observed, intervals)
@@ -164,3 +165,17 @@ def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [root.name]
     with pytest.raises(UserError, match="refcirc1, refcirc2"):
         demo.demo_dandiset("nonsense", cache_dir=tmp_path)
+
+
+def test_models_fitted_to_demo_get_the_circuit_size_unless_a_config_file_says_otherwise(tmp_path):
+    from nwb_biornn import api
+
+    for preset in ("biornn", "sigma_rnn"):
+        model_config, _ = api.configure(preset, source="demo:refcirc2")
+        per_area = model_config.hidden_per_area + demo.UNITS_PER_AREA
+        assert per_area == circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA
+    assert api.configure("biornn", source="000363")[0].hidden_per_area == 0
+    assert api.configure("biornn")[0].hidden_per_area == 0
+    config = tmp_path / "small.toml"
+    config.write_text("[model]\nhidden_per_area = 3\n")
+    assert api.configure("biornn", config, source="demo")[0].hidden_per_area == 3

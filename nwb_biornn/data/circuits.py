@@ -1,16 +1,21 @@
 """The ground-truth reference circuits RefCirc1 (feedforward) and RefCirc2 (with feedback).
 
-Both are hand-built two-area spiking networks of the project's own :class:`~nwb_biornn.model.network.BioRNN`
-(escape-noise LIF neurons, Dale's law, local inhibition) that solve a go/no-go task: a stimulus pulse drives
-area ``A``, ``A`` drives area ``B`` through excitatory synapses, and the lick rate is read out from ``B``'s
-excitatory neurons. They differ in one block of weights only:
+Both are two-area spiking networks of the project's own :class:`~nwb_biornn.model.network.BioRNN` (escape-noise
+LIF neurons, Dale's law, local inhibition) that solve a go/no-go task: a stimulus pulse drives area ``A`` (the
+teachers also pass part of it to ``B`` directly), ``A`` drives area ``B`` through excitatory synapses, and the
+lick rate follows ``B``. They differ in one block of weights only:
 
 * ``refcirc1``: ``A -> B``, no synapse from ``B`` back to ``A``;
 * ``refcirc2``: the same plus excitatory ``B -> A`` feedback, which prolongs ``A``'s response to the go
   stimulus, so that silencing ``B`` also changes ``A``.
 
-A model that cannot tell a feedforward from a recurrent circuit therefore fails on one of the two. The
-construction and the measured effect sizes are in ``docs/demo.md``.
+A model that cannot tell a feedforward from a recurrent circuit therefore fails on one of the two.
+
+They are made in two stages, as the paper's were (method.md §1a). :func:`hand_built_circuit` wires each circuit
+by hand (:class:`Wiring`); :mod:`nwb_biornn.data.teachers` then fits a bioRNN *teacher* to every neuron of it,
+with its connectivity imposed, and that teacher, shipped with the package, is the reference circuit
+(:func:`reference_circuit`) that ``demo`` records. ``docs/demo.md`` has the construction and the measured
+effect sizes.
 
 Examples
 --------
@@ -21,15 +26,17 @@ Examples
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from nwb_biornn.config import ModelConfig
+from nwb_biornn.config import ModelConfig, from_dict, to_dict
 from nwb_biornn.data.binning import PULSE_DURATION
 from nwb_biornn.errors import UserError
-from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
 
@@ -51,7 +58,9 @@ RESPONSE_WINDOW = TRIAL_DURATION - STIMULUS_ONSET
 INPUT_NAMES = ("go", "nogo")
 """Input channels: one pulse channel per trial instruction."""
 CIRCUIT_CONFIG = ModelConfig(delay_min=DT, delay_max=DT)
-"""Neuron dynamics of the circuits: the bioRNN defaults (method.md §2.3), every synaptic delay one step."""
+"""Neuron dynamics of the hand-built circuits: the bioRNN defaults (method.md §2.3), every synaptic delay one step."""
+CIRCUIT_FILES = Path(__file__).parent / "reference_circuits"
+"""Folder of the shipped reference circuits, ``<name>.npz`` (written by :func:`save_circuit`)."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,7 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     ``seed``. Inhibition stays local. The go input drives ``A`` only; the readout weights are
     ``readout_gain / n_E`` on ``B``'s E neurons, so the lick rate is ``softplus(bias + gain * rate_B,E)``.
     """
-    if name not in CIRCUITS:
-        raise UserError(f"unknown reference circuit {name!r}; choose one of {', '.join(CIRCUITS)}")
+    _check_name(name)
     per_area = EXCITATORY_PER_AREA + INHIBITORY_PER_AREA
     layout = NeuronLayout.hidden({area: per_area for area in AREAS},
                                  excitatory_fraction=EXCITATORY_PER_AREA / per_area)
@@ -186,13 +194,45 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     return arrays, layout
 
 
-def reference_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[BioRNN, NeuronLayout]:
-    """Reference circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback) as a :class:`BioRNN`.
+def hand_built_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[BioRNN, NeuronLayout]:
+    """Hand-built circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback) as a :class:`BioRNN`.
 
     ``seed`` draws which synapses exist and their log-normal jitter; the strengths are fixed (:class:`Wiring`).
+    The teachers of :mod:`nwb_biornn.data.teachers` are fitted to these circuits.
     """
     arrays, layout = circuit_arrays(name, seed, wiring)
     return BioRNN.from_arrays(CIRCUIT_CONFIG, layout, DT, arrays), layout
+
+
+def reference_circuit(name: str) -> tuple[BioRNN, NeuronLayout]:
+    """Reference circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback): the shipped teacher."""
+    _check_name(name)
+    return load_circuit(CIRCUIT_FILES / f"{name}.npz")
+
+
+def save_circuit(model: BioRNN, path) -> None:
+    """Write a network to ``path`` (``.npz``): :meth:`BioRNN.to_arrays`, its layout, configuration and step."""
+    layout = model.layout
+    np.savez_compressed(path, **model.to_arrays(), area=layout.area.astype(str), cell_type=layout.cell_type.astype(str),
+                        areas=np.asarray(layout.areas, dtype=str), dt=np.float64(model.dt),
+                        model_config=json.dumps(to_dict(model.config)))
+
+
+def load_circuit(path) -> tuple[BioRNN, NeuronLayout]:
+    """The network written by :func:`save_circuit`, and its layout (every neuron hidden)."""
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    n = len(arrays["area"])
+    layout = NeuronLayout(area=arrays["area"], cell_type=arrays["cell_type"], session=np.full(n, HIDDEN),
+                          unit=np.full(n, HIDDEN), areas=tuple(arrays["areas"].tolist()))
+    config = from_dict(ModelConfig, json.loads(str(arrays["model_config"])))
+    model = BioRNN.from_arrays(config, layout, float(arrays["dt"]), arrays)
+    return model, model.layout
+
+
+def _check_name(name: str) -> None:
+    if name not in CIRCUITS:
+        raise UserError(f"unknown reference circuit {name!r}; choose one of {', '.join(CIRCUITS)}")
 
 
 def stimulus_inputs(instructions) -> np.ndarray:
@@ -245,9 +285,9 @@ def describe(name: str) -> str:
     """One paragraph on what a reference circuit is (for file metadata)."""
     feedback = ("with excitatory feedback from B's excitatory neurons back to A" if name == "refcirc2"
                 else "without any synapse from B back to A (purely feedforward)")
-    return (f"Reference circuit {name}: a hand-built two-area spiking network (escape-noise LIF neurons, "
+    return (f"Reference circuit {name}: a two-area spiking network (escape-noise LIF neurons, "
             f"{EXCITATORY_PER_AREA} excitatory and {INHIBITORY_PER_AREA} inhibitory per area, Dale's law, local "
-            f"inhibition). A go (strong) or no-go (weak) stimulus pulse drives area A; A's excitatory neurons "
-            f"drive area B, {feedback}; the lick rate is read out from B's excitatory neurons. Optogenetic "
-            f"inactivation injects current into an area's inhibitory neurons, activation into its excitatory "
-            f"neurons. See nwb-biornn docs/demo.md.")
+            f"inhibition), a bioRNN teacher fitted to a hand-built circuit of that wiring. A go (strong) or no-go "
+            f"(weak) stimulus pulse drives area A (and part of B); A's excitatory neurons drive area B, "
+            f"{feedback}; the lick rate is read out from the network. Optogenetic inactivation injects current into an area's inhibitory "
+            f"neurons, activation into its excitatory neurons. See nwb-biornn docs/demo.md.")

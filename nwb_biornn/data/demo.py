@@ -41,7 +41,7 @@ from nwb_biornn.data.session import UNPERTURBED, Condition
 from nwb_biornn.errors import UserError
 from nwb_biornn.nwbio import add_reference_circuit
 
-CACHE_VERSION = "v3"
+CACHE_VERSION = "v4"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
 
 INTER_TRIAL_INTERVAL = (0.4, 0.8)
@@ -55,6 +55,12 @@ ACTIVATION_POWERS = (0.5, 1.0, 2.0)
 LIGHT_WINDOWS = {"stimulus": (-0.02, 0.1), "late": (0.04, 0.16)}
 """Light windows in seconds relative to the stimulus onset: over the stimulus response, and over its late,
 recurrent part (where only ``refcirc2``'s feedback keeps area A active)."""
+
+UNITS_PER_AREA = 20
+"""Recorded units per area of a demo session (16 E and 4 I)."""
+HIDDEN_PER_AREA = circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA - UNITS_PER_AREA
+"""Hidden neurons per area that give a model fitted to ``demo`` the reference circuit's size, as the paper's
+students had their teacher's (``fit demo`` uses it; see ``nwb_biornn.api.configure``)."""
 
 _EFFECTS = {"I": "inactivation", "E": "activation"}
 _SITES = tuple((area, cell_type) for area in circuits.AREAS for cell_type in _EFFECTS)
@@ -101,7 +107,8 @@ def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Gener
 
 
 def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_sessions: int = 1,
-                        n_trials: int = 600, perturbed_fraction: float = 0.5, units_per_area: int = 20) -> Path:
+                        n_trials: int = 600, perturbed_fraction: float = 0.5, units_per_area: int = UNITS_PER_AREA,
+                        network=None) -> Path:
     """Simulate ``n_sessions`` sessions of a reference circuit and write them as a DANDI-layout folder.
 
     Parameters
@@ -111,12 +118,15 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     circuit
         ``"refcirc1"`` (feedforward A -> B) or ``"refcirc2"`` (with B -> A feedback).
     seed
-        Seeds the circuit's weights, the protocol, the choice of recorded neurons and every simulated spike:
-        the same arguments give the same spikes, trials and licks.
+        Seeds the protocol, the choice of recorded neurons and every simulated spike: the same arguments give
+        the same spikes, trials and licks.
     n_sessions, n_trials, perturbed_fraction
         Sessions, trials per session and the fraction of trials with light.
     units_per_area
         Recorded units per area per session (80 % excitatory), drawn from the circuit's neurons.
+    network : (BioRNN, NeuronLayout), optional
+        The circuit to record, in place of ``circuits.reference_circuit(circuit)`` (the teachers are fitted to
+        recordings of the hand-built circuits); ``circuit`` still names the files.
 
     Returns
     -------
@@ -124,7 +134,7 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    model, layout = circuits.reference_circuit(circuit, seed=seed)
+    model, layout = network if network is not None else circuits.reference_circuit(circuit)
     _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "dandiset.yaml").write_text(_dandiset_yaml(circuit))

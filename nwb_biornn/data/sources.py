@@ -67,7 +67,7 @@ def resolve_source(text: str, sessions_glob: str | None = None, cache_dir=None, 
         unreachable server.
     """
     text = text.strip()
-    if text == "demo" or text.startswith("demo:"):
+    if is_demo_source(text):
         return _resolve_demo(text, sessions_glob, cache_dir)
     path = Path(text).expanduser()
     if path.is_file():
@@ -103,6 +103,12 @@ def _resolve_folder(folder: Path, sessions_glob: str | None) -> list[ResolvedAss
     relative = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.nwb") if p.is_file())
     visible = [p for p in relative if not any(part.startswith(".") for part in p.split("/"))]
     return [_local_asset(folder / p) for p in select_paths(visible, sessions_glob, f"folder {folder}")]
+
+
+def is_demo_source(text: str) -> bool:
+    """Whether ``text`` names the synthetic dandiset: ``demo`` or ``demo:<circuit>``."""
+    text = text.strip()
+    return text == "demo" or text.startswith("demo:")
 
 
 def _resolve_demo(text: str, sessions_glob: str | None, cache_dir) -> list[ResolvedAsset]:

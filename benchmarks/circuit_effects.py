@@ -1,0 +1,64 @@
+"""The effect of every demo light condition on a reference circuit: the table of docs/demo.md.
+
+Rates are the mean rate of an area's E neurons inside the light window (0 ... 0.1 s for "no light"); P(lick) is
+the expected probability of at least one lick in the response window, from the readout rate. Light-on and
+light-off trials share their random numbers.
+
+    python benchmarks/circuit_effects.py                 # the shipped teachers (what demo records)
+    python benchmarks/circuit_effects.py --hand-built    # the hand-built circuits they were fitted to
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from nwb_biornn.data import circuits, demo
+
+STIMULUS_STEP = round(circuits.STIMULUS_ONSET / circuits.DT)
+
+
+def area_rate(trials, layout, area, window):
+    """Mean rate (Hz) of an area's E neurons in ``window`` (s from the stimulus onset)."""
+    start, stop = (STIMULUS_STEP + round(t / circuits.DT) for t in window)
+    neurons = (layout.area == area) & layout.excitatory
+    return trials.spikes[:, max(start, 0):stop, neurons].mean() / circuits.DT
+
+
+def lick_probability(trials):
+    window = trials.lick_rate[:, STIMULUS_STEP:STIMULUS_STEP + round(circuits.RESPONSE_WINDOW / circuits.DT)]
+    return float(np.mean(-np.expm1(-window.sum(1) * circuits.DT)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hand-built", action="store_true")
+    parser.add_argument("--trials", type=int, default=400)
+    args = parser.parse_args()
+    print("| circuit | condition | window (s) | A E rate: off → on (Hz) | B E rate: off → on (Hz) | "
+          "P(lick) go: off → on (Δ) | P(lick) no-go: off → on (Δ) |")
+    print("|---|---|---|---|---|---|---|")
+    for name in circuits.CIRCUITS:
+        model, layout = circuits.hand_built_circuit(name) if args.hand_built else circuits.reference_circuit(name)
+
+        def simulate(instruction, light):
+            return circuits.simulate_trials(model, layout, [instruction] * args.trials, [light] * args.trials, seed=11)
+
+        off = {instruction: simulate(instruction, None) for instruction in circuits.INPUT_NAMES}
+        for condition in (None, *demo.demo_conditions()):
+            on = off if condition is None else {i: simulate(i, condition) for i in circuits.INPUT_NAMES}
+            window = (0.0, 0.1) if condition is None else (condition.onset, condition.offset)
+            label = ("no light" if condition is None
+                     else f"{condition.area}-{condition.cell_type} {condition.power:g} mW")
+            rates = [f"{area_rate(off['go'], layout, a, window):.1f} → {area_rate(on['go'], layout, a, window):.1f}"
+                     for a in circuits.AREAS]
+            licks = []
+            for instruction in circuits.INPUT_NAMES:
+                before, after = lick_probability(off[instruction]), lick_probability(on[instruction])
+                licks.append(f"{before:.2f} → {after:.2f} ({after - before:+.2f})")
+            cells = [name, label, f"{window[0]:+.2f}…{window[1]:.2f}", *rates, *licks]
+            print("| " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

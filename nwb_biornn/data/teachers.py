@@ -1,0 +1,131 @@
+"""The reference circuits as trained teachers: bioRNNs fitted to the hand-built circuits (method.md §1a, stage 1).
+
+The paper's ground-truth circuits were not wired by hand but trained with the students' own code, so that they
+live where fitted models live. Ours are made the same way from :func:`~nwb_biornn.data.circuits.hand_built_circuit`:
+
+1. record every neuron (75 per area) of the hand-built circuit in a demo session (600 trials, every light
+   condition of the demo protocol);
+2. fit a ``biornn`` model to its light-off and inactivation trials, with the circuit's connectivity imposed:
+   no ``B -> A`` synapse at all for ``refcirc1``; for ``refcirc2`` the summed ``B -> A`` weight is held equal to
+   the summed ``A -> B`` weight after every step (a projection in place of the paper's penalty
+   ``0.1 |sum W_AB - sum W_BA|``). Inactivating ``B`` is what shows the feedback, so those trials are fitted;
+   activation trials are not;
+3. ship the teacher as ``nwb_biornn/data/reference_circuits/<name>.npz``
+   (:func:`~nwb_biornn.data.circuits.save_circuit`).
+
+Regenerate the shipped teachers (about 3 minutes per circuit on one core)::
+
+    python -m nwb_biornn.data.teachers
+
+Examples
+--------
+>>> teacher = train_teacher("refcirc2", steps=2, n_trials=40)   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+
+import numpy as np
+import torch
+
+from nwb_biornn.config import preset
+from nwb_biornn.data import circuits, demo
+from nwb_biornn.data.nwbfile import load_session
+from nwb_biornn.data.session import UNPERTURBED, Session
+from nwb_biornn.fit.trainer import build_trainer
+from nwb_biornn.model.network import BioRNN, single_thread_if_small
+
+TEACHER_STEPS = 1000
+"""Training steps of a teacher."""
+NOT_FITTED = "activation (not fitted by the teacher)"
+"""Exclusion reason given to the activation trials of the recording a teacher is fitted to."""
+
+
+def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials: int = 600,
+                  progress=None) -> BioRNN:
+    """A bioRNN fitted to every neuron of hand-built circuit ``name``, with its connectivity imposed.
+
+    Parameters
+    ----------
+    name : {"refcirc1", "refcirc2"}
+    steps, seed
+        Training steps and seed of the fit (the recording uses seed 0).
+    n_trials
+        Trials of the recording it is fitted to.
+    progress : callable, optional
+        ``progress(step, metrics)`` after every step.
+    """
+    session = teacher_recording(name, n_trials)
+    model_config, fit_config = preset("biornn")
+    fit_config = dataclasses.replace(fit_config, steps=steps, seed=seed, train_on_perturbed=True)
+    trainer = build_trainer([session], model_config, fit_config)
+    impose_connectivity(trainer.model, name)
+    with single_thread_if_small(trainer.model, fit_config.batch_size):
+        trainer.run(progress)
+    return trainer.result_model()
+
+
+def teacher_recording(name: str, n_trials: int = 600) -> Session:
+    """The session a teacher is fitted to: every neuron of hand-built circuit ``name``, activation trials excluded."""
+    hand_built = circuits.hand_built_circuit(name)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = demo.write_demo_dandiset(scratch, name, n_trials=n_trials, network=hand_built,
+                                          units_per_area=circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+        session = load_session(next(folder.glob("sub-*/*.nwb")))
+    activation = np.array([c != UNPERTURBED and session.conditions[c].cell_type == "E" for c in session.condition])
+    session.excluded = np.where(activation & session.usable, NOT_FITTED, session.excluded)
+    return session
+
+
+def impose_connectivity(model: BioRNN, name: str) -> None:
+    """Give ``model`` the across-area connectivity of circuit ``name`` for the rest of its training.
+
+    ``refcirc1``: every ``B -> A`` synapse removed from the mask. ``refcirc2``: after each of the model's
+    constraint steps, the ``B -> A`` weights are rescaled so that they sum to the ``A -> B`` weights' sum (spread
+    evenly over the allowed synapses when they have all been pruned to zero). Inputs and readout stay free, as
+    in the paper's teachers: making them reach ``A`` only and read ``B`` only, as in the hand-built circuits,
+    gave a RefCirc2 teacher whose activation response no student fitted to it predicted (docs/demo.md).
+    """
+    area = np.asarray(model.layout.area)
+    in_a, in_b = torch.as_tensor(area == "A"), torch.as_tensor(area == "B")
+    feedback, feedforward = in_a[:, None] & in_b[None, :], in_b[:, None] & in_a[None, :]  # [post, pre]
+    if name == "refcirc1":
+        with torch.no_grad():
+            model.mask &= ~feedback
+            model.weight.mul_(model.mask)
+        return
+    allowed = feedback & model.mask
+    constrain = model.constrain_
+
+    @torch.no_grad()
+    def constrain_with_matched_feedback(before, lr):
+        constrain(before, lr)
+        target, current = (model.weight * feedforward).sum(), (model.weight * allowed).sum()
+        if current > 0:
+            model.weight[allowed] *= target / current
+        else:
+            model.weight[allowed] = target / allowed.sum()
+
+    model.constrain_ = constrain_with_matched_feedback
+
+
+def main(argv=None) -> None:
+    """Train the teachers and write them where :func:`~nwb_biornn.data.circuits.reference_circuit` reads them."""
+    parser = argparse.ArgumentParser(description="Train the reference circuits' teachers.")
+    parser.add_argument("names", nargs="*", default=list(circuits.CIRCUITS), choices=circuits.CIRCUITS)
+    parser.add_argument("--steps", type=int, default=TEACHER_STEPS)
+    parser.add_argument("--out", default=str(circuits.CIRCUIT_FILES))
+    args = parser.parse_args(argv)
+    for name in args.names:
+        def report(step, metrics, name=name):
+            if step % 100 == 0:
+                print(f"{name}: step {step}/{args.steps}, training loss {metrics['total']:.3f}", flush=True)
+        teacher = train_teacher(name, steps=args.steps, progress=report)
+        circuits.save_circuit(teacher, f"{args.out}/{name}.npz")
+        print(f"wrote {args.out}/{name}.npz", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Training a reference circuit's teacher: connectivity imposed, activation trials left out, a usable network."""
+import numpy as np
+import pytest
+
+from nwb_biornn.config import ModelConfig
+from nwb_biornn.data import circuits, teachers
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.network import BioRNN
+
+
+def _blocks(model):
+    w = model.to_arrays()["recurrent_weights"]
+    area = model.layout.area
+    return w[np.outer(area == "A", area == "B")], w[np.outer(area == "B", area == "A")]
+
+
+@pytest.mark.parametrize("name", circuits.CIRCUITS)
+def test_a_short_teacher_fit_keeps_the_circuit_connectivity(name):
+    teacher = teachers.train_teacher(name, steps=3, n_trials=40)
+    feedback, feedforward = _blocks(teacher)
+    assert teacher.layout.n_neurons == 2 * (circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+    assert feedforward.sum() > 0
+    if name == "refcirc1":
+        assert not feedback.any()
+    else:
+        assert feedback.sum() == pytest.approx(feedforward.sum(), rel=1e-4)
+
+
+def test_matched_feedback_survives_every_constraint_step_even_when_pruned_to_zero():
+    layout = NeuronLayout.hidden({"A": 10, "B": 10})
+    model = BioRNN(ModelConfig(), layout, n_inputs=1, dt=0.002, seed=0)
+    teachers.impose_connectivity(model, "refcirc2")
+    area = layout.area
+    feedback = np.outer(area == "A", area == "B")
+    allowed = feedback & model.mask.numpy()
+    model.weight.data[feedback] = 0.0  # pruned (and across-area weights start at zero)
+    model.weight.data[feedback.T & model.mask.numpy()] = 0.01
+    before = model.snapshot()
+    model.constrain_(before, 1e-3)
+    feedback_weights, feedforward_weights = _blocks(model)
+    assert feedback_weights.sum() == pytest.approx(feedforward_weights.sum(), rel=1e-4)
+    assert np.count_nonzero(feedback_weights) == allowed.sum()
+
+
+def test_the_recording_holds_every_neuron_and_excludes_only_activation_trials():
+    session = teachers.teacher_recording("refcirc1", n_trials=60)
+    assert session.n_units == 2 * (circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+    lit = session.condition >= 0
+    activation = lit & np.array([c >= 0 and session.conditions[c].cell_type == "E" for c in session.condition])
+    assert activation.any() and (lit & ~activation).any()
+    assert not session.usable[activation].any() and (session.excluded[activation] == teachers.NOT_FITTED).any()
+    assert not (session.excluded[~activation] == teachers.NOT_FITTED).any()
+    assert session.usable[lit & ~activation].any()
