@@ -32,6 +32,7 @@ from nwb_biornn.config import preset
 from nwb_biornn.data.session import UNPERTURBED, Session, Source
 from nwb_biornn.errors import UserError
 from nwb_biornn.fit.trainer import build_trainer
+from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import single_thread_if_small
 
 INPUT_NAMES = ("stimulus", "go")
@@ -126,7 +127,7 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
     session = synthetic_session(neurons, time_steps, n_trials, dt)
     trainer = build_trainer([session], model_config, fit_config, device=device)
     blocks = len(torch.unique(trainer.model.delays))
-    with single_thread_if_small(trainer.model, batch):
+    with single_thread_if_small(trainer.model, batch), reuse_freed_memory(time_steps * batch * neurons):
         threads = torch.get_num_threads()
         gemm = gemm_gflops(batch, neurons, neurons, device)
         _reset_peak_memory(device)

@@ -26,6 +26,7 @@ from nwb_biornn.errors import UserError
 from nwb_biornn.fit import losses, summaries
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
+from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
 
 TASKS = ("trial", "psth", "rate")
@@ -299,6 +300,11 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def run(self, progress):
+        full_size = max(s.n_time for s in self.objective.sessions) * self.config.batch_size * self.model.n_neurons
+        with reuse_freed_memory(full_size):
+            self._run(progress)
+
+    def _run(self, progress):
         config, last_save, recoveries = self.config, time.monotonic(), 0
         if self.out_dir is not None:
             self._rewrite_metrics()
