@@ -15,11 +15,10 @@ class _MallInfo2(ctypes.Structure):
                                                       "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def _mapped_bytes():
-    """Bytes malloc now holds in separately mapped blocks (mallinfo2's ``hblkhd``)."""
+def _mallinfo():
     libc = memory._glibc()
     libc.mallinfo2.restype = _MallInfo2
-    return libc.mallinfo2().hblkhd
+    return libc.mallinfo2()
 
 
 needs_glibc = pytest.mark.skipif(memory._glibc() is None or not hasattr(memory._glibc(), "mallinfo2"),
@@ -29,9 +28,10 @@ needs_glibc = pytest.mark.skipif(memory._glibc() is None or not hasattr(memory._
 @needs_glibc
 def test_large_tensors_come_from_the_heap_inside_the_block_only():
     def mapped_while_alive():
-        before = _mapped_bytes()
-        tensor = torch.ones(LARGE)
-        grown = _mapped_bytes() - before
+        """Bytes malloc maps separately (mallinfo2's ``hblkhd``) for a tensor larger than the heap's free space."""
+        before = _mallinfo()
+        tensor = torch.ones(before.fordblks // 4 + LARGE)
+        grown = _mallinfo().hblkhd - before.hblkhd
         del tensor
         return grown
 
