@@ -11,23 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from nwb_biornn.data import circuits, demo
-
-STIMULUS_STEP = round(circuits.STIMULUS_ONSET / circuits.DT)
-
-
-def area_rate(trials, layout, area, window):
-    """Mean rate (Hz) of an area's E neurons in ``window`` (s from the stimulus onset)."""
-    start, stop = (STIMULUS_STEP + round(t / circuits.DT) for t in window)
-    neurons = (layout.area == area) & layout.excitatory
-    return trials.spikes[:, max(start, 0):stop, neurons].mean() / circuits.DT
-
-
-def lick_probability(trials):
-    window = trials.lick_rate[:, STIMULUS_STEP:STIMULUS_STEP + round(circuits.RESPONSE_WINDOW / circuits.DT)]
-    return float(np.mean(-np.expm1(-window.sum(1) * circuits.DT)))
 
 
 def main():
@@ -50,11 +34,11 @@ def main():
             window = (0.0, 0.1) if condition is None else (condition.onset, condition.offset)
             label = ("no light" if condition is None
                      else f"{condition.area}-{condition.cell_type} {condition.power:g} mW")
-            rates = [f"{area_rate(off['go'], layout, a, window):.1f} → {area_rate(on['go'], layout, a, window):.1f}"
-                     for a in circuits.AREAS]
+            rates = [f"{circuits.population_rate(off['go'], layout, a, window=window):.1f} → "
+                     f"{circuits.population_rate(on['go'], layout, a, window=window):.1f}" for a in circuits.AREAS]
             licks = []
             for instruction in circuits.INPUT_NAMES:
-                before, after = lick_probability(off[instruction]), lick_probability(on[instruction])
+                before, after = circuits.lick_probability(off[instruction]), circuits.lick_probability(on[instruction])
                 licks.append(f"{before:.2f} → {after:.2f} ({after - before:+.2f})")
             cells = [name, label, f"{window[0]:+.2f}…{window[1]:.2f}", *rates, *licks]
             print("| " + " | ".join(cells) + " |", flush=True)

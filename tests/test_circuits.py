@@ -118,17 +118,19 @@ def test_simulation_is_reproducible_from_the_seed(models):
     assert (first.spikes != other.spikes).any()
 
 
-def _rate(trials, layout, area, cell_type, window=(0.0, 0.1)):
-    """Mean rate (Hz) of a population in a window relative to the stimulus onset."""
-    start, stop = (STIMULUS_STEP + round(t / circuits.DT) for t in window)
-    neurons = (layout.area == area) & (layout.cell_type == cell_type)
-    return trials.spikes[:, start:stop, neurons].mean() / circuits.DT
-
-
-def _lick_probability(trials):
-    """Expected probability of at least one lick in the response window, from the readout rate."""
-    window = trials.lick_rate[:, STIMULUS_STEP:STIMULUS_STEP + round(circuits.RESPONSE_WINDOW / circuits.DT)]
-    return float(np.mean(1 - np.exp(-window.sum(1) * circuits.DT)))
+def test_population_rate_and_lick_probability_closed_forms():
+    n_time = round(circuits.TRIAL_DURATION / circuits.DT)
+    layout = circuits.hand_built_circuit("refcirc1")[1]
+    spikes = np.zeros((2, n_time, layout.n_neurons), np.uint8)
+    a_excitatory = np.flatnonzero((layout.area == "A") & layout.excitatory)
+    spikes[0, STIMULUS_STEP, a_excitatory] = 1  # one spike per A-E neuron in one trial, at the stimulus onset
+    lick_rate = np.zeros((2, n_time))
+    lick_rate[1, STIMULUS_STEP:] = 10.0  # 10 Hz over the 0.3 s response window: 3 expected licks
+    trials = circuits.CircuitTrials(spikes=spikes, lick_rate=lick_rate, licks=np.zeros((2, n_time), bool))
+    assert circuits.population_rate(trials, layout, "A", "E", (0.0, 0.1)) == pytest.approx(0.5 / 0.1)
+    assert circuits.population_rate(trials, layout, "A", "E", (0.002, 0.1)) == 0.0
+    assert circuits.population_rate(trials, layout, "B", "E") == 0.0
+    assert circuits.lick_probability(trials) == pytest.approx((1 - np.exp(-3.0)) / 2)
 
 
 def _simulate(models, name, light, instruction="go"):
@@ -140,9 +142,9 @@ def _simulate(models, name, light, instruction="go"):
 def test_go_stimulus_drives_a_then_b_then_licks(models, name):
     go, layout = _simulate(models, name, None)
     nogo, _ = _simulate(models, name, None, "nogo")
-    assert _rate(go, layout, "A", "E") > 3 * _rate(go, layout, "A", "E", window=(-0.1, 0.0))
-    assert _rate(go, layout, "B", "E") > 2 * _rate(nogo, layout, "B", "E")
-    assert _lick_probability(go) > _lick_probability(nogo) + 0.4
+    assert circuits.population_rate(go, layout, "A", "E") > 3 * circuits.population_rate(go, layout, "A", "E", window=(-0.1, 0.0))
+    assert circuits.population_rate(go, layout, "B", "E") > 2 * circuits.population_rate(nogo, layout, "B", "E")
+    assert circuits.lick_probability(go) > circuits.lick_probability(nogo) + 0.4
 
 
 @pytest.mark.parametrize("name", circuits.CIRCUITS)
@@ -150,10 +152,10 @@ def test_inactivating_a_silences_a_and_suppresses_licks(models, name):
     light = Condition("A", "I", -0.02, 0.1, 1.0 / MW_TO_CURRENT)
     control, layout = _simulate(models, name, None)
     lit, _ = _simulate(models, name, light)
-    assert _rate(lit, layout, "A", "E") < 0.2 * _rate(control, layout, "A", "E")
+    assert circuits.population_rate(lit, layout, "A", "E") < 0.2 * circuits.population_rate(control, layout, "A", "E")
     before_stimulus = (-0.02, 0.0)
-    assert _rate(lit, layout, "A", "I", before_stimulus) > 5 * _rate(control, layout, "A", "I", before_stimulus)
-    assert _lick_probability(lit) < _lick_probability(control) - 0.4
+    assert circuits.population_rate(lit, layout, "A", "I", before_stimulus) > 5 * circuits.population_rate(control, layout, "A", "I", before_stimulus)
+    assert circuits.lick_probability(lit) < circuits.lick_probability(control) - 0.4
 
 
 def test_inactivating_b_changes_a_only_with_feedback(models):
@@ -162,7 +164,7 @@ def test_inactivating_b_changes_a_only_with_feedback(models):
     for name in circuits.CIRCUITS:
         control, layout = _simulate(models, name, None)
         lit, _ = _simulate(models, name, light)
-        assert _rate(lit, layout, "B", "E") < 0.2 * _rate(control, layout, "B", "E")
+        assert circuits.population_rate(lit, layout, "B", "E") < 0.2 * circuits.population_rate(control, layout, "B", "E")
         area_a[name] = (control.spikes[:, :, layout.area == "A"], lit.spikes[:, :, layout.area == "A"])
     np.testing.assert_array_equal(*area_a["refcirc1"])  # same noise, no path from B to A: identical spikes
     control, lit = area_a["refcirc2"]
@@ -174,4 +176,4 @@ def test_activating_b_makes_nogo_trials_lick(models):
     light = Condition("B", "E", -0.02, 0.1, 0.2 / MW_TO_CURRENT)
     control, _ = _simulate(models, "refcirc1", None, "nogo")
     lit, _ = _simulate(models, "refcirc1", light, "nogo")
-    assert _lick_probability(lit) > _lick_probability(control) + 0.5
+    assert circuits.lick_probability(lit) > circuits.lick_probability(control) + 0.5

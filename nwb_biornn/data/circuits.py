@@ -281,6 +281,22 @@ def simulate_trials(model: BioRNN, layout: NeuronLayout, instructions, lights, s
     return CircuitTrials(spikes=simulation.spikes.numpy().astype(np.uint8), lick_rate=lick_rate, licks=licks)
 
 
+def population_rate(trials: CircuitTrials, layout: NeuronLayout, area: str, cell_type: str = "E",
+                    window: tuple = (0.0, 0.1)) -> float:
+    """Mean rate (Hz) over trials and neurons of one population in ``window`` (seconds from the stimulus onset)."""
+    onset = round(STIMULUS_ONSET / DT)
+    start, stop = (onset + round(t / DT) for t in window)
+    neurons = (layout.area == area) & (layout.cell_type == cell_type)
+    return float(trials.spikes[:, max(start, 0):stop, neurons].mean() / DT)
+
+
+def lick_probability(trials: CircuitTrials) -> float:
+    """Expected probability of at least one lick in the response window, from the readout rate (mean over trials)."""
+    onset = round(STIMULUS_ONSET / DT)
+    window = trials.lick_rate[:, onset:onset + round(RESPONSE_WINDOW / DT)]
+    return float(np.mean(-np.expm1(-window.sum(1) * DT)))
+
+
 def describe(name: str) -> str:
     """One paragraph on what a reference circuit is (for file metadata)."""
     feedback = ("with excitatory feedback from B's excitatory neurons back to A" if name == "refcirc2"
