@@ -4,7 +4,9 @@ One training step simulates ``batch`` trials of ``time_steps`` steps of ``neuron
 backpropagates through time. Its dense work is one recurrent product forward and two backward per step and
 delay block: ``6 N^2 T B`` floating-point operations for a single synaptic delay (:func:`step_flops`), the floor
 against which the measured time is compared. The machine's dense matrix-multiply rate is measured in the same
-process, on the shape of one step's recurrent product (:func:`gemm_gflops`).
+process, on the shape of one step's recurrent product (:func:`gemm_gflops`). Big spiking networks on the CPU
+multiply their sparse spikes as sums of rows (:mod:`nwb_biornn.model.sparse`), so their steps can beat that
+floor; the report gives the spike density of the network being timed.
 
 Peak memory is the process's peak resident set size (``VmHWM``, reset just before the timed steps through
 ``/proc/self/clear_refs``; ``ru_maxrss`` where that is unavailable) on the CPU, and
@@ -34,6 +36,7 @@ from nwb_biornn.errors import UserError
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import single_thread_if_small
+from nwb_biornn.model import sparse
 
 INPUT_NAMES = ("stimulus", "go")
 FIRING_RATE = 5.0
@@ -113,8 +116,10 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
     dict
         ``neurons``, ``time_steps``, ``batch``, ``dt``, ``model``, ``device``, ``threads``, ``delay_blocks``,
         ``steps``, ``seconds_per_step`` (median), ``step_seconds`` (all), ``flops`` (:func:`step_flops`),
-        ``gflops`` (achieved), ``gemm_gflops`` (measured), ``floor_seconds`` (``flops`` at the measured rate) and
-        ``peak_memory_mb``.
+        ``gflops`` (achieved), ``gemm_gflops`` (measured), ``floor_seconds`` (``flops`` at the measured rate),
+        ``peak_memory_mb``, ``spike_density`` (fraction of trials x neurons spiking per step, after the timed
+        steps; None for units that do not spike) and ``sparse_products`` (whether runs of this size multiply
+        sparse spikes as sums of rows, in steps at most ``model.sparse.SPARSE_DENSITY`` dense).
     """
     for name, value in (("neurons", neurons), ("time_steps", time_steps), ("batch", batch), ("steps", steps)):
         if value < 1:
@@ -141,17 +146,20 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
             if index >= warmup_steps:
                 times.append(time.perf_counter() - start)
         peak = _peak_memory_mb(device)
+        density = _spike_density(trainer, batch)
+    limit = sparse.sparse_density_limit(device, model_config.spiking, batch, neurons, blocks)
     flops = step_flops(neurons, time_steps, batch, blocks)
     seconds = statistics.median(times)
     return {"neurons": neurons, "time_steps": time_steps, "batch": batch, "dt": dt, "model": model,
             "device": str(device), "threads": threads, "delay_blocks": blocks, "steps": steps,
             "seconds_per_step": seconds, "step_seconds": times, "flops": flops, "gflops": flops / seconds / 1e9,
-            "gemm_gflops": gemm, "floor_seconds": flops / gemm / 1e9, "peak_memory_mb": peak}
+            "gemm_gflops": gemm, "floor_seconds": flops / gemm / 1e9, "peak_memory_mb": peak,
+            "spike_density": density, "sparse_products": limit > 0}
 
 
 def format_benchmark(report: dict) -> str:
     """The benchmark report as a few lines for people."""
-    return "\n".join([
+    lines = [
         f"training step of {report['neurons']} neurons x {report['time_steps']} steps x {report['batch']} trials "
         f"({report['model']}, dt {report['dt'] * 1000:g} ms, {report['delay_blocks']} delay block(s), "
         f"{report['device']}, {report['threads']} thread(s))",
@@ -159,7 +167,21 @@ def format_benchmark(report: dict) -> str:
         f"  {report['gflops']:.3g} GFLOP/s of {report['flops'] / 1e9:.3g} GFLOP; matrix multiply "
         f"{report['gemm_gflops']:.3g} GFLOP/s ({report['gflops'] / report['gemm_gflops']:.0%}; floor "
         f"{report['floor_seconds']:.3g} s)",
-        f"  peak memory {report['peak_memory_mb']:.0f} MB"])
+        f"  peak memory {report['peak_memory_mb']:.0f} MB"]
+    if report["spike_density"] is not None:
+        products = (f"sums of rows in steps at most {sparse.SPARSE_DENSITY:.0%} dense" if report["sparse_products"]
+                    else "dense")
+        lines.append(f"  spike density {report['spike_density']:.2%} per step; recurrent products: {products}")
+    return "\n".join(lines)
+
+
+def _spike_density(trainer, batch: int) -> float | None:
+    """Mean spikes per trial, neuron and step of the trainer's network on a batch of training inputs."""
+    if not trainer.model.config.spiking:
+        return None
+    inputs, light, _ = trainer.objective.batch(trainer.objective.train, np.random.default_rng(0), batch)
+    with torch.no_grad():
+        return float(trainer.model.simulate(inputs, light, seed=0).spikes.mean())
 
 
 def _synchronize(device) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake DANDI server on a loopback port and a small NWB file to serve.
+"""Shared fixtures: a fake DANDI server on a loopback port, a small NWB file to serve, and sparse products for
+small networks.
 
 In-memory synthetic sessions for unit tests are in ``synthetic_sessions.py``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dandi_server import API_KEY, FakeDandiServer
+from nwb_biornn.model import sparse
 from nwb_factories import write_000363
 
 
@@ -23,3 +25,13 @@ def dandi_server():
     test."""
     with FakeDandiServer(api_key=API_KEY) as server:
         yield server
+
+
+@pytest.fixture
+def sparse_products(monkeypatch):
+    """``sparse_products(limit)`` makes spiking CPU runs of any size multiply steps whose spike density is at most
+    ``limit`` as sums of rows (:mod:`nwb_biornn.model.sparse`), and the denser steps densely."""
+    def use(limit: float) -> None:
+        monkeypatch.setattr(sparse, "SPARSE_STEP_WORK", 0)
+        monkeypatch.setattr(sparse, "SPARSE_DENSITY", limit)
+    return use

@@ -74,26 +74,46 @@ def network(config, dt, seed=5):
     return model
 
 
-@pytest.mark.parametrize("config, dt", [
+SPIKING_CASES = [
     (ModelConfig(warmup=0.006), 0.002),                                     # one delay of one step
     (ModelConfig(warmup=0.006, delay_min=0.002, delay_max=0.003), 0.001),   # delays 2-3: two steps per product
     (ModelConfig(warmup=0.006, delay_min=0.001, delay_max=0.004), 0.001),   # delays 1-4 stacked
-    (ModelConfig(warmup=0.006, spiking=False, dale=False, local_inhibition=False, delay_max=0.006), 0.002),
-])
-def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt):
+]
+
+
+INPUTS = torch.zeros(3, 45, 2, dtype=torch.float64)
+INPUTS[:, 4:12, 0] = 1
+
+
+def assert_gradients_equal_reference(config, dt):
     model = network(config, dt)
-    inputs = torch.zeros(3, 45, 2, dtype=torch.float64)
-    inputs[:, 4:12, 0] = 1
     target = torch.randn(3, 45, model.n_neurons, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    (model.simulate(inputs, seed=9).spikes * target).sum().backward()
+    (model.simulate(INPUTS, seed=9).spikes * target).sum().backward()
     fast = {name: getattr(model, name).grad.clone() for name in PARAMETERS}
     model.zero_grad()
-    spikes = reference_spikes(model, inputs, seed=9)
+    spikes = reference_spikes(model, INPUTS, seed=9)
     (spikes * target).sum().backward()
-    assert torch.allclose(spikes.detach(), model.simulate(inputs, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
+    assert torch.allclose(spikes.detach(), model.simulate(INPUTS, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
     if config.spiking:
         assert 0 < spikes.detach().mean() < 0.5
     for name in PARAMETERS:
         expected = getattr(model, name).grad
         assert expected.abs().max() > 0, name
         assert torch.allclose(fast[name], expected, rtol=1e-9, atol=1e-12), name
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES + [
+    (ModelConfig(warmup=0.006, spiking=False, dale=False, local_inhibition=False, delay_max=0.006), 0.002),
+])
+def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt):
+    assert_gradients_equal_reference(config, dt)
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES)
+@pytest.mark.parametrize("mixed", [False, True], ids=["all sparse", "sparse and dense steps"])
+def test_sparse_products_give_the_gradients_of_a_step_by_step_loop(config, dt, mixed, sparse_products):
+    density = reference_spikes(network(config, dt), INPUTS, seed=9).detach().mean((0, 2))
+    limit = density.median().item() if mixed else 1.0
+    assert (density > limit).any() == mixed
+    sparse_products(limit)
+    assert_gradients_equal_reference(config, dt)

@@ -39,6 +39,7 @@ def test_benchmark_runs_the_training_step_and_reports_consistent_numbers(dt, blo
     assert report["flops"] == step_flops(12, 20, 6, blocks)
     assert report["gflops"] == pytest.approx(report["flops"] / report["seconds_per_step"] / 1e9)
     assert report["floor_seconds"] == pytest.approx(report["flops"] / report["gemm_gflops"] / 1e9)
+    assert 0 <= report["spike_density"] < 0.5 and report["sparse_products"] is False  # too small to pay
 
 
 def test_benchmark_rejects_bad_sizes():
@@ -54,13 +55,16 @@ def test_bench_command_prints_the_documented_json_keys():
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert KEYS <= set(report) and report["model"] == "sigma_rnn" and report["neurons"] == 10
+    assert report["spike_density"] is None and report["sparse_products"] is False
 
 
-def test_bench_command_prints_a_summary_for_people():
+def test_bench_command_prints_a_summary_for_people(sparse_products):
+    sparse_products(0.5)
     options = ["--neurons", "10", "--time-steps", "15", "--batch", "4", "--steps", "1"]
     result = CliRunner().invoke(main, ["bench", *options])
     assert result.exit_code == 0, result.output
     assert "10 neurons x 15 steps x 4 trials" in result.output and "s per step (median of 1)" in result.output
+    assert "recurrent products: sums of rows in steps at most 50% dense" in result.output
 
 
 def test_bench_command_refuses_bad_options_in_one_line():

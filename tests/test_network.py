@@ -137,10 +137,14 @@ def trained_looking(config, dt=DT, seed=3):
     return model
 
 
-@pytest.mark.parametrize("config, dt", [
+SPIKING_CASES = [
     (ModelConfig(warmup=0.01), DT),                                     # one delay of 1 step
     (ModelConfig(warmup=0.01, delay_min=0.001, delay_max=0.003), 0.001),  # delays 1-3: stacked blocks
     (ModelConfig(warmup=0.01, delay_min=0.002, delay_max=0.003), 0.001),  # delays 2-3: 2 steps per product
+]
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES + [
     (ModelConfig(warmup=0.01, spiking=False, dale=False, local_inhibition=False, delay_max=0.004), DT),
 ])
 def test_blocked_simulation_equals_step_by_step_reference(config, dt):
@@ -150,6 +154,22 @@ def test_blocked_simulation_equals_step_by_step_reference(config, dt):
     sim = model.simulate(inputs, seed=11)
     spikes, behaviour = reference_simulation(model, inputs, seed=11)
     assert sim.spikes.sum() > 0
+    assert torch.allclose(sim.spikes, spikes) and torch.allclose(sim.behaviour, behaviour)
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES)
+@pytest.mark.parametrize("mixed", [False, True], ids=["all sparse", "sparse and dense steps"])
+def test_sparse_products_equal_step_by_step_reference(config, dt, mixed, sparse_products):
+    model = trained_looking(config, dt)
+    inputs = torch.zeros(3, 40, 2, dtype=torch.float64)
+    inputs[:, 5:10, 0] = 1
+    spikes, behaviour = reference_simulation(model, inputs, seed=11)
+    density = spikes.mean((0, 2))
+    limit = density.median().item() if mixed else 1.0
+    assert (density > 0).any() and (density <= limit).any()
+    assert (density > limit).any() == mixed
+    sparse_products(limit)
+    sim = model.simulate(inputs, seed=11)
     assert torch.allclose(sim.spikes, spikes) and torch.allclose(sim.behaviour, behaviour)
 
 

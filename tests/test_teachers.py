@@ -51,3 +51,18 @@ def test_the_recording_holds_every_neuron_and_excludes_only_activation_trials():
     assert not session.usable[activation].any() and (session.excluded[activation] == teachers.NOT_FITTED).any()
     assert not (session.excluded[~activation] == teachers.NOT_FITTED).any()
     assert session.usable[lit & ~activation].any()
+
+
+def test_the_command_trains_every_circuit_by_default(tmp_path, capsys):
+    teachers.main(["--steps", "1", "--out", str(tmp_path)])
+    for name in circuits.CIRCUITS:
+        model, layout = circuits.load_circuit(tmp_path / f"{name}.npz")
+        assert model.n_neurons == layout.n_neurons == 150
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_the_command_refuses_an_unknown_circuit(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        teachers.main(["refcirc3", "--out", str(tmp_path)])
+    assert "no circuit named 'refcirc3'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -114,11 +114,15 @@ def impose_connectivity(model: BioRNN, name: str) -> None:
 def main(argv=None) -> None:
     """Train the teachers and write them where :func:`~nwb_biornn.data.circuits.reference_circuit` reads them."""
     parser = argparse.ArgumentParser(description="Train the reference circuits' teachers.")
-    parser.add_argument("names", nargs="*", default=list(circuits.CIRCUITS), choices=circuits.CIRCUITS)
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"circuits to train, of {', '.join(circuits.CIRCUITS)} (default: all)")
     parser.add_argument("--steps", type=int, default=TEACHER_STEPS)
     parser.add_argument("--out", default=str(circuits.CIRCUIT_FILES))
     args = parser.parse_args(argv)
-    for name in args.names:
+    unknown = sorted(set(args.names) - set(circuits.CIRCUITS))
+    if unknown:
+        parser.error(f"no circuit named {unknown[0]!r}; choose from {', '.join(circuits.CIRCUITS)}")
+    for name in args.names or circuits.CIRCUITS:
         def report(step, metrics, name=name):
             if step % 100 == 0:
                 print(f"{name}: step {step}/{args.steps}, training loss {metrics['total']:.3f}", flush=True)

@@ -21,11 +21,13 @@ delay, "same area" means the same area name, and self-connections are absent in 
 
 Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
 ``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
-(one weight block per distinct delay, stacked). The external drive of all steps is computed before the loop
-and its random draws while the loop runs (:mod:`nwb_biornn.model.draws`, in a background thread on the CPU), the
-spikes are written into one preallocated (time, trial, neuron) buffer, and the time loop
-has a hand-written backward pass (:class:`_Recurrence`) that stores spikes, potentials and a refractory mask,
-recomputes the surrogate slopes, and forms the weight gradient as one product over all steps.
+(one weight block per distinct delay, stacked); for big spiking networks on the CPU, a step's product with its
+sparse spikes is a sum of the rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`). The external
+drive of all steps is computed before the loop and its random draws while the loop runs
+(:mod:`nwb_biornn.model.draws`, in a background thread on the CPU), the spikes are written into one
+preallocated (time, trial, neuron) buffer, and the time loop has a hand-written backward pass
+(:class:`_Recurrence`) that stores spikes, potentials and a refractory mask, recomputes the surrogate slopes,
+and forms the weight gradient as one product over all steps (or as sums of rows, with sparse spikes).
 """
 from __future__ import annotations
 
@@ -39,8 +41,9 @@ from torch import Tensor
 
 from nwb_biornn.config import ModelConfig
 from nwb_biornn.errors import UserError
-from nwb_biornn.model.draws import CHUNK_STEPS, Draws
+from nwb_biornn.model.draws import CHUNK_STEPS, Draws, start_drawing
 from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.model.sparse import SpikeLists, sparse_density_limit
 
 ESCAPE_WIDTH = 2 / 25
 """Width of the exponential escape rate in units of the threshold gap (2 mV of 25 mV)."""
@@ -75,25 +78,28 @@ class Simulation:
 class _Recurrence(torch.autograd.Function):
     """The time loop of :class:`_Loop` with a hand-written backward pass (backpropagation through time).
 
-    Differentiable in the external current ``(T, K, N)``, the stacked recurrent blocks and the reset gap. The
-    forward pass keeps the spikes (which are also the output), the membrane potentials and, for spiking units,
-    which neurons were free to spike; the backward pass recomputes the slopes ``dz/dv`` from them, a chunk of
-    steps at a time, and needs one product per block of ``d_min`` steps for the gradient of the spikes and one
-    product over all steps per delay for the gradient of the weights.
+    Differentiable in the external current ``(T, K, N)``, the stacked recurrent blocks, the reset gap and the
+    readout weights ``(N,)``. Returns the spikes (T, K, N) and the readout's weighted sum of them (T, K), so that
+    the spikes have one consumer fewer in the autograd graph: the readout's gradient reaches the spikes inside
+    the backward loop instead of as a second full-size gradient that autograd would add. The forward pass keeps
+    the spikes (which are also the output), the membrane potentials and, for spiking units, which neurons were
+    free to spike; the backward pass recomputes the slopes ``dz/dv`` from them, a chunk of steps at a time, and
+    needs one product per block of ``d_min`` steps for the gradient of the spikes and, for the gradient of the
+    weights, one product over all steps per delay or, with sparse spikes, sums of rows step by step.
     """
 
     @staticmethod
-    def forward(ctx, external, recurrent, gap, loop):
-        buffer = loop.run(external, recurrent, gap, keep=True)
+    def forward(ctx, external, recurrent, gap, readout, loop):
+        spikes = loop.run(external, recurrent, gap, keep=True)[len(loop.history):]
         ctx.loop = loop
-        ctx.save_for_backward(recurrent, gap)
-        return buffer[len(buffer) - len(external):]
+        ctx.save_for_backward(recurrent, gap, readout)
+        return spikes, _weighted_sum(spikes, readout)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_spikes):
-        recurrent, gap = ctx.saved_tensors
-        grads = ctx.loop.backward(grad_spikes, recurrent, gap, ctx.needs_input_grad)
+    def backward(ctx, grad_spikes, grad_rate):
+        recurrent, gap, readout = ctx.saved_tensors
+        grads = ctx.loop.backward(grad_spikes, grad_rate, recurrent, gap, readout, ctx.needs_input_grad)
         del ctx.loop
         return grads + (None,)
 
@@ -136,30 +142,6 @@ class _ExternalDrive(torch.autograd.Function):
             n_time, k, n = ctx.light_shape
             grad_light = grad.view(n_time, -1, n).sum(1, keepdim=True) if k == 1 else grad.view(n_time, k, n)
         return grad_weights, grad_bias, grad_noise_std, None, None, grad_light
-
-
-class _WeightedSum(torch.autograd.Function):
-    """``spikes @ weights`` for time-major spikes (T, K, N) and weights (N,), shape (T, K).
-
-    Its backward pass writes the gradient of the spikes in their own (time-major) layout, the layout the
-    hand-written backward pass of the time loop reads without a copy.
-    """
-
-    @staticmethod
-    def forward(ctx, spikes, weights):
-        ctx.save_for_backward(spikes, weights)
-        n_time, k, n = spikes.shape
-        return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        spikes, weights = ctx.saved_tensors
-        grad_spikes = grad.unsqueeze(-1) * weights if ctx.needs_input_grad[0] else None
-        grad_weights = None
-        if ctx.needs_input_grad[1]:
-            grad_weights = spikes.reshape(-1, spikes.shape[-1]).T @ grad.reshape(-1)
-        return grad_spikes, grad_weights
 
 
 @dataclass
@@ -292,16 +274,19 @@ class BioRNN(torch.nn.Module):
         generator = None if seed is None else torch.Generator(device).manual_seed(int(seed))
         step = self._step_parameters()
         n_warm = round(self.config.warmup / self.dt)
+        warm_draws, draws = (Draws((length, k, self.n_neurons), generator, self.config.spiking, device, dtype)
+                             for length in (n_warm, n_time))
+        start_drawing(warm_draws, draws)
         trace = torch.zeros(k, device=device, dtype=dtype)
         with torch.no_grad():
             state = self._rest_state(k, step)
-            warm, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None, state,
-                                       generator, step)
+            _, warm_rate, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None,
+                                               state, warm_draws, step)
             if n_warm:
-                trace = self._readout_trace(warm, trace)[:, -1]
+                trace = self._readout_trace(warm_rate, trace)[:, -1]
         state = _State(state.v.detach(), state.free_from, state.history.detach())
-        spikes, _, voltage = self._run(inputs.to(device, dtype), light, state, generator, step, record_voltage)
-        behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(spikes, trace))
+        spikes, rate, _, voltage = self._run(inputs.to(device, dtype), light, state, draws, step, record_voltage)
+        behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(rate, trace))
         return Simulation(spikes=spikes, behaviour=behaviour, voltage=voltage)
 
     def snapshot(self) -> dict:
@@ -404,33 +389,38 @@ class BioRNN(torch.nn.Module):
         return _State(v=zeros + step.resting.detach(), free_from=zeros.clone(),
                       history=zeros.expand(max(step.delays), k, n))
 
-    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, generator, step: _Step,
+    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, draws: Draws, step: _Step,
              record_voltage: bool = False):
-        """Integrate ``inputs`` (K, T, n_in) from ``state``; returns spikes (K, T, N), the final state and, if
-        ``record_voltage``, the membrane potential of every step (K, T, N), else None."""
+        """Integrate ``inputs`` (K, T, n_in) from ``state`` with the run's ``draws`` (being drawn); returns spikes
+        (K, T, N), the readout's weighted sum of them (K, T), the final state and, if ``record_voltage``, the
+        membrane potential of every step (K, T, N), else None."""
         n_time = inputs.shape[1]
-        external, draws = self._external(inputs, light, generator, step)
+        external = self._external(inputs, light, draws, step)
         gap0, dt_ms = self.config.threshold, self.dt * 1000
         loop = _Loop(spiking=self.config.spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold,
                      v=state.v, free_from=state.free_from, history=state.history,
                      blocked_until=step.refractory_steps + 1, threshold_gap=gap0, temperature=self.config.temperature,
-                     rate_scale=dt_ms / 2, draws=draws)
-        differentiable = (external, step.recurrent, step.gap)
+                     rate_scale=dt_ms / 2, draws=draws,
+                     sparse_density=sparse_density_limit(external.device, self.config.spiking, *external.shape[1:],
+                                                         len(step.delays)))
+        readout = self.readout_weights * self.excitatory
+        differentiable = (external, step.recurrent, step.gap, readout)
         if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
-            spikes = _Recurrence.apply(*differentiable, loop)
+            spikes, rate = _Recurrence.apply(*differentiable, loop)
         else:
-            spikes = loop.run(*differentiable, keep=record_voltage)[len(state.history):]
+            spikes = loop.run(*differentiable[:3], keep=record_voltage)[len(state.history):]
+            rate = _weighted_sum(spikes, readout)
         prefix = len(state.history)
         final = _State(loop.v, loop.free_from - n_time, loop.buffer[-prefix:].detach())
-        return spikes.transpose(0, 1), final, loop.potentials.transpose(0, 1).clone() if record_voltage else None
+        voltage = loop.potentials.transpose(0, 1).clone() if record_voltage else None
+        return spikes.transpose(0, 1), rate.T, final, voltage
 
-    def _external(self, inputs: Tensor, light: Tensor | None, generator, step: _Step):
-        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``), and
-        the :class:`~nwb_biornn.model.draws.Draws` that add its noise and make the spike thresholds while the
-        loop runs (:meth:`Draws.wait` before using a step)."""
+    def _external(self, inputs: Tensor, light: Tensor | None, draws: Draws, step: _Step) -> Tensor:
+        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``); its
+        noise is added, and the spike thresholds made, as the loop waits for the ``draws``
+        (:meth:`Draws.wait` before using a step)."""
         k, n_time, _ = inputs.shape
         n = self.n_neurons
-        draws = Draws((n_time, k, n), generator, self.config.spiking, inputs.device, inputs.dtype)
         scale = step.one_minus_alpha
         flat = inputs.transpose(0, 1).reshape(n_time * k, inputs.shape[2])
         lit = None if light is None else light.transpose(0, 1) * scale
@@ -439,17 +429,19 @@ class BioRNN(torch.nn.Module):
         external = external.view(n_time, k, n)
         width, dt_ms = self.config.threshold * ESCAPE_WIDTH, self.dt * 1000
         shift = (step.threshold - width * math.log(dt_ms)).detach()
-        return external, draws.start(external, step.noise_std, lambda u: u.log_().mul_(width).add_(shift))
+        draws.complete(external, step.noise_std, lambda u: u.log_().mul_(width).add_(shift))
+        return external
 
-    def _readout_trace(self, spikes: Tensor, start: Tensor) -> Tensor:
-        """Leaky trace (K, T) of the weighted excitatory rate, starting from ``start`` (K,)."""
-        n_time = spikes.shape[1]
+    def _readout_trace(self, weighted: Tensor, start: Tensor) -> Tensor:
+        """Leaky trace (K, T) of the weighted excitatory rate (``weighted`` spikes per step, (K, T), over ``dt``),
+        starting from ``start`` (K,)."""
+        n_time = weighted.shape[1]
         kappa = math.exp(-self.dt / self.config.tau_readout)
-        rate = _WeightedSum.apply(spikes.transpose(0, 1), self.readout_weights * self.excitatory).T / self.dt
-        lag = torch.arange(n_time, device=spikes.device)
-        diff = (lag[:, None] - lag[None, :]).to(spikes.dtype)
+        lag = torch.arange(n_time, device=weighted.device)
+        diff = (lag[:, None] - lag[None, :]).to(weighted.dtype)
         kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)
-        return rate @ kernel.T + start[:, None] * torch.exp((lag + 1).to(spikes.dtype) * math.log(kappa))
+        decay = torch.exp((lag + 1).to(weighted.dtype) * math.log(kappa))
+        return (weighted / self.dt) @ kernel.T + start[:, None] * decay
 
 
 @dataclass
@@ -459,7 +451,8 @@ class _Loop:
 
     ``draws`` hold the spike thresholds (the potential above which each spiking neuron spikes; released after
     the run) and complete the external drive as the loop goes; ``history`` (P, K, N) holds the spikes of the
-    ``P`` (largest delay) steps before the run.
+    ``P`` (largest delay) steps before the run. Steps whose spike density is at most ``sparse_density`` have
+    their recurrent products computed from the lists of neurons that spiked (:mod:`nwb_biornn.model.sparse`).
     """
 
     spiking: bool
@@ -474,7 +467,9 @@ class _Loop:
     temperature: float
     rate_scale: float
     draws: Draws | None
+    sparse_density: float = 0.0
     buffer: Tensor | None = None
+    spike_lists: SpikeLists | None = None
     potentials: Tensor | None = None
     free: Tensor | None = None
 
@@ -495,25 +490,60 @@ class _Loop:
         free_now, blocked = external.new_empty(k, n), self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
         thresholds = self.draws.thresholds if spiking else None
-        for b0 in range(0, n_time, d_min):
-            b1 = min(n_time, b0 + d_min)
-            self.draws.wait(b1)
-            current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
-            for t in range(b0, b1):
-                if keep:
-                    v = torch.addcmul(current[t - b0], self.alpha, v, out=self.potentials[t])
+        lists = self.spike_lists = SpikeLists(k, n) if self.sparse_density > 0 else None
+        for row in range(prefix if lists is not None else 0):
+            lists.append(buffer[row])
+        with one_thread(lists is not None):  # no dense products: leave the other cores to the draws
+            for b0 in range(0, n_time, d_min):
+                b1 = min(n_time, b0 + d_min)
+                self.draws.wait(b1)
+                if lists is not None:
+                    current = self._add_recurrent_input_(external[b0:b1], buffer, prefix + b0, recurrent)
                 else:
-                    v = torch.addcmul(current[t - b0], self.alpha, v)
-                z = buffer[prefix + t]
-                if spiking:
-                    v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
-                    free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
-                    torch.sub(v, thresholds[t], out=z).sign_().clamp_(min=0).mul_(free)
-                    free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
-                else:
-                    torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
+                    current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
+                for t in range(b0, b1):
+                    if keep:
+                        v = torch.addcmul(current[t - b0], self.alpha, v, out=self.potentials[t])
+                    else:
+                        v = torch.addcmul(current[t - b0], self.alpha, v)
+                    z = buffer[prefix + t]
+                    if spiking:
+                        v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
+                        free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
+                        torch.gt(v, thresholds[t], out=z).mul_(free)
+                        free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
+                        if lists is not None:
+                            lists.append(z)
+                    else:
+                        torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
         self.v, self.free_from, self.draws = v, free_from, None
+        if not keep:
+            self.spike_lists = None
         return buffer
+
+    def _add_recurrent_input_(self, external: Tensor, buffer: Tensor, now: int, recurrent: Tensor) -> Tensor:
+        """:func:`_delayed_product` of spiking units, added to ``external`` (B, K, N) in place: each step's
+        product is a sum of the weights of the neurons that spiked, or a dense product if too many spiked."""
+        n = external.shape[-1]
+        for i, current in enumerate(external):
+            for j, delay in enumerate(self.delays):
+                step, block = now + i - delay, recurrent[j * n:(j + 1) * n]
+                if self.spike_lists.density(step) <= self.sparse_density:
+                    self.spike_lists.add_product_(current, step, block)
+                else:
+                    current.addmm_(buffer[step], block)
+        return external
+
+    def _add_weight_gradient_(self, grad_recurrent: Tensor, buffer: Tensor, now: int, grad_v: Tensor) -> None:
+        """Add to the stacked blocks' gradient (D*N, N) the terms of one step, ``z(now - d).T @ grad_v`` for
+        each delay ``d``, as sums of rows of ``grad_v`` (K, N) where few neurons spiked."""
+        n = grad_v.shape[-1]
+        for j, delay in enumerate(self.delays):
+            step, block = now - delay, grad_recurrent[j * n:(j + 1) * n]
+            if self.spike_lists.density(step) <= self.sparse_density:
+                self.spike_lists.add_transposed_product_(block, step, grad_v)
+            else:
+                block.addmm_(buffer[step].T, grad_v)
 
     def slopes(self, start: int, stop: int) -> Tensor:
         """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their potentials.
@@ -528,9 +558,10 @@ class _Loop:
         rate = torch.sigmoid(u.mul_(gain))
         return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
 
-    def backward(self, grad_spikes: Tensor, recurrent: Tensor, gap: Tensor, needs_grad) -> tuple:
-        """Gradients w.r.t. ``external``, ``recurrent`` and ``gap`` of :meth:`run` (with ``keep``), given those
-        of its spikes."""
+    def backward(self, grad_spikes: Tensor, grad_weighted: Tensor, recurrent: Tensor, gap: Tensor, readout: Tensor,
+                 needs_grad) -> tuple:
+        """Gradients w.r.t. ``external``, ``recurrent``, ``gap`` and ``readout`` of :meth:`run` (with ``keep``)
+        and :func:`_weighted_sum` of its spikes, given those of the spikes (T, K, N) and of the sum (T, K)."""
         n_time, k, n = grad_spikes.shape
         buffer, d_min, spiking = self.buffer, self.delays[0], self.spiking
         prefix = len(buffer) - n_time
@@ -538,10 +569,13 @@ class _Loop:
         transposed = torch.cat([block.T for block in recurrent.split(n)], dim=0)
         grad_v = grad_spikes.new_empty(n_time + self.delays[-1], k, n)
         grad_v[n_time:] = 0
+        sparse = self.spike_lists is not None and needs_grad[1]
+        grad_recurrent = recurrent.new_zeros(recurrent.shape) if sparse else None
         chunk_start, slopes = n_time, None
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
-            grad_z = _delayed_product(grad_spikes[b0:b1], grad_v, b0, lags, transposed)
+            addend = torch.mul(grad_weighted[b0:b1].unsqueeze(-1), readout).add_(grad_spikes[b0:b1])
+            grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
             for t in reversed(range(b0, b1)):
                 if t < chunk_start:
                     chunk_start = t - t % CHUNK_STEPS
@@ -550,10 +584,12 @@ class _Loop:
                 if spiking:
                     g.addcmul_(gap, grad_v[t + 1], value=-1)
                 torch.addcmul(g.mul_(slopes[t - chunk_start]), self.alpha, grad_v[t + 1], out=grad_v[t])
-        self.potentials = self.free = slopes = None
+                if sparse:
+                    self._add_weight_gradient_(grad_recurrent, buffer, prefix + t, grad_v[t])
+        self.potentials = self.free = self.spike_lists = slopes = None
         grad_v = grad_v[:n_time]
-        grad_recurrent = grad_gap = None
-        if needs_grad[1]:
+        grad_gap = None
+        if needs_grad[1] and not sparse:
             flat = grad_v.reshape(n_time * k, n)
             grad_recurrent = torch.cat([buffer[prefix - d:prefix - d + n_time].reshape(n_time * k, n).T @ flat
                                         for d in self.delays])
@@ -561,7 +597,14 @@ class _Loop:
             previous = buffer[prefix - 1:prefix - 1 + n_time]
             grad_gap = -sum((grad_v[c0:c0 + CHUNK_STEPS] * previous[c0:c0 + CHUNK_STEPS]).sum((0, 1))
                             for c0 in range(0, n_time, CHUNK_STEPS))
-        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap
+        grad_readout = buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(-1) if needs_grad[3] else None
+        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap, grad_readout
+
+
+def _weighted_sum(spikes: Tensor, weights: Tensor) -> Tensor:
+    """``spikes @ weights`` for time-major spikes (T, K, N) and weights (N,), shape (T, K)."""
+    n_time, k, n = spikes.shape
+    return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k)
 
 
 def _delayed_product(addend: Tensor, buffer: Tensor, now: int, lags: list, stacked: Tensor) -> Tensor:
@@ -589,8 +632,15 @@ def single_thread_if_small(model: BioRNN, batch_size: int):
     """
     n = model.n_neurons
     small = model.weight.device.type == "cpu" and batch_size * n * n * len(torch.unique(model.delays)) < SMALL_STEP_WORK
+    with one_thread(small):
+        yield
+
+
+@contextmanager
+def one_thread(when: bool = True):
+    """Run the enclosed CPU work on one thread if ``when`` (torch's thread count is restored afterwards)."""
     threads = torch.get_num_threads()
-    if small:
+    if when:
         torch.set_num_threads(1)
     try:
         yield
