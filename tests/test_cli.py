@@ -1,7 +1,6 @@
 """The command line end to end, on a small synthetic dandiset (real NWB files, real torch fits)."""
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -1,7 +1,6 @@
 """Gradient-targeted micro-stimulation: the light gradient, set choice, predicted vs simulated effects, the
 transfer to a ground-truth circuit, and the ``target`` command on a real (tiny) demo model file."""
 import dataclasses
-import doctest
 import json
 
 import numpy as np
@@ -11,7 +10,6 @@ from click.testing import CliRunner
 from synthetic_sessions import make_session, teacher_model
 from pynwb import NWBHDF5IO
 
-from nwb_biornn import target as target_module
 from nwb_biornn.cli import main
 from nwb_biornn.config import ModelConfig, preset
 from nwb_biornn.data import demo
@@ -36,10 +34,6 @@ def smooth_network(recurrent_scale=0.3):
     arrays["recurrent_weights"] *= recurrent_scale
     model = BioRNN.from_arrays(ModelConfig(spiking=False), layout, session.dt, arrays).double()
     return FittedNetwork(model, layout, 0), session
-
-
-def test_docstring_examples():
-    assert doctest.testmod(target_module).failed == 0
 
 
 def test_light_gradient_matches_finite_differences_per_trial():

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -144,3 +145,12 @@ def test_training_on_perturbed_trials_simulates_them_with_their_light():
     assert "perturbation" not in result.splits[0]
     lit_rows = [light[k] for light in calls for k in range(len(light)) if light[k].abs().sum() > 0]
     assert lit_rows and all(torch.equal(row, lit_rows[0]) for row in lit_rows)
+
+
+def test_sessions_with_trial_types_of_their_own_fit_together_with_small_batches(session):
+    other = dataclasses.replace(make_session(n_trials=32, n_time=60, units_per_area=(6, 2), seed=3,
+                                             session_id="ses-1"),
+                                trial_type=np.where(session.trial_type == "go", "left", "right"))
+    config = dataclasses.replace(QUICK, steps=12, batch_size=2, eval_every=6)
+    result = fit([session, other], ModelConfig(), config)
+    assert result.steps == 12 and all(np.isfinite(h["trial"]) for h in result.history)

@@ -41,7 +41,6 @@ from dandi.consts import DandiInstance, known_instances  # noqa: E402
 from dandi.dandiapi import AssetType, DandiAPIClient  # noqa: E402
 from dandi.exceptions import NotFoundError  # noqa: E402
 
-from nwb_biornn.data.cache import cache_root  # noqa: E402
 from nwb_biornn.errors import UserError  # noqa: E402
 
 logging.getLogger("dandi").addHandler(logging.NullHandler())  # the client's records reach the app's handlers only

@@ -259,13 +259,17 @@ class _Objective:
         """Loss terms averaged over sessions.
 
         ``copies`` maps each task to the :meth:`outputs` of a simulation of trials of types ``trial_type``; the
-        trial-matching loss pairs simulated and recorded trials of the same type only.
+        trial-matching loss pairs simulated and recorded trials of the same type only, so it leaves out a session
+        none of whose trial types the batch drew (sessions may name their trial types differently; at least the
+        session of each drawn trial shares its type).
         """
         terms = {task: [] for task in TASKS + ("behaviour",)}
         for data in self.data[split]:
             for task, (group_rates, neuron_mean, behaviour) in copies.items():
                 if data.columns is not None:
                     neuron_mean = neuron_mean[:, data.columns]
+                if task == "trial" and not np.isin(data.trial_type, trial_type).any():
+                    continue
                 if task == "trial":
                     rates = group_rates[..., self.group_columns[data.index]]
                     model_z, data_z = losses.zscore_features(losses.group_features(rates, behaviour, self.widths),
