@@ -97,18 +97,15 @@ def impose_connectivity(model: BioRNN, name: str) -> None:
             model.weight.mul_(model.mask)
         return
     allowed = feedback & model.mask
-    constrain = model.constrain_
 
-    @torch.no_grad()
-    def constrain_with_matched_feedback(before, lr):
-        constrain(before, lr)
+    def match_feedback(model):
         target, current = (model.weight * feedforward).sum(), (model.weight * allowed).sum()
         if current > 0:
             model.weight[allowed] *= target / current
         else:
             model.weight[allowed] = target / allowed.sum()
 
-    model.constrain_ = constrain_with_matched_feedback
+    model.constraints.append(match_feedback)
 
 
 def main(argv=None) -> None:

@@ -225,6 +225,9 @@ class BioRNN(torch.nn.Module):
         self.readout_bias = torch.nn.Parameter(torch.zeros(()))
         self.resting_potential = torch.nn.Parameter(torch.zeros(n))
         self.noise = torch.nn.Parameter(torch.full((n,), config.noise), requires_grad=config.train_noise)
+        self.constraints: list = []
+        """Further constraints, functions of the network that change its parameters in place, applied in order at
+        the end of :meth:`constrain_` (e.g. a connectivity imposed on a teacher, :mod:`nwb_biornn.data.teachers`)."""
 
     @property
     def n_neurons(self) -> int:
@@ -300,7 +303,7 @@ class BioRNN(torch.nn.Module):
         Dale's law (non-negative magnitudes, input and readout weights), the connectivity mask, the resting
         potential clamp to ``[-theta, 0.99 theta]``, non-negative noise, and the L1/2 proximal step
         ``|W| -= lr * (sparsity_within + sparsity_across * across) / sqrt(|W_before|)`` on weights with
-        ``|W_before| > 1e-7`` (a weight the step would take through zero becomes zero).
+        ``|W_before| > 1e-7`` (a weight the step would take through zero becomes zero), then :attr:`constraints`.
 
         Parameters
         ----------
@@ -323,6 +326,8 @@ class BioRNN(torch.nn.Module):
         self.readout_weights.mul_(self.excitatory)
         self.resting_potential.clamp_(-config.threshold, 0.99 * config.threshold)
         self.noise.clamp_(min=0)
+        for constraint in self.constraints:
+            constraint(self)
 
     def to_arrays(self) -> dict:
         """The fitted network as plain arrays (the keys of the model file, see docs/architecture.md)."""
