@@ -22,8 +22,9 @@ def steps():
     return [random_spikes((6, 5), 0.1, seed=3), torch.zeros(6, 5, dtype=torch.float64), one, dense]
 
 
-def test_products_equal_dense_products(steps):
-    lists = SpikeLists(n_trials=6, n_neurons=5)
+@pytest.mark.parametrize("max_density", [1.0, 0.05], ids=["sums of rows", "dense above 5 %"])
+def test_products_equal_dense_products(steps, max_density):
+    lists = SpikeLists(n_trials=6, n_neurons=5, max_density=max_density)
     for spikes in steps:
         lists.append(spikes)
     generator = torch.Generator().manual_seed(2)
@@ -33,8 +34,8 @@ def test_products_equal_dense_products(steps):
     start_grad = torch.randn(5, 7, generator=generator, dtype=torch.float64)
     for step, spikes in enumerate(steps):
         out, out_grad = start_out.clone(), start_grad.clone()
-        lists.add_product_(out, step, weights)
-        lists.add_transposed_product_(out_grad, step, grad)
+        lists.add_product_(out, step, spikes, weights)
+        lists.add_transposed_product_(out_grad, step, spikes, grad)
         assert torch.allclose(out, start_out + spikes @ weights, rtol=1e-14, atol=1e-14)
         assert torch.allclose(out_grad, start_grad + spikes.T @ grad, rtol=1e-14, atol=1e-14)
         assert lists.density(step) == spikes.mean().item()
@@ -48,7 +49,7 @@ def test_lists_record_the_spikes_at_append_time(steps):
     expected = spikes.T @ torch.ones(6, 1, dtype=torch.float64)
     spikes.zero_()
     out = torch.zeros(5, 1, dtype=torch.float64)
-    lists.add_transposed_product_(out, 0, torch.ones(6, 1, dtype=torch.float64))
+    lists.add_transposed_product_(out, 0, spikes, torch.ones(6, 1, dtype=torch.float64))
     assert torch.equal(out, expected) and expected.sum() > 0
 
 

@@ -268,9 +268,9 @@ class _Objective:
             for task, (group_rates, neuron_mean, behaviour) in copies.items():
                 if data.columns is not None:
                     neuron_mean = neuron_mean[:, data.columns]
-                if task == "trial" and not np.isin(data.trial_type, trial_type).any():
-                    continue
                 if task == "trial":
+                    if not np.isin(data.trial_type, trial_type).any():
+                        continue
                     rates = group_rates[..., self.group_columns[data.index]]
                     model_z, data_z = losses.zscore_features(losses.group_features(rates, behaviour, self.widths),
                                                              data.features)

@@ -495,7 +495,7 @@ class _Loop:
         free_now, blocked = external.new_empty(k, n), self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
         thresholds = self.draws.thresholds if spiking else None
-        lists = self.spike_lists = SpikeLists(k, n) if self.sparse_density > 0 else None
+        lists = self.spike_lists = SpikeLists(k, n, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
             lists.append(buffer[row])
         with one_thread(lists is not None):  # no dense products: leave the other cores to the draws
@@ -532,11 +532,8 @@ class _Loop:
         n = external.shape[-1]
         for i, current in enumerate(external):
             for j, delay in enumerate(self.delays):
-                step, block = now + i - delay, recurrent[j * n:(j + 1) * n]
-                if self.spike_lists.density(step) <= self.sparse_density:
-                    self.spike_lists.add_product_(current, step, block)
-                else:
-                    current.addmm_(buffer[step], block)
+                self.spike_lists.add_product_(current, now + i - delay, buffer[now + i - delay],
+                                              recurrent[j * n:(j + 1) * n])
         return external
 
     def _add_weight_gradient_(self, grad_recurrent: Tensor, buffer: Tensor, now: int, grad_v: Tensor) -> None:
@@ -544,11 +541,8 @@ class _Loop:
         each delay ``d``, as sums of rows of ``grad_v`` (K, N) where few neurons spiked."""
         n = grad_v.shape[-1]
         for j, delay in enumerate(self.delays):
-            step, block = now - delay, grad_recurrent[j * n:(j + 1) * n]
-            if self.spike_lists.density(step) <= self.sparse_density:
-                self.spike_lists.add_transposed_product_(block, step, grad_v)
-            else:
-                block.addmm_(buffer[step].T, grad_v)
+            self.spike_lists.add_transposed_product_(grad_recurrent[j * n:(j + 1) * n], now - delay,
+                                                     buffer[now - delay], grad_v)
 
     def slopes(self, start: int, stop: int) -> Tensor:
         """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their potentials.

@@ -5,18 +5,18 @@ input of a step, ``z @ W`` for spikes ``z`` (K trials, N neurons) of zeros and o
 rows of ``W`` of the neurons that spiked, trial by trial: ``nnz * N`` additions instead of the ``K * N * N``
 multiply-adds of a dense product, and likewise for the weight gradient ``z.T @ g`` of the backward pass.
 :class:`SpikeLists` records which neurons spiked at each step and computes both products as sums of rows
-(:func:`torch.nn.functional.embedding_bag`); a step whose spikes are too dense for this to pay is multiplied
-densely. The sums run in another order than a dense product's, so results agree to rounding, not bit for bit;
+(:func:`torch.nn.functional.embedding_bag`); a step whose spikes are too dense for this to pay (above
+``max_density``) is multiplied densely. The sums run in another order than a dense product's, so results agree to rounding, not bit for bit;
 :func:`sparse_density_limit` keeps small networks on the dense product.
 
 Examples
 --------
 >>> spikes = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])       # 2 trials, 3 neurons
->>> lists = SpikeLists(n_trials=2, n_neurons=3)
+>>> lists = SpikeLists(n_trials=2, n_neurons=3, max_density=0.5)
 >>> lists.append(spikes)
 >>> weights = torch.arange(6.0).view(3, 2)
 >>> out = torch.zeros(2, 2)
->>> lists.add_product_(out, 0, weights)
+>>> lists.add_product_(out, 0, spikes, weights)
 >>> torch.equal(out, spikes @ weights)
 True
 """
@@ -48,10 +48,13 @@ class SpikeLists:
     ----------
     n_trials, n_neurons : int
         Shape (K, N) of one step's spikes.
+    max_density : float
+        Largest fraction of (trial, neuron) pairs spiking in a step whose products are sums of rows; the
+        products of denser steps are dense (:func:`sparse_density_limit`).
     """
 
-    def __init__(self, n_trials: int, n_neurons: int):
-        self.n_trials, self.n_neurons = n_trials, n_neurons
+    def __init__(self, n_trials: int, n_neurons: int, max_density: float = 1.0):
+        self.n_trials, self.n_neurons, self.max_density = n_trials, n_neurons, max_density
         self._flags = np.empty((n_trials, n_neurons), dtype=bool)
         self._trial_starts = np.arange(n_trials) * n_neurons
         self._neurons = np.arange(n_neurons)
@@ -68,13 +71,21 @@ class SpikeLists:
         """Fraction of (trial, neuron) pairs that spiked at ``step``."""
         return len(self._steps[step]) / (self.n_trials * self.n_neurons)
 
-    def add_product_(self, out: Tensor, step: int, weights: Tensor) -> None:
-        """``out += z @ weights`` for the spikes ``z`` (K, N) of ``step``, ``weights`` (N, M), ``out`` (K, M)."""
+    def add_product_(self, out: Tensor, step: int, spikes: Tensor, weights: Tensor) -> None:
+        """``out += spikes @ weights`` for the ``spikes`` (K, N) recorded at ``step``, ``weights`` (N, M), ``out``
+        (K, M)."""
+        if self.density(step) > self.max_density:
+            out.addmm_(spikes, weights)
+            return
         spiked = self._steps[step]
         out.add_(_sum_rows(weights, spiked % self.n_neurons, np.searchsorted(spiked, self._trial_starts)))
 
-    def add_transposed_product_(self, out: Tensor, step: int, grad: Tensor) -> None:
-        """``out += z.T @ grad`` for the spikes ``z`` (K, N) of ``step``, ``grad`` (K, M), ``out`` (N, M)."""
+    def add_transposed_product_(self, out: Tensor, step: int, spikes: Tensor, grad: Tensor) -> None:
+        """``out += spikes.T @ grad`` for the ``spikes`` (K, N) recorded at ``step``, ``grad`` (K, M), ``out``
+        (N, M)."""
+        if self.density(step) > self.max_density:
+            out.addmm_(spikes.T, grad)
+            return
         trial, neuron = np.divmod(self._steps[step], self.n_neurons)
         by_neuron = np.argsort(neuron, kind="stable")
         out.add_(_sum_rows(grad, trial[by_neuron], np.searchsorted(neuron[by_neuron], self._neurons)))
