@@ -13,7 +13,7 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
 3. ship the teacher as ``nwb_biornn/data/reference_circuits/<name>.npz``
    (:func:`~nwb_biornn.data.circuits.save_circuit`).
 
-Regenerate the shipped teachers (about 3 minutes per circuit on one core)::
+Regenerate the shipped teachers (about 5 minutes per circuit on one core, as docs/demo.md says)::
 
     python -m nwb_biornn.data.teachers
 
