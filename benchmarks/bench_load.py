@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import nwb_factories  # noqa: E402
 
-from nwb_biornn.data.nwbfile import load_session  # noqa: E402
+from nwb_biornn.recordings.nwbfile import load_session  # noqa: E402
 
 N_UNITS, N_TRIALS, REPEATS = 30, 160, 3
 

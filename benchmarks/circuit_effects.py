@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from nwb_biornn.data import circuits, demo
+from nwb_biornn.synthetic import circuits, demo
 
 
 def main():

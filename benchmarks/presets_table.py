@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nwb_biornn import api
-from nwb_biornn.config import PRESETS
+from nwb_biornn.core.config import PRESETS
 
 def _score(block, key):
     return lambda document: document[block][key]

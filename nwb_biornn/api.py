@@ -16,18 +16,18 @@ import numpy as np
 import torch
 
 from nwb_biornn import nwbio
-from nwb_biornn.calibrate import calibrate_light
-from nwb_biornn.config import load_config, preset
-from nwb_biornn.data.nwbfile import load_session
-from nwb_biornn.data.demo import HIDDEN_PER_AREA
-from nwb_biornn.data.session import Condition
-from nwb_biornn.data.sources import is_demo_source, resolve_source
-from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition
+from nwb_biornn.analysis.calibrate import calibrate_light
+from nwb_biornn.core.config import load_config, preset
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.synthetic.demo import HIDDEN_PER_AREA
+from nwb_biornn.core.session import Condition
+from nwb_biornn.recordings.sources import is_demo_source, resolve_source
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.analysis.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition
 from nwb_biornn.fit.trainer import FitResult, fit as fit_sessions
 from nwb_biornn.model.light import MW_TO_CURRENT
-from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
-from nwb_biornn.reference import read_reference_network
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.nwbio.ground_truth import read_reference_network
 
 
 def resolve_device(device: str) -> str:
@@ -55,7 +55,7 @@ def configure(model: str = "biornn", config_file=None, steps: int | None = None,
     """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
 
     For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
-    :data:`~nwb_biornn.data.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the paper's
+    :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the paper's
     students had their teacher's size; a config file can still change it.
     """
     model_config, fit_config = preset(model)
@@ -85,7 +85,7 @@ def save(result: FitResult, sessions: list, out, *, subject_overrides=None, n_tr
     """Evaluate every session, predict its recorded conditions and write one model file per session.
 
     With ``calibrate_on`` (condition labels), the mW -> current factor is calibrated on those conditions of
-    each session (:func:`nwb_biornn.calibrate.calibrate_light`) and they are left out of the scores.
+    each session (:func:`nwb_biornn.analysis.calibrate.calibrate_light`) and they are left out of the scores.
     Returns the written paths and the evaluation documents (also stored in each file's training summary).
     """
     result.model.cpu()
@@ -181,7 +181,7 @@ def _matching_condition(session, asked: Condition) -> Condition:
 
 
 def target(path, **options) -> dict:
-    """Gradient-targeted micro-stimulation on a model file (see :func:`nwb_biornn.target.target_model_file`)."""
-    from nwb_biornn.target import target_model_file
+    """Gradient-targeted micro-stimulation on a model file (see :func:`nwb_biornn.analysis.target.target_model_file`)."""
+    from nwb_biornn.analysis.target import target_model_file
 
     return target_model_file(path, **options)

@@ -1,7 +1,7 @@
 """The ``nwb-biornn`` command line.
 
 Every command writes errors and progress to stderr; with ``--json`` the JSON document is the only thing on
-stdout. A :class:`~nwb_biornn.errors.UserError` (or a bad option) ends the command with one line
+stdout. A :class:`~nwb_biornn.core.errors.UserError` (or a bad option) ends the command with one line
 ``error: ...`` and exit status 1 (click's usage errors: 2), never a traceback.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from nwb_biornn import __version__
-from nwb_biornn.errors import UserError
-from nwb_biornn.text import format_evaluation
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.render.text import format_evaluation
 
 
 def _fail_cleanly(command):
@@ -161,9 +161,9 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     demo (demo:refcirc2 for the circuit with feedback).
     """
     from nwb_biornn import api
-    from nwb_biornn.data.areas import parse_area_overrides
-    from nwb_biornn.data.summary import summarize
-    from nwb_biornn.calibrate import calibration_indices
+    from nwb_biornn.recordings.areas import parse_area_overrides
+    from nwb_biornn.render.sessions import summarize
+    from nwb_biornn.analysis.calibrate import calibration_indices
     from nwb_biornn.nwbio import subject_for_dandi
 
     model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source)
@@ -208,11 +208,11 @@ def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
     loaded = api.load_model(model_file)
     document, predictions = api.evaluate(loaded, seed=seed, n_trials=n_trials)
     if observed_csv:
-        from nwb_biornn.observed import read_observed, score_observed
+        from nwb_biornn.analysis.observed import read_observed, score_observed
         document["observed"] = score_observed(loaded, read_observed(observed_csv), seed=seed, n_trials=n_trials,
                                               mw_to_current=api.light_factor(loaded)[0])
     if plots_dir:
-        from nwb_biornn import report
+        from nwb_biornn.render import plots as report
         document["plots"] = [str(p) for p in report.evaluation_plots(loaded, predictions, Path(plots_dir))]
     _emit(document, as_json, format_evaluation(document))
 
@@ -298,7 +298,7 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
     (negative) the objective to first order, and K random ones, are stimulated in the model and, for demo
     models, in the ground-truth circuit; the sets are stored in MODEL_FILE.
     """
-    from nwb_biornn.target import target_model_file
+    from nwb_biornn.analysis.target import target_model_file
 
     document = target_model_file(model_file, save=not no_save, plot=plot_file, objective=objective,
                                  n_neurons=n_neurons, window=_window(window_text, "--window"), power=power,
@@ -318,7 +318,7 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
 @_fail_cleanly
 def compare(model_files, plot_file, as_json):
     """Compare held-out scores of MODEL_FILES across presets and seeds."""
-    from nwb_biornn.compare import format_table, plot_comparison, reference_summary, score_rows, summarize_by_preset
+    from nwb_biornn.analysis.compare import format_table, plot_comparison, reference_summary, score_rows, summarize_by_preset
     from nwb_biornn.nwbio import describe_model_file
 
     rows = score_rows([describe_model_file(path) for path in model_files])
@@ -340,7 +340,7 @@ def compare(model_files, plot_file, as_json):
 @_fail_cleanly
 def simulate(circuit, out, seed, n_sessions, n_trials, as_json):
     """Record a synthetic dandiset from a ground-truth reference circuit (what `fit demo` uses)."""
-    from nwb_biornn.data.demo import write_demo_dandiset
+    from nwb_biornn.synthetic.demo import write_demo_dandiset
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -375,7 +375,7 @@ def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, as_j
     the machine's matrix-multiply GFLOP/s (measured in the same process), and peak memory.
     """
     from nwb_biornn import api
-    from nwb_biornn.bench import benchmark, format_benchmark
+    from nwb_biornn.fit.bench import benchmark, format_benchmark
 
     if not bin_size > 0:
         raise UserError(f"--bin-size must be positive, not {bin_size}")

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from nwb_biornn.config import ModelConfig
-from nwb_biornn.data.session import UNPERTURBED, Session, Source
+from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.core.session import UNPERTURBED, Session, Source
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from nwb_biornn.config import ModelConfig
+from nwb_biornn.core.config import ModelConfig
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import CHUNK_STEPS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nwb_biornn.data import binning
+from nwb_biornn.recordings import binning
 
 
 def test_bin_events_counts_each_trial_on_its_own_aligned_grid():

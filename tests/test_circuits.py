@@ -3,9 +3,9 @@ feedforward from feedback."""
 import numpy as np
 import pytest
 
-from nwb_biornn.data import circuits
-from nwb_biornn.data.session import Condition
-from nwb_biornn.errors import UserError
+from nwb_biornn.synthetic import circuits
+from nwb_biornn.core.session import Condition
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.light import MW_TO_CURRENT
 
 N_TRIALS = 40

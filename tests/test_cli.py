@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from nwb_biornn.cli import main
-from nwb_biornn.data.demo import write_demo_dandiset
+from nwb_biornn.synthetic.demo import write_demo_dandiset
 from nwb_factories import ECONOMO as REAL_FILE
 
 

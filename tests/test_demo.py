@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from nwb_biornn.data import circuits, demo
-from nwb_biornn.data.nwbfile import load_session
-from nwb_biornn.data.session import UNPERTURBED
-from nwb_biornn.errors import UserError
+from nwb_biornn.synthetic import circuits, demo
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.core.session import UNPERTURBED
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.nwbio import read_reference_circuit
 
 SMALL = dict(n_trials=40, perturbed_fraction=0.5, units_per_area=5)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from dandi_server import API_KEY
 
 from nwb_biornn.cli import main
-from nwb_biornn.data.demo import write_demo_dandiset
+from nwb_biornn.synthetic.demo import write_demo_dandiset
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nwb_biornn import metrics
+from nwb_biornn.analysis import metrics
 
 
 def test_response_probability_plain_fraction():

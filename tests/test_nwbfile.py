@@ -9,10 +9,10 @@ from pynwb import NWBHDF5IO
 import nwb_factories as factories
 from nwb_factories import (ECONOMO, GO, LIGHT_ONSET, REALDATA, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE,
                            UNIT_STEP)
-from nwb_biornn.data.nwbfile import load_session, safe_label
-from nwb_biornn.data.session import UNPERTURBED, Condition, Source
-from nwb_biornn.data.summary import summarize
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings.nwbfile import load_session, safe_label
+from nwb_biornn.core.session import UNPERTURBED, Condition, Source
+from nwb_biornn.render.sessions import summarize
+from nwb_biornn.core.errors import UserError
 
 PYNAPPLE = [REALDATA / "peyrache_pynapple_phy_A8604-211122.nwb",
             REALDATA / "peyrache_pynapple_neurosuite_A2929-200711.nwb"]
@@ -158,7 +158,7 @@ def test_real_economo_session():
 
 
 def test_the_demo_dandiset_loads_with_its_ground_truth_conditions(tmp_path):
-    from nwb_biornn.data.demo import demo_conditions, write_demo_dandiset
+    from nwb_biornn.synthetic.demo import demo_conditions, write_demo_dandiset
 
     root = write_demo_dandiset(tmp_path / "demo", n_trials=40, units_per_area=5)
     (path,) = root.glob("sub-*/*.nwb")

@@ -20,14 +20,14 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 
 from nwb_biornn import nwbio
-from nwb_biornn.config import FitConfig, ModelConfig
-from nwb_biornn.data.binning import bin_spikes
-from nwb_biornn.data.session import UNPERTURBED, Condition, Session, Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import FitConfig, ModelConfig
+from nwb_biornn.recordings.binning import bin_spikes
+from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit.trainer import FitResult
 from nwb_biornn.model.layout import layout_for_sessions
 from nwb_biornn.model.network import BioRNN
-from nwb_biornn.predictions import ConditionPrediction
+from nwb_biornn.analysis.predictions import ConditionPrediction
 
 UNIT_IDS = [10, 11, 12]
 TRIAL_START = np.arange(6) * 2.0 + 1.0

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from synthetic_sessions import make_session, teacher_model
 
-from nwb_biornn.data.session import Condition
+from nwb_biornn.core.session import Condition
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.perturb import ResponseRule, replay_trials, simulate_trials
+from nwb_biornn.analysis.perturb import ResponseRule, replay_trials, simulate_trials
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from nwb_biornn.data.sources import resolve_source
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings.sources import resolve_source
+from nwb_biornn.core.errors import UserError
 
 LAYOUT = ["sub-2/sub-2_ses-b.nwb", "sub-1/sub-1_ses-a.nwb", "sub-2/sub-2_ses-a.nwb", "top.nwb"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from synthetic_sessions import make_session
 
-from nwb_biornn.config import FitConfig, ModelConfig
+from nwb_biornn.core.config import FitConfig, ModelConfig
 from nwb_biornn.fit import losses
 from nwb_biornn.fit.summaries import group_averaging, summarize_spikes, summary_metric
 from nwb_biornn.fit.trainer import build_trainer

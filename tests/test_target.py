@@ -11,17 +11,17 @@ from synthetic_sessions import make_session, teacher_model
 from pynwb import NWBHDF5IO
 
 from nwb_biornn.cli import main
-from nwb_biornn.config import ModelConfig, preset
-from nwb_biornn.data import demo
-from nwb_biornn.data.nwbfile import load_session
-from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork
+from nwb_biornn.core.config import ModelConfig, preset
+from nwb_biornn.synthetic import demo
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.analysis.evaluate import FittedNetwork
 from nwb_biornn.fit.trainer import fit
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.nwbio import write_model_file
-from nwb_biornn.reference import read_reference_network
-from nwb_biornn.target import (behaviour_objective, choose_sets, default_window, light_gradient, stimulation, target,
+from nwb_biornn.nwbio.ground_truth import read_reference_network
+from nwb_biornn.analysis.target import (behaviour_objective, choose_sets, default_window, light_gradient, stimulation, target,
                                window_mask)
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from nwb_biornn.config import ModelConfig
-from nwb_biornn.data import circuits, teachers
+from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.synthetic import circuits, teachers
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN
 

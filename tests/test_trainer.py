@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from synthetic_sessions import make_session
-from nwb_biornn.config import FitConfig, ModelConfig
-from nwb_biornn.data.session import Condition
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import FitConfig, ModelConfig
+from nwb_biornn.core.session import Condition
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit.trainer import evaluate_losses, fit, split_trials
 from nwb_biornn.model.network import BioRNN, Simulation
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit.summaries import group_averaging
 
 STD_FLOOR = 1e-3

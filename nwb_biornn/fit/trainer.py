@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwb_biornn.config import FitConfig, ModelConfig, to_dict
-from nwb_biornn.data.session import UNPERTURBED
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import FitConfig, ModelConfig, to_dict
+from nwb_biornn.core.session import UNPERTURBED
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit import losses, summaries
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.errors import UserError
 
 HIDDEN = -1
 """Value of :attr:`NeuronLayout.session` and :attr:`NeuronLayout.unit` for a neuron without a recorded unit."""

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nwb_biornn.config import ModelConfig
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.draws import CHUNK_STEPS, Draws, start_drawing
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.sparse import SpikeLists, sparse_density_limit
@@ -184,7 +184,7 @@ class BioRNN(torch.nn.Module):
 
     Examples
     --------
-    >>> from nwb_biornn.config import ModelConfig
+    >>> from nwb_biornn.core.config import ModelConfig
     >>> layout = NeuronLayout.hidden({"A": 10, "B": 10})
     >>> model = BioRNN(ModelConfig(), layout, n_inputs=1, dt=0.002)
     >>> sim = model.simulate(torch.zeros(3, 50, 1), seed=0)
@@ -227,7 +227,7 @@ class BioRNN(torch.nn.Module):
         self.noise = torch.nn.Parameter(torch.full((n,), config.noise), requires_grad=config.train_noise)
         self.constraints: list = []
         """Further constraints, functions of the network that change its parameters in place, applied in order at
-        the end of :meth:`constrain_` (e.g. a connectivity imposed on a teacher, :mod:`nwb_biornn.data.teachers`)."""
+        the end of :meth:`constrain_` (e.g. a connectivity imposed on a teacher, :mod:`nwb_biornn.synthetic.teachers`)."""
 
     @property
     def n_neurons(self) -> int:

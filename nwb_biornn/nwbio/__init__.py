@@ -4,7 +4,7 @@ One derived file per session, ``OUT/sub-<id>/sub-<id>_ses-<sid>_desc-<label>.nwb
 a dandiset (``OUT/dandiset.yaml``). Each file stands alone: subject and session metadata, every unit and trial of
 the source session, its optogenetic stimulation sites and lick events, the model (processing module ``biornn``,
 ndx-biornn types), the session grid, the predictions and the loss history. :func:`read_model_file` rebuilds the torch model
-and the :class:`~nwb_biornn.data.session.Session` from the file alone.
+and the :class:`~nwb_biornn.core.session.Session` from the file alone.
 
 Modules: ``write`` (:func:`write_model_file`), ``read`` (:func:`read_model_file`), ``subject`` (the subject
 fields DANDI requires), ``container`` (a network <-> a ``BioRNNModel``), ``reference`` (ground-truth circuits),

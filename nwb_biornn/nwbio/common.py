@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nwb_biornn.data.binning import bin_spikes
+from nwb_biornn.recordings.binning import bin_spikes
 
 MODULE = "biornn"
 """Processing module of a model file that holds every ndx-biornn object."""

@@ -15,7 +15,7 @@ from hdmf.backends.hdf5 import H5DataIO
 
 from ndx_biornn import BioRNNModel, BioRNNNeuronTable
 from nwb_biornn import __version__
-from nwb_biornn.config import FitConfig, ModelConfig, from_dict, to_dict
+from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict, to_dict
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.nwbio.common import _GZIP, SOFTWARE
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from nwb_biornn.nwbio.common import MODEL, MODULE, FITTED_SESSION, PREDICTIONS, REFERENCE, TARGETS, _scalar
 from nwb_biornn.nwbio.read import _open
-from nwb_biornn.text import evaluation_headline
+from nwb_biornn.render.text import evaluation_headline
 
 
 def describe_model_file(path) -> dict:

@@ -16,16 +16,16 @@ from pynwb import NWBHDF5IO
 
 import ndx_biornn
 from ndx_biornn import UnitResponseSeries
-from nwb_biornn.config import FitConfig, ModelConfig, from_dict
-from nwb_biornn.data.nwbfile import checked_hdf5_path
-from nwb_biornn.data.session import Condition, Session, Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict
+from nwb_biornn.recordings.nwbfile import checked_hdf5_path
+from nwb_biornn.core.session import Condition, Session, Source
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.nwbio.common import (_LOSS_COLUMNS, ALIGN_TIMES, FITTED_SESSION, HISTORY, MODEL, MODULE,
                                      PREDICTIONS, _rebin)
 from nwb_biornn.nwbio.container import _network
 from nwb_biornn.nwbio.reference import read_reference_circuit
-from nwb_biornn.predictions import ConditionPrediction
+from nwb_biornn.analysis.predictions import ConditionPrediction
 
 
 @dataclass

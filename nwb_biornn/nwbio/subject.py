@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.errors import UserError
 
 SUBJECT_OPTIONS = {"species": "--subject-species", "sex": "--subject-sex", "age": "--subject-age"}
 _SPECIES_ALIASES = {"mouse": "Mus musculus", "house mouse": "Mus musculus", "rat": "Rattus norvegicus",

@@ -25,11 +25,11 @@ from pynwb.misc import Units
 
 from ndx_biornn import BioRNNModel, FittedSession, LossHistoryTable, PerturbationPredictionsTable, UnitResponseSeries
 from nwb_biornn import __version__
-from nwb_biornn.config import preset_label
-from nwb_biornn.data import layouts
-from nwb_biornn.data.nwbfile import is_url, open_nwb
-from nwb_biornn.data.session import Session, Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import preset_label
+from nwb_biornn.recordings import adapters
+from nwb_biornn.recordings.nwbfile import is_url, open_nwb
+from nwb_biornn.core.session import Session, Source
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.nwbio.common import (_GZIP, _LOSS_COLUMNS, ALIGN_TIMES, FITTED_SESSION, HISTORY, MODEL, MODULE,
                                      PREDICTIONS, REFERENCE, SOFTWARE, _rebin, _replace_atomically, _scalar)
@@ -65,7 +65,7 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
     session_index
         Position of ``session`` among the sessions of the fit (``result.splits[session_index]``).
     predictions
-        :class:`~nwb_biornn.predictions.ConditionPrediction` of every condition (may be empty).
+        :class:`~nwb_biornn.analysis.predictions.ConditionPrediction` of every condition (may be empty).
     reference : BioRNN, optional
         Ground-truth circuit of a synthetic session, stored as ``reference_circuit``.
     summary
@@ -238,13 +238,13 @@ def _copy_ogen_sites(source: NWBFile, nwbfile: NWBFile) -> None:
 def _copy_lick_events(source: NWBFile, nwbfile: NWBFile) -> None:
     """The source's lick event series (what the behaviour trace was binned from), as TimeSeries of the
     ``behavior`` module."""
-    series = layouts.lick_series(source)
+    series = adapters.lick_series(source)
     if not series:
         return
     module = nwbfile.create_processing_module("behavior", "Lick events copied from the source session.")
     for original in series.values():
         module.add(TimeSeries(
-            name=original.name, data=np.asarray(original.data[:]), timestamps=layouts.series_times(original),
+            name=original.name, data=np.asarray(original.data[:]), timestamps=adapters.series_times(original),
             unit=original.unit, description=original.description or "Lick events copied from the source."))
 
 
@@ -254,7 +254,7 @@ def _check_rebinning(nwbfile: NWBFile, session: Session, layout: NeuronLayout, s
     spikes = _rebin(nwbfile.units, rows, _align_times(session), session.t_start, session.dt, session.n_time)
     if not np.array_equal(spikes, session.spikes):
         raise ValueError("re-binning the source's spike_times does not reproduce session.spikes; the loader and "
-                         "nwb_biornn.data.binning.bin_spikes disagree")
+                         "nwb_biornn.recordings.binning.bin_spikes disagree")
     neurons, _ = layout.neurons_of(session_index)
     if len(neurons) != session.n_units:
         raise ValueError(f"the layout maps {len(neurons)} neurons to session {session_index}, which has "

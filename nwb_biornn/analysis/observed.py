@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nwb_biornn import metrics
-from nwb_biornn.data.session import Condition
-from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork, predict_condition
-from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.analysis import metrics
+from nwb_biornn.core.session import Condition
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.analysis.evaluate import FittedNetwork, predict_condition
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
 
 _ALIASES = {"area": ("area",), "start": ("start", "window_start", "onset"), "stop": ("stop", "window_stop", "offset"),
             "power": ("power", "power_mw"), "delta": ("delta", "observed", "observed_delta", "delta_behaviour"),

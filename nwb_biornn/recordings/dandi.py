@@ -1,7 +1,7 @@
 """DANDI access: version resolution, asset listings, a download cache that works offline, and streaming.
 
 Everything goes through the ``dandi`` client (:class:`dandi.dandiapi.DandiAPIClient`) with two guards:
-requests time out and an unreachable or failing server raises :class:`~nwb_biornn.errors.UserError` within
+requests time out and an unreachable or failing server raises :class:`~nwb_biornn.core.errors.UserError` within
 seconds (the client alone retries for about a minute), and nothing the server sends can make us write outside
 the cache. The cache folder holds::
 
@@ -41,7 +41,7 @@ from dandi.consts import DandiInstance, known_instances  # noqa: E402
 from dandi.dandiapi import AssetType, DandiAPIClient  # noqa: E402
 from dandi.exceptions import NotFoundError  # noqa: E402
 
-from nwb_biornn.errors import UserError  # noqa: E402
+from nwb_biornn.core.errors import UserError  # noqa: E402
 
 logging.getLogger("dandi").addHandler(logging.NullHandler())  # the client's records reach the app's handlers only
 
@@ -192,7 +192,7 @@ class DandiArchive:
     api_url
         The instance's API URL, e.g. ``https://api.dandiarchive.org/api``.
     cache_dir
-        The cache folder (see :func:`nwb_biornn.data.cache.cache_root`).
+        The cache folder (see :func:`nwb_biornn.recordings.cache.cache_root`).
 
     The client is created, and ``DANDI_API_KEY`` sent, only when a request is needed.
     """

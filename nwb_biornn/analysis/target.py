@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwb_biornn.data.session import Session
-from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork
+from nwb_biornn.core.session import Session
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.analysis.evaluate import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
-from nwb_biornn.perturb import DEFAULT_TRIALS, replay_trials
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, replay_trials
 
 OBJECTIVES = ("behaviour",)
 """Objectives: ``behaviour`` is the behaviour readout summed over the response window, times the bin width."""
@@ -224,7 +224,7 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
     include_hidden : bool
         Also target neurons that stand for no recorded unit.
     reference : FittedNetwork, optional
-        Ground-truth circuit whose layout maps its neurons to the session's units (:mod:`nwb_biornn.reference`):
+        Ground-truth circuit whose layout maps its neurons to the session's units (:mod:`nwb_biornn.nwbio.ground_truth`):
         the chosen sets are applied to it as well.
     """
     if objective not in OBJECTIVES:
@@ -371,7 +371,7 @@ def target_model_file(path, *, save: bool = True, plot=None, **options) -> dict:
     ``plot`` is a PNG path for :func:`plot_targeting`; ``options`` are those of :func:`target`.
     """
     from nwb_biornn.nwbio import add_targets, read_model_file
-    from nwb_biornn.reference import read_reference_network
+    from nwb_biornn.nwbio.ground_truth import read_reference_network
 
     model_file = read_model_file(path)
     network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
@@ -387,7 +387,7 @@ def target_model_file(path, *, save: bool = True, plot=None, **options) -> dict:
 
 def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
     """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
-    from nwb_biornn.report import pyplot
+    from nwb_biornn.render.plots import pyplot
 
     plt = pyplot()
     groups, values = gradient_map(targeting.mean_gradient, layout)

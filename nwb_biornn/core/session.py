@@ -1,6 +1,6 @@
 """The normalized recording every other part of nwb-biornn works on.
 
-Nothing outside ``nwb_biornn.data`` knows NWB field names: loaders turn a file into a :class:`Session`,
+Nothing outside ``nwb_biornn.recordings`` knows NWB field names: loaders turn a file into a :class:`Session`,
 and fitting, perturbation and evaluation only ever see sessions.
 """
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Session:
     unit_ids : ndarray, shape (units,), int
         Row ids of the units in the source ``Units`` table.
     unit_area : ndarray, shape (units,), str
-        Model area of each unit (already mapped through the area rule, see ``nwb_biornn.data.areas``).
+        Model area of each unit (already mapped through the area rule, see ``nwb_biornn.recordings.areas``).
     unit_cell_type : ndarray, shape (units,), str
         ``"E"`` or ``"I"``.
     trial_ids : ndarray, shape (trials,), int

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwb_biornn.config import preset
-from nwb_biornn.data.session import UNPERTURBED, Session, Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import preset
+from nwb_biornn.core.session import UNPERTURBED, Session, Source
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import single_thread_if_small

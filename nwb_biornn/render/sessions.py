@@ -14,7 +14,7 @@ from collections import Counter
 
 import numpy as np
 
-from nwb_biornn.data.session import UNPERTURBED, Session
+from nwb_biornn.core.session import UNPERTURBED, Session
 
 
 def _counts(values) -> str:

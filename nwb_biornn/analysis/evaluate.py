@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nwb_biornn import metrics
-from nwb_biornn.config import FitConfig
-from nwb_biornn.data.session import Condition, Session
+from nwb_biornn.analysis import metrics
+from nwb_biornn.core.config import FitConfig
+from nwb_biornn.core.session import Condition, Session
 from nwb_biornn.fit import losses
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN
-from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule, SimulatedTrials, simulate_trials
-from nwb_biornn.predictions import ConditionPrediction
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule, SimulatedTrials, simulate_trials
+from nwb_biornn.analysis.predictions import ConditionPrediction
 
 
 @dataclass

@@ -6,7 +6,7 @@ same loader path as a real optogenetics dandiset::
     <root>/dandiset.yaml
     <root>/sub-refcirc1/sub-refcirc1_ses-20240101T120000_ecephys+ogen.nwb
 
-Each session holds ``n_trials`` go/no-go trials of :mod:`nwb_biornn.data.circuits`, a fraction of them with light
+Each session holds ``n_trials`` go/no-go trials of :mod:`nwb_biornn.synthetic.circuits`, a fraction of them with light
 on one area (inactivation: light on its inhibitory neurons; activation: on its excitatory neurons), the spikes of
 a random subset of the circuit's neurons as ``Units``, the licks, and the circuit itself (so evaluation can
 re-simulate the ground truth). ``docs/demo.md`` lists every field.
@@ -35,10 +35,10 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 from pynwb.ogen import OptogeneticSeries
 
-from nwb_biornn.data import circuits
-from nwb_biornn.data.cache import cache_root
-from nwb_biornn.data.session import UNPERTURBED, Condition
-from nwb_biornn.errors import UserError
+from nwb_biornn.synthetic import circuits
+from nwb_biornn.recordings.cache import cache_root
+from nwb_biornn.core.session import UNPERTURBED, Condition
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.nwbio import add_reference_circuit
 
 CACHE_VERSION = "v4"
@@ -161,7 +161,7 @@ def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     """The cached demo dandiset of a circuit, generated on first use.
 
     The folder is ``<cache>/demo/<circuit>-<CACHE_VERSION>`` where ``<cache>`` is
-    :func:`~nwb_biornn.data.cache.cache_root` of ``cache_dir``. It is written
+    :func:`~nwb_biornn.recordings.cache.cache_root` of ``cache_dir``. It is written
     into a temporary sibling folder and renamed into place, so an interrupted generation leaves nothing behind
     and concurrent callers never see a partial dandiset.
     """
@@ -235,8 +235,8 @@ def _session_file(circuit, seed, index, start_time, trial_start, instructions, l
         experiment_description=circuits.describe(circuit),
         institution="nwb-biornn (synthetic data)",
         keywords=["optogenetics", "synthetic", "ground truth", "go/no-go", "spiking network"],
-        source_script="nwb_biornn.data.demo.write_demo_dandiset",
-        source_script_file_name="nwb_biornn/data/demo.py",
+        source_script="nwb_biornn.synthetic.demo.write_demo_dandiset",
+        source_script_file_name="nwb_biornn/synthetic/demo.py",
     )
     nwbfile.subject = Subject(subject_id=circuit, species="Mus musculus", sex="U", age="P90D",
                               description=f"Synthetic subject: the reference circuit {circuit}.")

@@ -80,7 +80,7 @@ def plot_training_curves(history: list, path: Path) -> Path:
 
 def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     """All evaluation plots of a model file into ``folder``; returns the written paths."""
-    from nwb_biornn.evaluate import area_groups, area_rate_psth, psth_time
+    from nwb_biornn.analysis.evaluate import area_groups, area_rate_psth, psth_time
     from nwb_biornn.fit import losses
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pynwb import NWBHDF5IO
 
-from nwb_biornn.data.cache import cache_root
-from nwb_biornn.data.nwbfile import open_nwb
-from nwb_biornn.data.session import Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings.cache import cache_root
+from nwb_biornn.recordings.nwbfile import open_nwb
+from nwb_biornn.core.session import Source
+from nwb_biornn.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ class ResolvedAsset:
 
     @property
     def location(self) -> str | Path:
-        """What :func:`~nwb_biornn.data.nwbfile.open_nwb` opens: the local path, else the URL to stream."""
+        """What :func:`~nwb_biornn.recordings.nwbfile.open_nwb` opens: the local path, else the URL to stream."""
         return self.path if self.path is not None else self.source.path
 
     def open(self) -> NWBHDF5IO:
-        """The file opened read-only with :func:`~nwb_biornn.data.nwbfile.open_nwb`."""
+        """The file opened read-only with :func:`~nwb_biornn.recordings.nwbfile.open_nwb`."""
         return open_nwb(self.location, self.cache_dir)
 
 
@@ -112,7 +112,7 @@ def is_demo_source(text: str) -> bool:
 
 
 def _resolve_demo(text: str, sessions_glob: str | None, cache_dir) -> list[ResolvedAsset]:
-    from nwb_biornn.data.demo import demo_dandiset
+    from nwb_biornn.synthetic.demo import demo_dandiset
 
     _, _, circuit = text.partition(":")
     folder = demo_dandiset(circuit, cache_dir) if circuit else demo_dandiset(cache_dir=cache_dir)
@@ -120,7 +120,7 @@ def _resolve_demo(text: str, sessions_glob: str | None, cache_dir) -> list[Resol
 
 
 def _resolve_dandi(text, sessions_glob, cache_dir, api_url, stream, progress) -> list[ResolvedAsset]:
-    from nwb_biornn.data import dandi
+    from nwb_biornn.recordings import dandi
 
     reference = dandi.parse_dandi_reference(text)
     if reference is None:

@@ -7,8 +7,8 @@ from pynwb import NWBHDF5IO
 import nwb_factories as factories
 from nwb_factories import (DELAY, ECONOMO, GO, LIGHT_DURATION, LIGHT_ONSET, LIGHT_POWER, SAMPLE, TRIAL_PERIOD,
                            trial_starts)
-from nwb_biornn.data import layouts
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings import adapters
+from nwb_biornn.core.errors import UserError
 
 
 
@@ -20,8 +20,8 @@ def opened(path):
 
 def decode(path, area_map=None):
     with opened(path) as nwbfile:
-        trials = layouts.read_trials(nwbfile, str(path))
-        return trials, layouts.read_photostim(nwbfile, trials, area_map)
+        trials = adapters.read_trials(nwbfile, str(path))
+        return trials, adapters.read_photostim(nwbfile, trials, area_map)
 
 
 def test_000363_trials_use_the_last_sample_event_before_the_go_cue(tmp_path):
@@ -113,7 +113,7 @@ def test_coded_photostimulation_type_is_decoded_from_its_description(tmp_path):
 
 
 def test_code_meanings_split_a_coded_description():
-    assert layouts._code_meanings('"0" = none; "1" = left ALM, 800 ms; "12" = right ALM') == \
+    assert adapters._code_meanings('"0" = none; "1" = left ALM, 800 ms; "12" = right ALM') == \
         {"0": "none", "1": "left ALM, 800 ms", "12": "right ALM"}
 
 
@@ -163,37 +163,37 @@ def test_absolute_event_columns_stay_on_the_session_clock(tmp_path):
 def test_missing_trials_table_raises_user_error(tmp_path):
     with opened(factories.write_without_trials(tmp_path / "f.nwb")) as nwbfile:
         with pytest.raises(UserError, match="has no trials table"):
-            layouts.read_trials(nwbfile, "f.nwb")
+            adapters.read_trials(nwbfile, "f.nwb")
 
 
 def test_unit_cell_types_and_locations(tmp_path):
     with opened(factories.write_000060(tmp_path / "a.nwb")) as nwbfile:
-        assert layouts.unit_cell_types(nwbfile)[0].tolist() == ["E", "I"]     # from spk_width_ms
-        assert layouts.unit_locations(nwbfile) == (["vS1", "SSp-bfd4"], "units.anno_name")
+        assert adapters.unit_cell_types(nwbfile)[0].tolist() == ["E", "I"]     # from spk_width_ms
+        assert adapters.unit_locations(nwbfile) == (["vS1", "SSp-bfd4"], "units.anno_name")
     with opened(factories.write_000009(tmp_path / "b.nwb")) as nwbfile:
-        cell_types, rule = layouts.unit_cell_types(nwbfile)
+        cell_types, rule = adapters.unit_cell_types(nwbfile)
         assert (cell_types.tolist(), rule) == (["I", "E"], "units.cell_type")      # FS, PT
-        texts, source = layouts.unit_locations(nwbfile)
+        texts, source = adapters.unit_locations(nwbfile)
         assert source == "electrodes.location" and texts[0].startswith("brain_region: ALM")
     nwbfile = factories.base_nwbfile(2, cell_type_column=None)
     with opened(factories.write(nwbfile, tmp_path / "c.nwb")) as nwbfile:
-        cell_types, rule = layouts.unit_cell_types(nwbfile)
+        cell_types, rule = adapters.unit_cell_types(nwbfile)
         assert (cell_types.tolist(), rule) == (["E", "E"], "default")
 
 
 def test_units_without_an_area_fall_back_to_their_electrodes(tmp_path):
     path = factories.write_000363(tmp_path / "f.nwb", units=(("", "E"), ("Primary motor area", "E")))
     with opened(path) as nwbfile:
-        texts, source = layouts.unit_locations(nwbfile)
+        texts, source = adapters.unit_locations(nwbfile)
     assert texts == ['{"brain_regions": "left ALM"}', "Primary motor area"]
     assert source == "units.anno_name, electrodes.location"
 
 
 def test_real_economo_file_layout():
     with opened(ECONOMO) as nwbfile:
-        trials = layouts.read_trials(nwbfile, ECONOMO)
-        photostim = layouts.read_photostim(nwbfile, trials)
-        licks, names = layouts.read_licks(nwbfile)
+        trials = adapters.read_trials(nwbfile, ECONOMO)
+        photostim = adapters.read_photostim(nwbfile, trials)
+        licks, names = adapters.read_licks(nwbfile)
     assert len(trials) == 178 and np.isfinite(trials.stop).all()
     assert np.all(trials.stop > trials.start)
     assert np.all((trials.events["go_cue"] > trials.start) & (trials.events["sample"] > trials.start))

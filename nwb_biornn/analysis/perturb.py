@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nwb_biornn.data.session import Condition, Session
+from nwb_biornn.core.session import Condition, Session
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN

@@ -1,7 +1,7 @@
 """Adapters for the trial, optogenetics and behaviour layouts of real dandisets (dandi-layouts.md).
 
 Each adapter detects one layout in an open ``pynwb.NWBFile`` and decodes it into plain arrays on the session
-clock; :mod:`nwb_biornn.data.nwbfile` turns those into a :class:`~nwb_biornn.data.session.Session`.
+clock; :mod:`nwb_biornn.recordings.nwbfile` turns those into a :class:`~nwb_biornn.core.session.Session`.
 
 * :func:`read_trials` -> :class:`TrialTable`: start/stop (NaN stop filled with the next start), alignment events
   from trial columns (absolute or relative to the trial start, detected from the values) or from event series
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nwb_biornn.data.areas import UNKNOWN_AREA, area_of, areas_in_text
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text
+from nwb_biornn.core.errors import UserError
 
 MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim")
 

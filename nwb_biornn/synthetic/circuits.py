@@ -12,7 +12,7 @@ lick rate follows ``B``. They differ in one block of weights only:
 A model that cannot tell a feedforward from a recurrent circuit therefore fails on one of the two.
 
 They are made in two stages, as the paper's were (method.md §1a). :func:`hand_built_circuit` wires each circuit
-by hand (:class:`Wiring`); :mod:`nwb_biornn.data.teachers` then fits a bioRNN *teacher* to every neuron of it,
+by hand (:class:`Wiring`); :mod:`nwb_biornn.synthetic.teachers` then fits a bioRNN *teacher* to every neuron of it,
 with its connectivity imposed, and that teacher, shipped with the package, is the reference circuit
 (:func:`reference_circuit`) that ``demo`` records. ``docs/demo.md`` has the construction and the measured
 effect sizes.
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nwb_biornn.config import ModelConfig, from_dict, to_dict
-from nwb_biornn.data.binning import PULSE_DURATION
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.config import ModelConfig, from_dict, to_dict
+from nwb_biornn.recordings.binning import PULSE_DURATION
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
@@ -198,7 +198,7 @@ def hand_built_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> t
     """Hand-built circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback) as a :class:`BioRNN`.
 
     ``seed`` draws which synapses exist and their log-normal jitter; the strengths are fixed (:class:`Wiring`).
-    The teachers of :mod:`nwb_biornn.data.teachers` are fitted to these circuits.
+    The teachers of :mod:`nwb_biornn.synthetic.teachers` are fitted to these circuits.
     """
     arrays, layout = circuit_arrays(name, seed, wiring)
     return BioRNN.from_arrays(CIRCUIT_CONFIG, layout, DT, arrays), layout

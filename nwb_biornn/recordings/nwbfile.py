@@ -33,10 +33,10 @@ import h5py
 import numpy as np
 from pynwb import NWBHDF5IO
 
-from nwb_biornn.data import binning, layouts
-from nwb_biornn.data.areas import UNKNOWN_AREA, area_of
-from nwb_biornn.data.session import UNPERTURBED, Condition, Session, Source
-from nwb_biornn.errors import UserError
+from nwb_biornn.recordings import adapters, binning
+from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of
+from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
+from nwb_biornn.core.errors import UserError
 
 RESPONSE_DURATION = 1.0
 """Default length in seconds of the response window after the go cue."""
@@ -65,7 +65,7 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
     bin_size
         Bin width in seconds.
     area_map
-        User overrides of the area rule (pattern -> area), see :func:`nwb_biornn.data.areas.area_of`.
+        User overrides of the area rule (pattern -> area), see :func:`nwb_biornn.recordings.areas.area_of`.
     source
         Provenance to record; default ``Source(path)``.
     response_window
@@ -116,7 +116,7 @@ def checked_hdf5_path(path, hint: str) -> Path:
 def open_nwb(path, cache_dir=None) -> NWBHDF5IO:
     """Open a local NWB file, or stream a remote one (``http(s)://``, through remfile), read-only.
 
-    Streamed blocks are cached under ``cache_dir`` (default: :func:`nwb_biornn.data.cache.cache_root`).
+    Streamed blocks are cached under ``cache_dir`` (default: :func:`nwb_biornn.recordings.cache.cache_root`).
 
     Raises
     ------
@@ -124,8 +124,8 @@ def open_nwb(path, cache_dir=None) -> NWBHDF5IO:
         Missing file, not HDF5, or unreadable (truncated, damaged, unreachable).
     """
     if is_url(path):
-        from nwb_biornn.data.cache import cache_root
-        from nwb_biornn.data.dandi import open_stream
+        from nwb_biornn.recordings.cache import cache_root
+        from nwb_biornn.recordings.dandi import open_stream
 
         try:
             return NWBHDF5IO(file=h5py.File(open_stream(str(path), cache_root(cache_dir)), "r"), mode="r", load_namespaces=True)
@@ -142,17 +142,17 @@ def open_nwb(path, cache_dir=None) -> NWBHDF5IO:
 
 
 def _session(nwbfile, path, align, window, dt, area_map, source, response_window) -> Session:
-    trials = layouts.read_trials(nwbfile, str(path))
+    trials = adapters.read_trials(nwbfile, str(path))
     units = nwbfile.units
     if units is None or len(units) == 0 or "spike_times" not in units.colnames:
         raise UserError(f"{path} has no units with spike times (units table missing, empty or without "
                         "spike_times): nwb-biornn fits spike trains of sorted units")
     align = _choose_alignment(trials, align, path)
     align_times = trials.events[align]
-    photostim = layouts.read_photostim(nwbfile, trials, area_map)
-    locations, location_source = layouts.unit_locations(nwbfile)
+    photostim = adapters.read_photostim(nwbfile, trials, area_map)
+    locations, location_source = adapters.unit_locations(nwbfile)
     unit_area = np.array([area_of(text, area_map) for text in locations], dtype=object).astype(str)
-    cell_type, cell_type_source = layouts.unit_cell_types(nwbfile)
+    cell_type, cell_type_source = adapters.unit_cell_types(nwbfile)
 
     relative = {name: times - align_times for name, times in trials.events.items()}
     if response_window is None:
@@ -169,7 +169,7 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
     spikes[~has_align] = 0
 
     inputs, input_names = _inputs(trials, grid_align, t_start, dt, n_bins)
-    licks = layouts.read_licks(nwbfile)
+    licks = adapters.read_licks(nwbfile)
     if licks is not None:
         behaviour = binning.lick_rate(licks[0], grid_align, t_start, dt, n_bins)
         response = binning.any_event_in(licks[0], grid_align + response_window[0], grid_align + response_window[1])

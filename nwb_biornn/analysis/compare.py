@@ -9,8 +9,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from nwb_biornn import metrics
-from nwb_biornn.errors import UserError
+from nwb_biornn.analysis import metrics
+from nwb_biornn.core.errors import UserError
 
 SCORES = (("unperturbed", "trial_matching_loss"), ("unperturbed", "psth_error"),
           ("perturbed", "trial_matching_loss"), ("perturbed", "delta_behaviour_abs_error"))

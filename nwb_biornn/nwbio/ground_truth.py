@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 
-from nwb_biornn.data.nwbfile import open_nwb
-from nwb_biornn.data.session import Session
-from nwb_biornn.evaluate import FittedNetwork
+from nwb_biornn.recordings.nwbfile import open_nwb
+from nwb_biornn.core.session import Session
+from nwb_biornn.analysis.evaluate import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
 
 CIRCUIT_NEURON = "circuit_neuron"

@@ -12,5 +12,5 @@ class UserError(Exception):
     >>> raise UserError("no trials table in session.nwb: the file has no intervals/trials")
     Traceback (most recent call last):
     ...
-    nwb_biornn.errors.UserError: no trials table in session.nwb: the file has no intervals/trials
+    nwb_biornn.core.errors.UserError: no trials table in session.nwb: the file has no intervals/trials
     """

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nwb_biornn.data.session import Condition
+from nwb_biornn.core.session import Condition
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The reference circuits as trained teachers: bioRNNs fitted to the hand-built circuits (method.md §1a, stage 1).
 
 The paper's ground-truth circuits were not wired by hand but trained with the students' own code, so that they
-live where fitted models live. Ours are made the same way from :func:`~nwb_biornn.data.circuits.hand_built_circuit`:
+live where fitted models live. Ours are made the same way from :func:`~nwb_biornn.synthetic.circuits.hand_built_circuit`:
 
 1. record every neuron (75 per area) of the hand-built circuit in a demo session (600 trials, every light
    condition of the demo protocol);
@@ -10,12 +10,12 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
    the summed ``A -> B`` weight after every step (a projection in place of the paper's penalty
    ``0.1 |sum W_AB - sum W_BA|``). Inactivating ``B`` is what shows the feedback, so those trials are fitted;
    activation trials are not;
-3. ship the teacher as ``nwb_biornn/data/reference_circuits/<name>.npz``
-   (:func:`~nwb_biornn.data.circuits.save_circuit`).
+3. ship the teacher as ``nwb_biornn/synthetic/reference_circuits/<name>.npz``
+   (:func:`~nwb_biornn.synthetic.circuits.save_circuit`).
 
 Regenerate the shipped teachers (about 5 minutes per circuit on one core, as docs/demo.md says)::
 
-    python -m nwb_biornn.data.teachers
+    python -m nwb_biornn.synthetic.teachers
 
 Examples
 --------
@@ -30,10 +30,10 @@ import tempfile
 import numpy as np
 import torch
 
-from nwb_biornn.config import preset
-from nwb_biornn.data import circuits, demo
-from nwb_biornn.data.nwbfile import load_session
-from nwb_biornn.data.session import UNPERTURBED, Session
+from nwb_biornn.core.config import preset
+from nwb_biornn.synthetic import circuits, demo
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.core.session import UNPERTURBED, Session
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
 
@@ -109,7 +109,7 @@ def impose_connectivity(model: BioRNN, name: str) -> None:
 
 
 def main(argv=None) -> None:
-    """Train the teachers and write them where :func:`~nwb_biornn.data.circuits.reference_circuit` reads them."""
+    """Train the teachers and write them where :func:`~nwb_biornn.synthetic.circuits.reference_circuit` reads them."""
     parser = argparse.ArgumentParser(description="Train the reference circuits' teachers.")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"circuits to train, of {', '.join(circuits.CIRCUITS)} (default: all)")

@@ -38,7 +38,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.errors import UserError
 
 UNKNOWN_AREA = "unknown"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nwb_biornn.errors import UserError
-from nwb_biornn.evaluate import FittedNetwork, predict_condition
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.analysis.evaluate import FittedNetwork, predict_condition
 from nwb_biornn.model.light import MW_TO_CURRENT
-from nwb_biornn.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
 
 FACTORS = MW_TO_CURRENT * np.array([0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
 """Candidate mW -> current factors."""

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from nwb_biornn.errors import UserError
+from nwb_biornn.core.errors import UserError
 
 
 @dataclass(frozen=True)
