@@ -19,6 +19,7 @@ import numpy as np
 from nwb_biornn import api
 from nwb_biornn.core.config import PRESETS
 
+
 def _score(block, key):
     return lambda document: document[block][key]
 
@@ -43,9 +44,12 @@ def run_one(sessions, circuit: str, preset: str, seed: int, root: Path) -> dict:
     if record.exists():
         return json.loads(record.read_text())
     start = time.perf_counter()
-    result = api.fit(sessions, preset, seed=seed, out=out, resume=(out / "checkpoints" / "last.pt").exists(),
-                     device="cpu", source=f"demo:{circuit}")
-    _, documents = api.save(result, sessions, out)
+    model_config, fit_config = api.configure(preset, seed=seed, source=f"demo:{circuit}")
+    result = api.fit(sessions, model_config, fit_config, out=out, resume=(out / "checkpoints" / "last.pt").exists(),
+                     device="cpu")
+    predicted = api.predict(result, sessions)
+    api.save(result, sessions, predicted, out)
+    documents = [found.evaluation for found in predicted]
     entry = {"circuit": circuit, "preset": preset, "seed": seed, "seconds": time.perf_counter() - start,
              "evaluation": documents[0]}
     record.write_text(json.dumps(entry, indent=1))

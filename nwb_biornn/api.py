@@ -1,33 +1,55 @@
-"""The Python API: the verbs of the command line, for notebooks and scripts.
+"""The Python API: the one front door that notebooks, scripts and the command line all use.
+
+A fit is five verbs, each doing only what its name says: :func:`load_sessions` reads and decodes the recordings,
+:func:`configure` makes the model and fit configuration, :func:`fit` trains, :func:`predict` scores the fitted
+network on the held-out trials and predicts every recorded perturbation condition, and :func:`save` writes one
+model file per session. Model files are then read by :func:`load_model` and worked on by :func:`evaluate`,
+:func:`perturb` and :func:`target`; :func:`simulate` records a synthetic dandiset from a ground-truth circuit.
 
 Examples
 --------
->>> from nwb_biornn import api as nb                                             # doctest: +SKIP
->>> sessions = nb.load_sessions("demo")                                        # doctest: +SKIP
->>> result = nb.fit(sessions, "biornn", steps=200, out="demo-fit")             # doctest: +SKIP
->>> paths = nb.save(result, sessions, "demo-fit")                              # doctest: +SKIP
->>> report = nb.evaluate(paths[0])                                             # doctest: +SKIP
+>>> import tempfile
+>>> from nwb_biornn import api
+>>> folder = tempfile.mkdtemp()
+>>> recorded = api.simulate("refcirc1", f"{folder}/data", n_trials=40)
+>>> sessions = api.load_sessions(f"{folder}/data")
+>>> model_config, fit_config = api.configure("biornn", steps=2)
+>>> result = api.fit(sessions, model_config, fit_config)
+>>> predicted = api.predict(result, sessions, n_trials=8)
+>>> paths = api.save(result, sessions, predicted, f"{folder}/fit")
+>>> document, predictions = api.evaluate(paths[0], n_trials=8)
+>>> document["session"] == sessions[0].session_id, len(predictions) == len(sessions[0].conditions)
+(True, True)
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from nwb_biornn import nwbio
-from nwb_biornn.analysis.calibrate import calibrate_light
-from nwb_biornn.core.config import load_config, preset
-from nwb_biornn.recordings.nwbfile import load_session
-from nwb_biornn.synthetic.demo import HIDDEN_PER_AREA
-from nwb_biornn.core.session import Condition
-from nwb_biornn.recordings.sources import is_demo_source, resolve_source
-from nwb_biornn.core.errors import UserError
-from nwb_biornn.analysis.evaluate import FittedNetwork, evaluate as evaluate_network, predict_condition
-from nwb_biornn.fit.trainer import FitResult, fit as fit_sessions
-from nwb_biornn.model.light import MW_TO_CURRENT
+from nwb_biornn.analysis import target as targeting
+from nwb_biornn.analysis.calibrate import calibrate_light, calibration_indices
+from nwb_biornn.analysis.evaluate import evaluate as evaluate_network
+from nwb_biornn.analysis.evaluate import predict_condition
+from nwb_biornn.analysis.observed import read_observed, score_observed
 from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
-from nwb_biornn.nwbio.ground_truth import read_reference_network
+from nwb_biornn.core.config import FitConfig, ModelConfig, load_config, preset
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path
+from nwb_biornn.core.session import Condition, Session
+from nwb_biornn.core.split import Split
+from nwb_biornn.fit.trainer import FitResult
+from nwb_biornn.fit.trainer import fit as train
+from nwb_biornn.model.fitted import FittedNetwork
+from nwb_biornn.model.light import MW_TO_CURRENT
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.recordings.sources import resolve_source
+from nwb_biornn.render.plots import plot_targeting
+from nwb_biornn.synthetic.demo import HIDDEN_PER_AREA, demo_folder, is_demo_source, write_demo_dandiset
 
 
 def resolve_device(device: str) -> str:
@@ -41,24 +63,31 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def load_sessions(source: str, sessions: str | None = None, *, cache_dir=None, api_url=None, stream=False,
-                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None) -> list:
-    """Resolve ``source`` (DANDI id or URL, NWB file, folder, ``demo``) and load every matching session."""
-    assets = resolve_source(source, sessions_glob=sessions, cache_dir=cache_dir, api_url=api_url, stream=stream,
-                            progress=progress)
+def load_sessions(source: str, sessions_glob: str | None = None, *, cache_dir=None, api_url=None, stream=False,
+                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None) -> list[Session]:
+    """Resolve ``source`` and load every matching session.
+
+    ``source`` is a DANDI id or URL, an NWB file, a folder of them, or ``demo`` / ``demo:<circuit>`` (the
+    synthetic dandiset, generated on first use and cached); ``sessions_glob`` keeps the files whose path matches
+    it (see :func:`~nwb_biornn.recordings.sources.resolve_source` for every option).
+    """
+    if is_demo_source(source):
+        source = str(demo_folder(source, cache_dir))
+    assets = resolve_source(source, sessions_glob=sessions_glob, cache_dir=cache_dir, api_url=api_url,
+                            stream=stream, progress=progress)
     return [load_session(asset.location, align=align, window=window, bin_size=bin_size, area_map=area_map,
                          source=asset.source, cache_dir=asset.cache_dir) for asset in assets]
 
 
-def configure(model: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None,
-              source: str | None = None):
+def configure(preset_name: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None,
+              source: str | None = None) -> tuple[ModelConfig, FitConfig]:
     """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
 
     For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
-    :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the paper's
-    students had their teacher's size; a config file can still change it.
+    :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the
+    paper's students had their teacher's size; a config file can still change it.
     """
-    model_config, fit_config = preset(model)
+    model_config, fit_config = preset(preset_name)
     if source is not None and is_demo_source(source):
         model_config = dataclasses.replace(model_config, hidden_per_area=HIDDEN_PER_AREA)
     if config_file is not None:
@@ -69,47 +98,101 @@ def configure(model: str = "biornn", config_file=None, steps: int | None = None,
     return model_config, dataclasses.replace(fit_config, **changes)
 
 
-def fit(sessions: list, model: str = "biornn", *, config_file=None, steps=None, seed=None, out=None,
-        resume=False, device="auto", progress=None, source: str | None = None) -> FitResult:
-    """Fit one network to ``sessions`` (their unperturbed training trials); checkpoints under ``out``.
+def check_options(sessions: list[Session], *, subject_overrides: dict | None = None,
+                  calibrate_on: tuple = ()) -> None:
+    """Raise :class:`UserError` now for options that :func:`predict` and :func:`save` would refuse after a fit.
 
-    ``source`` is what the sessions were loaded from, for its defaults (:func:`configure`).
+    Checks that every session's subject, with ``subject_overrides``, has what DANDI requires, and that every
+    ``calibrate_on`` label names a recorded condition.
     """
-    model_config, fit_config = configure(model, config_file, steps, seed, source)
-    return fit_sessions(sessions, model_config, fit_config, out_dir=out, resume=resume,
-                        device=resolve_device(device), progress=progress)
+    for session in sessions:
+        nwbio.subject_for_dandi(session.subject, subject_overrides)
+        calibration_indices(session, tuple(calibrate_on))
 
 
-def save(result: FitResult, sessions: list, out, *, subject_overrides=None, n_trials=DEFAULT_TRIALS, seed=0,
-         calibrate_on: tuple = (), progress=None) -> tuple[list, list]:
-    """Evaluate every session, predict its recorded conditions and write one model file per session.
+def fit(sessions: list[Session], model_config: ModelConfig, fit_config: FitConfig, *, out=None, resume=False,
+        device="auto", progress=None) -> FitResult:
+    """Fit one network to the unperturbed training trials of ``sessions``.
 
-    With ``calibrate_on`` (condition labels), the mW -> current factor is calibrated on those conditions of
-    each session (:func:`nwb_biornn.analysis.calibrate.calibrate_light`) and they are left out of the scores.
-    Returns the written paths and the evaluation documents (also stored in each file's training summary).
+    With ``out``, checkpoints and metrics are written under it, and a folder that already holds a fit is
+    refused unless ``resume`` continues it. ``progress(step, metrics)`` follows the training.
+    """
+    if out is not None and (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
+        raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
+    return train(sessions, model_config, fit_config, out_dir=out, resume=resume, device=resolve_device(device),
+                 progress=progress)
+
+
+@dataclass(frozen=True)
+class SessionPredictions:
+    """What :func:`predict` found for one session of a fit.
+
+    Attributes
+    ----------
+    evaluation : dict
+        The evaluation document: held-out scores, per-condition rows, the ground truth's scores (synthetic
+        sessions).
+    predictions : list of ConditionPrediction
+        One per recorded condition, in the session's order.
+    mw_to_current : float
+        The mW -> model current factor the light was simulated with.
+    calibrated_on : tuple of str
+        Condition labels the factor was calibrated on (left out of the scores).
+    reference : FittedNetwork or None
+        The ground-truth circuit of a synthetic session.
+    """
+
+    evaluation: dict
+    predictions: list
+    mw_to_current: float
+    calibrated_on: tuple
+    reference: FittedNetwork | None
+
+
+def predict(result: FitResult, sessions: list[Session], *, calibrate_on: tuple = (), n_trials: int = DEFAULT_TRIALS,
+            seed: int = 0, progress=None) -> list[SessionPredictions]:
+    """Score the fitted network on each session's held-out trials and predict its recorded conditions.
+
+    The simulations run on the CPU: the fitted network is moved there. With ``calibrate_on`` (condition
+    labels), the mW -> current factor is first calibrated on those conditions of each session
+    (:func:`~nwb_biornn.analysis.calibrate.calibrate_light`); they are left out of the scores.
+    ``progress(done, total)`` follows the sessions.
     """
     result.model.cpu()
-    subjects = [nwbio.subject_for_dandi(s.subject, subject_overrides) for s in sessions]
-    paths, documents = [], []
-    for index, (session, subject) in enumerate(zip(sessions, subjects)):
-        network = FittedNetwork(result.model, result.layout, index)
-        split = result.splits[index]
+    calibrate_on = tuple(calibrate_on)
+    predicted = []
+    for index, session in enumerate(sessions):
+        network, split = FittedNetwork(result.model, result.layout, index), result.splits[index]
         factor = MW_TO_CURRENT
         if calibrate_on:
-            factor = calibrate_light(network, session, split, result.fit_config, tuple(calibrate_on), seed, n_trials)
-        reference = read_reference_network(session)
+            factor = calibrate_light(network, session, split, result.fit_config, calibrate_on, seed, n_trials)
+        reference = nwbio.read_reference_network(session)
         document, predictions = evaluate_network(network, session, split, result.fit_config, seed=seed,
-                                                 n_trials=n_trials, reference=reference,
-                                                 calibrate_on=tuple(calibrate_on), mw_to_current=factor)
-        light = {"mw_to_current": factor, "calibrated_on": list(calibrate_on)}
-        paths.append(nwbio.write_model_file(out, session, result, index, predictions,
-                                            reference=None if reference is None else reference.model,
-                                            subject=subject, summary={"evaluation": document, "light": light},
-                                            session_ids=[s.session_id for s in sessions]))
-        documents.append(document)
+                                                 n_trials=n_trials, reference=reference, calibrate_on=calibrate_on,
+                                                 mw_to_current=factor)
+        predicted.append(SessionPredictions(document, predictions, factor, calibrate_on, reference))
         if progress:
             progress(index + 1, len(sessions))
-    return paths, documents
+    return predicted
+
+
+def save(result: FitResult, sessions: list[Session], predicted: list[SessionPredictions], out, *,
+         subject_overrides: dict | None = None) -> list[Path]:
+    """Write one model file per session under ``out`` (a dandiset folder); returns their paths.
+
+    Each file holds the fitted network, the session's units and trials, the predictions of
+    :func:`predict` and, in its training summary, the evaluation document and the light factor.
+    """
+    session_ids = [s.session_id for s in sessions]
+    paths = []
+    for index, (session, found) in enumerate(zip(sessions, predicted)):
+        subject = nwbio.subject_for_dandi(session.subject, subject_overrides)
+        summary = {"evaluation": found.evaluation,
+                   "light": {"mw_to_current": found.mw_to_current, "calibrated_on": list(found.calibrated_on)}}
+        paths.append(nwbio.write_model_file(out, session, result, index, found.predictions,
+                                            reference=None if found.reference is None else found.reference.model,
+                                            subject=subject, summary=summary, session_ids=session_ids))
+    return paths
 
 
 def load_model(path) -> nwbio.ModelFile:
@@ -123,38 +206,52 @@ def light_factor(model_file: nwbio.ModelFile) -> tuple[float, tuple]:
     return light.get("mw_to_current", MW_TO_CURRENT), tuple(light.get("calibrated_on", ()))
 
 
-def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS) -> tuple[dict, list]:
+def _loaded(model_file) -> nwbio.ModelFile:
+    return model_file if isinstance(model_file, nwbio.ModelFile) else load_model(model_file)
+
+
+def _network(model_file: nwbio.ModelFile) -> FittedNetwork:
+    return FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+
+
+def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS, observed=None) -> tuple[dict, list]:
     """Score a model file (a path, or one read by :func:`load_model`) on its held-out trials.
 
-    Returns the evaluation document and the condition predictions.
+    With ``observed`` (a CSV path of effects measured elsewhere, :func:`~nwb_biornn.analysis.observed.read_observed`),
+    the document also scores the model against those effects under ``"observed"``. Returns the evaluation
+    document and the condition predictions.
     """
-    if not isinstance(model_file, nwbio.ModelFile):
-        model_file = load_model(model_file)
-    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    reference = read_reference_network(model_file.session, model_file.path)
+    model_file = _loaded(model_file)
+    reference = nwbio.read_reference_network(model_file.session, model_file.path)
     mw_to_current, calibrated_on = light_factor(model_file)
-    return evaluate_network(network, model_file.session, model_file.split, model_file.fit_config, seed=seed,
-                            n_trials=n_trials, reference=reference, calibrate_on=calibrated_on,
-                            mw_to_current=mw_to_current)
+    document, predictions = evaluate_network(_network(model_file), model_file.session, model_file.split,
+                                             model_file.fit_config, seed=seed, n_trials=n_trials,
+                                             reference=reference, calibrate_on=calibrated_on,
+                                             mw_to_current=mw_to_current)
+    if observed is not None:
+        document["observed"] = score_observed(model_file, read_observed(observed), seed=seed, n_trials=n_trials,
+                                              mw_to_current=mw_to_current)
+    return document, predictions
 
 
-def perturb(path, area: str, window: tuple, *, power: float = 5.0, cell_type: str = "I", waveform="constant",
-            frequency=0.0, ramp_down=0.0, n_trials=DEFAULT_TRIALS, seed=0) -> dict:
+def perturb(model_file, area: str, window: tuple, *, power: float = 5.0, cell_type: str = "I",
+            waveform="constant", frequency=0.0, ramp_down=0.0, n_trials=DEFAULT_TRIALS, seed=0) -> dict:
     """Simulate one light condition, recorded or not, on the model of a model file.
 
     The condition is matched to a recorded one (same area, cell type, window and power) when it exists, so
     its held-out trials are scored too.
     """
-    model_file = load_model(path)
+    if power < 0:
+        raise UserError(f"--power must be non-negative, not {power}")
+    model_file = _loaded(model_file)
     session = model_file.session
     if area not in model_file.layout.areas:
         raise UserError(f"area {area!r} is not in the model; its areas are {', '.join(model_file.layout.areas)}")
     condition = _matching_condition(session, Condition(area, cell_type, window[0], window[1], power, waveform,
                                                        frequency, ramp_down))
     index = session.conditions.index(condition) if condition in session.conditions else None
-    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    rule = ResponseRule.learn(session, model_file.split == "train")
-    prediction = predict_condition(network, session, model_file.split, condition, index, rule,
+    rule = ResponseRule.learn(session, model_file.split == Split.TRAIN)
+    prediction = predict_condition(_network(model_file), session, model_file.split, condition, index, rule,
                                    model_file.fit_config, n_trials, seed, mw_to_current=light_factor(model_file)[0])
     return {
         "condition": condition.label, "area": area, "cell_type": cell_type, "window": list(window),
@@ -180,8 +277,34 @@ def _matching_condition(session, asked: Condition) -> Condition:
     return dataclasses.replace(asked, power_unit=unit)
 
 
-def target(path, **options) -> dict:
-    """Gradient-targeted micro-stimulation on a model file (see :func:`nwb_biornn.analysis.target.target_model_file`)."""
-    from nwb_biornn.analysis.target import target_model_file
+def target(path, *, save: bool = True, plot=None, **options) -> dict:
+    """Gradient-targeted micro-stimulation on the model of a model file.
 
-    return target_model_file(path, **options)
+    Runs :func:`nwb_biornn.analysis.target.target` (``options`` are its keywords) and returns
+    :func:`~nwb_biornn.analysis.target.targeting_document`. The transfer check runs when the file holds a
+    ground-truth circuit. With ``save``, the sets (and their transfer to the circuit) are written into the
+    file's targeted-neuron-sets table, replacing earlier ones; ``plot`` is a PNG path for the gradient map.
+    """
+    model_file = load_model(path)
+    network = _network(model_file)
+    reference = nwbio.read_reference_network(model_file.session, path)
+    chosen = targeting.target(network, model_file.session, reference=reference, **options)
+    document = targeting.targeting_document(chosen, network, model_file.session, reference)
+    if save:
+        nwbio.add_targets(path, targeting.stored_sets(chosen))
+    if plot is not None:
+        document["plot"] = str(plot_targeting(chosen, network.layout, model_file.session.time, plot))
+    return document
+
+
+def simulate(circuit: str, out, *, seed: int = 0, n_sessions: int = 1, n_trials: int = 300) -> list[Path]:
+    """Record a synthetic dandiset from ground-truth circuit ``circuit`` into the new folder ``out``.
+
+    The folder appears whole or not at all; an existing non-empty folder is refused. Returns the NWB files.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} is not empty; choose a new folder for the synthetic dandiset")
+    with atomic_path(out, folder=True) as scratch:
+        write_demo_dandiset(scratch, circuit, seed=seed, n_sessions=n_sessions, n_trials=n_trials)
+    return sorted(out.rglob("*.nwb"))

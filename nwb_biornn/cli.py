@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from nwb_biornn import __version__
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.render.text import format_evaluation
+from nwb_biornn.render import text as render
 
 
 def _fail_cleanly(command):
@@ -38,20 +35,12 @@ def _fail_cleanly(command):
     return wrapper
 
 
-def _json_safe(value):
-    """``value`` with NaN and infinities replaced by None, so the output is strict JSON."""
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+
 
 
 def _emit(document: dict, as_json: bool, text: str) -> None:
     """Print the JSON document (``--json``; NaN becomes null) or the human text, on stdout."""
-    click.echo(json.dumps(_json_safe(document), indent=2, allow_nan=False) if as_json else text)
+    click.echo(json.dumps(render.json_safe(document), indent=2, allow_nan=False) if as_json else text)
 
 
 def _progress_bar(total: int, description: str):
@@ -162,32 +151,27 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     """
     from nwb_biornn import api
     from nwb_biornn.recordings.areas import parse_area_overrides
-    from nwb_biornn.render.sessions import summarize
-    from nwb_biornn.analysis.calibrate import calibration_indices
-    from nwb_biornn.nwbio import subject_for_dandi
 
     model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source)
-    device = api.resolve_device(device)
-    out = Path(out)
-    if (out / "checkpoints" / "last.pt").exists() and not resume:
+    api.resolve_device(device)
+    if (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
         raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
     area_map = parse_area_overrides(areas_text) if areas_text else None
     click.echo(f"loading {source} ...", err=True)
     sessions = api.load_sessions(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,
                                  area_map=area_map, align=align, bin_size=bin_size, progress=_download_progress())
     overrides = {k: v for k, v in (("species", subject_species), ("sex", subject_sex), ("age", subject_age)) if v}
-    for session in sessions:
-        subject_for_dandi(session.subject, overrides)
-        calibration_indices(session, calibrate_on)
-    click.echo(summarize(sessions), err=True)
+    api.check_options(sessions, subject_overrides=overrides, calibrate_on=calibrate_on)
+    click.echo(render.format_sessions(sessions), err=True)
     bar, report = _fit_progress(fit_config.steps)
     with bar:
-        result = api.fit_sessions(sessions, model_config, fit_config, out_dir=out, resume=resume, device=device,
-                                  progress=report)
+        result = api.fit(sessions, model_config, fit_config, out=out, resume=resume, device=device, progress=report)
     click.echo(f"fitted {result.steps} steps; predicting {sum(len(s.conditions) for s in sessions)} conditions ...",
                err=True)
-    paths, documents = api.save(result, sessions, out, subject_overrides=overrides, calibrate_on=calibrate_on)
-    text = "\n".join([f"wrote {path}" for path in paths] + [format_evaluation(d) for d in documents])
+    predicted = api.predict(result, sessions, calibrate_on=calibrate_on)
+    paths = api.save(result, sessions, predicted, out, subject_overrides=overrides)
+    documents = [found.evaluation for found in predicted]
+    text = "\n".join([f"wrote {path}" for path in paths] + [render.format_evaluation(d) for d in documents])
     _emit({"model_files": [str(p) for p in paths], "evaluation": documents}, as_json, text)
 
 
@@ -204,17 +188,13 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
 def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
     """Score MODEL_FILE's predictions against its held-out trials."""
     from nwb_biornn import api
+    from nwb_biornn.render import plots
 
     loaded = api.load_model(model_file)
-    document, predictions = api.evaluate(loaded, seed=seed, n_trials=n_trials)
-    if observed_csv:
-        from nwb_biornn.analysis.observed import read_observed, score_observed
-        document["observed"] = score_observed(loaded, read_observed(observed_csv), seed=seed, n_trials=n_trials,
-                                              mw_to_current=api.light_factor(loaded)[0])
+    document, predictions = api.evaluate(loaded, seed=seed, n_trials=n_trials, observed=observed_csv)
     if plots_dir:
-        from nwb_biornn.render import plots as report
-        document["plots"] = [str(p) for p in report.evaluation_plots(loaded, predictions, Path(plots_dir))]
-    _emit(document, as_json, format_evaluation(document))
+        document["plots"] = [str(p) for p in plots.evaluation_plots(loaded, predictions, Path(plots_dir))]
+    _emit(document, as_json, render.format_evaluation(document))
 
 
 @main.command()
@@ -232,16 +212,9 @@ def perturb(model_file, area, window_text, power, cell_type, n_trials, seed, as_
     """Simulate any light condition, recorded or not, on the model in MODEL_FILE."""
     from nwb_biornn import api
 
-    if power < 0:
-        raise UserError(f"--power must be non-negative, not {power}")
     result = api.perturb(model_file, area, _window(window_text, "--window"), power=power, cell_type=cell_type,
                          n_trials=n_trials, seed=seed)
-    text = (f"{result['condition']}: predicted change in response probability "
-            f"{result['predicted_delta_behaviour']:+.3f}")
-    if result["recorded_trials"]:
-        text += (f"; recorded {result['recorded_delta_behaviour']:+.3f} over {result['recorded_trials']} held-out "
-                 f"trials; trial-matching loss {result['trial_matching_loss']:.3f}")
-    _emit(result, as_json, text)
+    _emit(result, as_json, render.format_perturbation(result))
 
 
 @main.command()
@@ -250,27 +223,13 @@ def perturb(model_file, area, window_text, power, cell_type, n_trials, seed, as_
 @_fail_cleanly
 def info(model_file, as_json):
     """Summarize a model file: source, preset, neurons, sparsity, training and predictions."""
-    from nwb_biornn.nwbio import describe_model_file, format_info
+    from nwb_biornn.nwbio import describe_model_file
 
     description = describe_model_file(model_file)
-    _emit(description, as_json, format_info(description))
+    _emit(description, as_json, render.format_info(description))
 
 
-def format_targeting(document: dict) -> str:
-    """The targeting document as a short table for people."""
-    lines = [f"objective {document['objective']} (baseline {document['baseline']:.3f}), window "
-             f"{document['window'][0]:.3f}..{document['window'][1]:.3f} s, power {document['power']:g}, "
-             f"{document['n_trials']} trials",
-             f"  {'set':<10} {'neurons':>7} {'predicted':>10} {'simulated':>10} {'± sem':>7}"
-             + (f" {'ground truth':>13} {'± sem':>7}" if "transfer" in document else "")]
-    for name, entry in document["sets"].items():
-        line = (f"  {name:<10} {len(entry['neurons']['model_ids']):>7} {entry['predicted']:>+10.3f} "
-                f"{entry['simulated']:>+10.3f} {entry['simulated_sem']:>7.3f}")
-        if "transfer" in document:
-            transfer = document["transfer"][name]
-            line += f" {transfer['simulated']:>+13.3f} {transfer['simulated_sem']:>7.3f}"
-        lines.append(line)
-    return "\n".join(lines)
+
 
 
 @main.command()
@@ -298,12 +257,12 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
     (negative) the objective to first order, and K random ones, are stimulated in the model and, for demo
     models, in the ground-truth circuit; the sets are stored in MODEL_FILE.
     """
-    from nwb_biornn.analysis.target import target_model_file
+    from nwb_biornn import api
 
-    document = target_model_file(model_file, save=not no_save, plot=plot_file, objective=objective,
-                                 n_neurons=n_neurons, window=_window(window_text, "--window"), power=power,
-                                 n_trials=n_trials, seed=seed, include_hidden=include_hidden)
-    text = format_targeting(document)
+    document = api.target(model_file, save=not no_save, plot=plot_file, objective=objective, n_neurons=n_neurons,
+                          window=_window(window_text, "--window"), power=power, n_trials=n_trials, seed=seed,
+                          include_hidden=include_hidden)
+    text = render.format_targeting(document)
     if window_text is None:
         text += "\n(window: the default, the last 100 ms before the response window)"
     if not no_save:
@@ -318,15 +277,17 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
 @_fail_cleanly
 def compare(model_files, plot_file, as_json):
     """Compare held-out scores of MODEL_FILES across presets and seeds."""
-    from nwb_biornn.analysis.compare import format_table, plot_comparison, reference_summary, score_rows, summarize_by_preset
+    from nwb_biornn.analysis.compare import reference_summary, score_rows, summarize_by_preset
     from nwb_biornn.nwbio import describe_model_file
+    from nwb_biornn.render.plots import plot_comparison
 
     rows = score_rows([describe_model_file(path) for path in model_files])
     summary = summarize_by_preset(rows)
     reference = reference_summary(rows)
     if plot_file:
         plot_comparison(summary, plot_file)
-    _emit({"models": rows, "presets": summary, "reference": reference}, as_json, format_table(summary, reference))
+    _emit({"models": rows, "presets": summary, "reference": reference}, as_json,
+          render.format_comparison(summary, reference))
 
 
 @main.command()
@@ -340,20 +301,9 @@ def compare(model_files, plot_file, as_json):
 @_fail_cleanly
 def simulate(circuit, out, seed, n_sessions, n_trials, as_json):
     """Record a synthetic dandiset from a ground-truth reference circuit (what `fit demo` uses)."""
-    from nwb_biornn.synthetic.demo import write_demo_dandiset
+    from nwb_biornn import api
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} is not empty; choose a new folder for the synthetic dandiset")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        write_demo_dandiset(scratch, circuit, seed=seed, n_sessions=n_sessions, n_trials=n_trials)
-        scratch.chmod(0o755)
-        os.replace(scratch, out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    files = sorted(str(p) for p in out.rglob("*.nwb"))
+    files = [str(p) for p in api.simulate(circuit, out, seed=seed, n_sessions=n_sessions, n_trials=n_trials)]
     _emit({"circuit": circuit, "files": files}, as_json, "\n".join(f"wrote {f}" for f in files))
 
 
@@ -375,10 +325,10 @@ def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, as_j
     the machine's matrix-multiply GFLOP/s (measured in the same process), and peak memory.
     """
     from nwb_biornn import api
-    from nwb_biornn.fit.bench import benchmark, format_benchmark
+    from nwb_biornn.fit.bench import benchmark
 
     if not bin_size > 0:
         raise UserError(f"--bin-size must be positive, not {bin_size}")
-    report = benchmark(neurons=neurons, time_steps=time_steps, batch=batch, steps=steps, model=preset_name,
+    report = benchmark(neurons=neurons, time_steps=time_steps, batch=batch, steps=steps, preset_name=preset_name,
                        device=api.resolve_device(device), dt=bin_size)
-    _emit(report, as_json, format_benchmark(report))
+    _emit(report, as_json, render.format_benchmark(report))

@@ -46,7 +46,7 @@ def test_benchmark_rejects_bad_sizes():
     with pytest.raises(UserError, match="--batch"):
         benchmark(neurons=12, time_steps=20, batch=0)
     with pytest.raises(UserError, match="preset"):
-        benchmark(neurons=12, time_steps=20, batch=4, model="nope")
+        benchmark(neurons=12, time_steps=20, batch=4, preset_name="nope")
 
 
 def test_bench_command_prints_the_documented_json_keys():
@@ -54,7 +54,7 @@ def test_bench_command_prints_the_documented_json_keys():
                                        "--model", "sigma_rnn", "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert KEYS <= set(report) and report["model"] == "sigma_rnn" and report["neurons"] == 10
+    assert KEYS <= set(report) and report["preset"] == "sigma_rnn" and report["neurons"] == 10
     assert report["spike_density"] is None and report["sparse_products"] is False
 
 

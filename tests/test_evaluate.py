@@ -5,11 +5,12 @@ from synthetic_sessions import make_session, teacher_model
 
 from nwb_biornn.core.config import FitConfig
 from nwb_biornn.core.session import Condition
-from nwb_biornn.analysis.evaluate import (FittedNetwork, evaluate, predict_condition, psth_time, score_trials,
+from nwb_biornn.analysis.evaluate import (evaluate, predict_condition, psth_time, score_trials,
                                  summarize_perturbed)
 from nwb_biornn.fit import losses
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.analysis.perturb import ResponseRule, SimulatedTrials
+from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.analysis.predictions import ConditionPrediction
 
 CONDITION = Condition("A", "I", -0.01, 0.05, 1.0, power_unit="model")

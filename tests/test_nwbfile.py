@@ -11,7 +11,7 @@ from nwb_factories import (ECONOMO, GO, LIGHT_ONSET, REALDATA, SAMPLE, SPIKE_AFT
                            UNIT_STEP)
 from nwb_biornn.recordings.nwbfile import load_session, safe_label
 from nwb_biornn.core.session import UNPERTURBED, Condition, Source
-from nwb_biornn.render.sessions import summarize
+from nwb_biornn.render.text import format_sessions
 from nwb_biornn.core.errors import UserError
 
 PYNAPPLE = [REALDATA / "peyrache_pynapple_phy_A8604-211122.nwb",
@@ -98,7 +98,7 @@ def test_target_area_without_units_is_excluded_not_mislabelled(tmp_path):
 def test_summary_lists_units_conditions_behaviour_and_exclusions(tmp_path, demo_like):
     other = load_session(factories.write_000363(tmp_path / "f.nwb", lit=(1, 4), sites=("ALM", "vS1"),
                                                 trial_site=[0, 1, 0, 0, 0, 0], early=(2,)))
-    text = summarize([load_session(demo_like), other])
+    text = format_sessions([load_session(demo_like), other])
     assert text.splitlines()[0] == "2 session(s), 4 units, 12 trials"
     assert "  units: 2 (ALM: 1 E, 1 I)" in text
     assert "    ALM-I -1.200--0.700s 5.5mW: 2 trials (2 usable)" in text

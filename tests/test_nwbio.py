@@ -28,6 +28,7 @@ from nwb_biornn.fit.trainer import FitResult
 from nwb_biornn.model.layout import layout_for_sessions
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.analysis.predictions import ConditionPrediction
+from nwb_biornn.render.text import format_info
 
 UNIT_IDS = [10, 11, 12]
 TRIAL_START = np.arange(6) * 2.0 + 1.0
@@ -322,7 +323,7 @@ def test_describe_and_format_info(written):
     assert info["across_area_weights"]["allowed"] == int(across.sum())
     assert info["training"]["steps"] == 2 and info["scores"] == SUMMARY
     assert [p["num_heldout_trials"] for p in info["predictions"]] == [1, 0]
-    text = nwbio.format_info(info)
+    text = format_info(info)
     assert "DANDI:000363/0.230822.0" in text and "vS1: 2 E + 1 I (1 mapped)" in text
     assert "predicted delta behaviour -0.400, recorded -0.300, 1 held-out trials" in text
     assert "scores       light-off TM 0.500, PSTH 0.900 (3 trials); light-on TM 1.000, |Δ behaviour| 0.100" in text

@@ -5,6 +5,7 @@ import pytest
 
 from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.synthetic.demo import demo_folder
 
 LAYOUT = ["sub-2/sub-2_ses-b.nwb", "sub-1/sub-1_ses-a.nwb", "sub-2/sub-2_ses-a.nwb", "top.nwb"]
 
@@ -71,12 +72,12 @@ def test_text_naming_nothing(tmp_path, monkeypatch, text):
 
 
 def test_demo_dandiset_is_generated_once_into_the_cache(tmp_path):
-    (asset,) = resolve_source("demo:refcirc1", cache_dir=tmp_path)
+    (asset,) = resolve_source(str(demo_folder("demo:refcirc1", cache_dir=tmp_path)))
     assert asset.path.is_relative_to(tmp_path) and asset.path.parent.name == "sub-refcirc1"
-    (again,) = resolve_source("demo", "sub-refcirc1/*", cache_dir=tmp_path)
+    (again,) = resolve_source(str(demo_folder("demo", cache_dir=tmp_path)), "sub-refcirc1/*")
     assert again.path == asset.path
 
 
 def test_unknown_demo_circuit(tmp_path):
     with pytest.raises(UserError, match="unknown demo circuit 'refcirc9'"):
-        resolve_source("demo:refcirc9", cache_dir=tmp_path)
+        demo_folder("demo:refcirc9", cache_dir=tmp_path)

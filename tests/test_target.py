@@ -15,7 +15,7 @@ from nwb_biornn.core.config import ModelConfig, preset
 from nwb_biornn.synthetic import demo
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.analysis.evaluate import FittedNetwork
+from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.fit.trainer import fit
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.network import BioRNN

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nwb_biornn.core.errors import UserError
-from nwb_biornn.analysis.evaluate import FittedNetwork, predict_condition
-from nwb_biornn.model.light import MW_TO_CURRENT
+from nwb_biornn.analysis.evaluate import predict_condition
 from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.split import Split
+from nwb_biornn.model.fitted import FittedNetwork
+from nwb_biornn.model.light import MW_TO_CURRENT
 
 FACTORS = MW_TO_CURRENT * np.array([0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
 """Candidate mW -> current factors."""
@@ -32,7 +34,7 @@ def calibrate_light(network: FittedNetwork, session, split, fit_config, labels: 
                     n_trials: int = DEFAULT_TRIALS) -> float:
     """The factor of :data:`FACTORS` minimizing the summed |recorded - predicted| change of the named conditions."""
     indices = calibration_indices(session, labels)
-    rule = ResponseRule.learn(session, split == "train")
+    rule = ResponseRule.learn(session, split == Split.TRAIN)
     errors = []
     for factor in FACTORS:
         predictions = [predict_condition(network, session, split, session.conditions[i], i, rule, fit_config,

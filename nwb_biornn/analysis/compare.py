@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
-
 from nwb_biornn.analysis import metrics
 from nwb_biornn.core.errors import UserError
 
@@ -45,23 +43,7 @@ def summarize_by_preset(rows: list) -> dict:
             for preset, members in groups.items()}
 
 
-def format_table(summary: dict, reference: dict | None = None) -> str:
-    """A text table of :func:`summarize_by_preset` (mean ± std, n)."""
-    keys = [f"{block}.{name}" for block, name in SCORES]
-    short = ["TM light-off", "PSTH light-off", "TM light-on", "|Δ behaviour|"]
-    lines = [f"{'preset':<22}" + "".join(f"{name:>20}" for name in short)]
 
-    def cell(stat):
-        if not np.isfinite(stat["mean"]):
-            return f"{'n/a':>20}"
-        spread = f" ± {stat['std']:.3f}" if np.isfinite(stat["std"]) else ""
-        return f"{stat['mean']:.3f}{spread} ({stat['n']})".rjust(20)
-
-    for preset, stats in sorted(summary.items(), key=lambda kv: kv[1][keys[2]]["mean"]):
-        lines.append(f"{preset:<22}" + "".join(cell(stats[key]) for key in keys))
-    if reference:
-        lines.append(f"{'reference circuit':<22}" + "".join(cell(reference[key]) for key in keys))
-    return "\n".join(lines)
 
 
 def reference_summary(rows: list) -> dict | None:
@@ -71,24 +53,3 @@ def reference_summary(rows: list) -> dict | None:
     if not with_reference:
         return None
     return {key: metrics.spread([r[f"reference.{key}"] for r in with_reference]) for key in keys}
-
-
-def plot_comparison(summary: dict, path) -> None:
-    """Bar chart of light-off and light-on trial-matching loss per preset, with the spread as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    presets = sorted(summary)
-    x = np.arange(len(presets))
-    fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.4 * len(presets)), 3.2))
-    for ax, (block, name), title in zip(axes, (SCORES[0], SCORES[2]), ("held-out light-off", "held-out light-on")):
-        stats = [summary[p][f"{block}.{name}"] for p in presets]
-        ax.bar(x, [s["mean"] for s in stats], yerr=[0 if not np.isfinite(s["std"]) else s["std"] for s in stats],
-               color="tab:gray", capsize=3)
-        ax.set_xticks(x, presets, rotation=30, ha="right", fontsize=8)
-        ax.set(title=title, ylabel="trial-matching loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

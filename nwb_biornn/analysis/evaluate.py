@@ -5,28 +5,17 @@ reference circuit re-simulated against the same recorded trials (the noise floor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from nwb_biornn.analysis import metrics
-from nwb_biornn.core.config import FitConfig
-from nwb_biornn.core.session import Condition, Session
-from nwb_biornn.fit import losses
-from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import BioRNN
 from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule, SimulatedTrials, simulate_trials
 from nwb_biornn.analysis.predictions import ConditionPrediction
-
-
-@dataclass
-class FittedNetwork:
-    """A network, its layout, and which of the layout's sessions the scored session is."""
-
-    model: BioRNN
-    layout: NeuronLayout
-    session_index: int
+from nwb_biornn.core.config import FitConfig
+from nwb_biornn.core.session import Condition, Session
+from nwb_biornn.core.split import Split
+from nwb_biornn.fit import losses
+from nwb_biornn.model.fitted import FittedNetwork
 
 
 def psth_time(session: Session, width: int) -> np.ndarray:
@@ -109,7 +98,7 @@ def predict_condition(network: FittedNetwork, session: Session, split: np.ndarra
     """
     heldout = np.array([], dtype=np.int64)
     if condition_index is not None:
-        heldout = np.flatnonzero((split == "perturbation") & (session.condition == condition_index))
+        heldout = np.flatnonzero((split == Split.PERTURBATION) & (session.condition == condition_index))
     control = np.flatnonzero(session.unperturbed)
     replay = heldout if len(heldout) else control
     args = (network.model, network.layout, session, network.session_index, replay, n_trials)
@@ -140,17 +129,17 @@ def predict_recorded_conditions(network: FittedNetwork, session: Session, split:
                                 fit_config: FitConfig, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
                                 calibrate_on: tuple = (), mw_to_current: float | None = None) -> list:
     """One :class:`ConditionPrediction` per recorded condition that has held-out trials."""
-    rule = ResponseRule.learn(session, split == "train")
+    rule = ResponseRule.learn(session, split == Split.TRAIN)
     return [predict_condition(network, session, split, condition, index, rule, fit_config, n_trials, seed,
                               mw_to_current, calibration=condition.label in calibrate_on)
             for index, condition in enumerate(session.conditions)
-            if np.any((split == "perturbation") & (session.condition == index))]
+            if np.any((split == Split.PERTURBATION) & (session.condition == index))]
 
 
 def score_unperturbed(network: FittedNetwork, session: Session, split: np.ndarray, fit_config: FitConfig,
                       seed: int = 0) -> dict:
     """Scores on the held-out light-off (test) trials; NaN scores when there are none."""
-    test = np.flatnonzero(split == "test")
+    test = np.flatnonzero(split == Split.TEST)
     if not len(test):
         return {"trial_matching_loss": float("nan"), "psth_error": float("nan"), "n_trials": 0}
     simulated = simulate_trials(network.model, network.layout, session, network.session_index, test, len(test),
@@ -190,8 +179,8 @@ def evaluate(network: FittedNetwork, session: Session, split: np.ndarray, fit_co
                                               mw_to_current)
     document = {
         "session": session.session_id,
-        "held_out": {"test_trials": int(np.sum(split == "test")),
-                     "perturbation_trials": int(np.sum(split == "perturbation")),
+        "held_out": {"test_trials": int(np.sum(split == Split.TEST)),
+                     "perturbation_trials": int(np.sum(split == Split.PERTURBATION)),
                      "calibration_conditions": list(calibrate_on)},
         "unperturbed": score_unperturbed(network, session, split, fit_config, seed),
         "perturbed": summarize_perturbed(predictions),

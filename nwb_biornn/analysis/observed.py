@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from nwb_biornn.analysis import metrics
-from nwb_biornn.core.session import Condition
-from nwb_biornn.core.errors import UserError
-from nwb_biornn.analysis.evaluate import FittedNetwork, predict_condition
+from nwb_biornn.analysis.evaluate import predict_condition
 from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition
+from nwb_biornn.core.split import Split
+from nwb_biornn.model.fitted import FittedNetwork
 
 _ALIASES = {"area": ("area",), "start": ("start", "window_start", "onset"), "stop": ("stop", "window_stop", "offset"),
             "power": ("power", "power_mw"), "delta": ("delta", "observed", "observed_delta", "delta_behaviour"),
@@ -76,7 +78,7 @@ def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEF
         raise UserError(f"observed effects name area(s) {', '.join(unknown)} that the model does not have "
                         f"(model areas: {', '.join(model_file.layout.areas)})")
     network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    rule = ResponseRule.learn(session, model_file.split == "train")
+    rule = ResponseRule.learn(session, model_file.split == Split.TRAIN)
     rows = []
     for effect in effects:
         prediction = predict_condition(network, session, model_file.split, effect.condition, None, rule,

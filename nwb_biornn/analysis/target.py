@@ -20,17 +20,16 @@ the circuit neurons recorded as the same units (the transfer check of the paper'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from nwb_biornn.core.session import Session
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, replay_trials
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.analysis.evaluate import FittedNetwork
+from nwb_biornn.core.session import Session
+from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
-from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, replay_trials
 
 OBJECTIVES = ("behaviour",)
 """Objectives: ``behaviour`` is the behaviour readout summed over the response window, times the bin width."""
@@ -361,61 +360,3 @@ def stored_sets(targeting: Targeting) -> list:
         stored.append(TargetSet(f"{name} (ground-truth circuit)", own.neurons, own.predicted, transferred.simulated,
                                 own.objective, own.onset, own.offset, own.power))
     return stored
-
-
-def target_model_file(path, *, save: bool = True, plot=None, **options) -> dict:
-    """Run :func:`target` on the model of a model file and return :func:`targeting_document`.
-
-    The transfer check runs when the file holds a ground-truth circuit. With ``save``, the sets (and their
-    transfer to the circuit) are written into the file's targeted-neuron-sets table, replacing earlier ones.
-    ``plot`` is a PNG path for :func:`plot_targeting`; ``options`` are those of :func:`target`.
-    """
-    from nwb_biornn.nwbio import add_targets, read_model_file
-    from nwb_biornn.nwbio.ground_truth import read_reference_network
-
-    model_file = read_model_file(path)
-    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    reference = read_reference_network(model_file.session, path)
-    targeting = target(network, model_file.session, reference=reference, **options)
-    document = targeting_document(targeting, network, model_file.session, reference)
-    if save:
-        add_targets(path, stored_sets(targeting))
-    if plot is not None:
-        document["plot"] = str(plot_targeting(targeting, network.layout, model_file.session.time, plot))
-    return document
-
-
-def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
-    """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
-    from nwb_biornn.render.plots import pyplot
-
-    plt = pyplot()
-    groups, values = gradient_map(targeting.mean_gradient, layout)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
-    limit = float(np.abs(values).max()) or 1.0
-    dt = time[1] - time[0] if len(time) > 1 else 1.0
-    image = left.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest",
-                        extent=(time[0], time[-1] + dt, len(groups) - 0.5, -0.5))
-    left.set_yticks(range(len(groups)), groups)
-    for edge in targeting.window:
-        left.axvline(edge, color="k", lw=0.8, ls="--")
-    left.set(xlabel="time (s)", title=f"d {targeting.objective} / d current, mean per neuron (window dashed)")
-    fig.colorbar(image, ax=left, fraction=0.04)
-    names = list(targeting.sets)
-    x = np.arange(len(names))
-    rows = [("predicted", [targeting.sets[n].predicted_effect for n in names], "0.6"),
-            ("simulated", [targeting.sets[n].simulated_effect for n in names], "tab:orange")]
-    if targeting.transfer:
-        rows.append(("ground truth", [targeting.transfer[n].simulated_effect for n in names], "tab:green"))
-    width = 0.8 / len(rows)
-    for i, (label, heights, color) in enumerate(rows):
-        right.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width, label=label, color=color)
-    right.axhline(0, color="k", lw=0.8)
-    right.set_xticks(x, names)
-    right.set(ylabel=f"Δ {targeting.objective}", title=f"{len(targeting.sets[names[0]].neurons)} neurons, "
-              f"power {targeting.power:g}")
-    right.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)

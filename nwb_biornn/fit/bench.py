@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from nwb_biornn.core.config import preset
-from nwb_biornn.core.session import UNPERTURBED, Session, Source
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import UNPERTURBED, Session, Source
 from nwb_biornn.fit.trainer import build_trainer
+from nwb_biornn.model import sparse
 from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import single_thread_if_small
-from nwb_biornn.model import sparse
 
 INPUT_NAMES = ("stimulus", "go")
 FIRING_RATE = 5.0
@@ -94,8 +94,8 @@ def gemm_gflops(rows: int, inner: int, cols: int, device: str = "cpu", seconds: 
     return 2 * rows * inner * cols / statistics.median(times) / 1e9
 
 
-def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps: int = 5, model: str = "biornn",
-              device: str = "cpu", dt: float = 0.002, warmup_steps: int = 1) -> dict:
+def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps: int = 5,
+              preset_name: str = "biornn", device: str = "cpu", dt: float = 0.002, warmup_steps: int = 1) -> dict:
     """Time ``steps`` training steps of :func:`~nwb_biornn.fit.trainer.fit`'s code path on random data.
 
     Parameters
@@ -104,7 +104,7 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
         Recorded units (= model neurons, no hidden ones), steps per trial and trials per training step.
     steps : int
         Timed training steps (after ``warmup_steps`` untimed ones).
-    model : str
+    preset_name : str
         Preset name.
     device : str
         Torch device.
@@ -114,19 +114,19 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
     Returns
     -------
     dict
-        ``neurons``, ``time_steps``, ``batch``, ``dt``, ``model``, ``device``, ``threads``, ``delay_blocks``,
+        ``neurons``, ``time_steps``, ``batch``, ``dt``, ``preset``, ``device``, ``threads``, ``delay_blocks``,
         ``steps``, ``seconds_per_step`` (median), ``step_seconds`` (all), ``flops`` (:func:`step_flops`),
         ``gflops`` (achieved), ``gemm_gflops`` (measured), ``floor_seconds`` (``flops`` at the measured rate),
         ``peak_memory_mb``, ``spike_density`` (fraction of trials x neurons spiking per step, after the timed
-        steps; None for units that do not spike) and ``sparse_products`` (whether runs of this size multiply
-        sparse spikes as sums of rows, in steps at most ``model.sparse.SPARSE_DENSITY`` dense).
+        steps; None for units that do not spike), ``sparse_products`` (whether runs of this size multiply
+        sparse spikes as sums of rows) and ``sparse_max_density`` (the densest step multiplied that way, 0 if none).
     """
     for name, value in (("neurons", neurons), ("time_steps", time_steps), ("batch", batch), ("steps", steps)):
         if value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if neurons < 4:
         raise UserError(f"--neurons must be at least 4 (two areas of E and I neurons), not {neurons}")
-    model_config, fit_config = preset(model)
+    model_config, fit_config = preset(preset_name)
     fit_config = dataclasses.replace(fit_config, batch_size=batch, steps=warmup_steps + steps)
     n_trials = max(4, int(np.ceil(batch / (1 - fit_config.test_fraction))))
     session = synthetic_session(neurons, time_steps, n_trials, dt)
@@ -150,29 +150,14 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
     limit = sparse.sparse_density_limit(device, model_config.spiking, batch, neurons, blocks)
     flops = step_flops(neurons, time_steps, batch, blocks)
     seconds = statistics.median(times)
-    return {"neurons": neurons, "time_steps": time_steps, "batch": batch, "dt": dt, "model": model,
+    return {"neurons": neurons, "time_steps": time_steps, "batch": batch, "dt": dt, "preset": preset_name,
             "device": str(device), "threads": threads, "delay_blocks": blocks, "steps": steps,
             "seconds_per_step": seconds, "step_seconds": times, "flops": flops, "gflops": flops / seconds / 1e9,
             "gemm_gflops": gemm, "floor_seconds": flops / gemm / 1e9, "peak_memory_mb": peak,
-            "spike_density": density, "sparse_products": limit > 0}
+            "spike_density": density, "sparse_products": limit > 0, "sparse_max_density": limit}
 
 
-def format_benchmark(report: dict) -> str:
-    """The benchmark report as a few lines for people."""
-    lines = [
-        f"training step of {report['neurons']} neurons x {report['time_steps']} steps x {report['batch']} trials "
-        f"({report['model']}, dt {report['dt'] * 1000:g} ms, {report['delay_blocks']} delay block(s), "
-        f"{report['device']}, {report['threads']} thread(s))",
-        f"  {report['seconds_per_step']:.3f} s per step (median of {report['steps']})",
-        f"  {report['gflops']:.3g} GFLOP/s of {report['flops'] / 1e9:.3g} GFLOP; matrix multiply "
-        f"{report['gemm_gflops']:.3g} GFLOP/s ({report['gflops'] / report['gemm_gflops']:.0%}; floor "
-        f"{report['floor_seconds']:.3g} s)",
-        f"  peak memory {report['peak_memory_mb']:.0f} MB"]
-    if report["spike_density"] is not None:
-        products = (f"sums of rows in steps at most {sparse.SPARSE_DENSITY:.0%} dense" if report["sparse_products"]
-                    else "dense")
-        lines.append(f"  spike density {report['spike_density']:.2%} per step; recurrent products: {products}")
-    return "\n".join(lines)
+
 
 
 def _spike_density(trainer, batch: int) -> float | None:

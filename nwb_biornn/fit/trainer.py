@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,10 @@ import numpy as np
 import torch
 
 from nwb_biornn.core.config import FitConfig, ModelConfig, to_dict
-from nwb_biornn.core.session import UNPERTURBED
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path
+from nwb_biornn.core.session import UNPERTURBED
+from nwb_biornn.core.split import Split
 from nwb_biornn.fit import losses, summaries
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
@@ -53,7 +54,7 @@ class FitResult:
 
 
 def split_trials(session, test_fraction: float, seed: int, train_on_perturbed: bool = False) -> np.ndarray:
-    """Label every trial ``"train"``, ``"test"``, ``"perturbation"`` (held out) or ``"excluded"``.
+    """Label every trial with its :class:`~nwb_biornn.core.split.Split` (as a ``str`` array).
 
     Usable light-off trials (and light trials if ``train_on_perturbed``) are split into train and test, per
     trial type, with ``round(test_fraction * n)`` test trials of each type (at least one train trial kept).
@@ -63,16 +64,16 @@ def split_trials(session, test_fraction: float, seed: int, train_on_perturbed: b
     >>> split_trials(session, 0.25, seed=0)  # doctest: +SKIP
     array(['train', 'test', 'perturbation', 'excluded', ...], dtype='<U12')
     """
-    labels = np.full(session.n_trials, "train", dtype="<U12")
-    labels[~session.usable] = "excluded"
+    labels = np.full(session.n_trials, Split.TRAIN.value, dtype="<U12")
+    labels[~session.usable] = Split.EXCLUDED
     if not train_on_perturbed:
-        labels[session.usable & (session.condition != UNPERTURBED)] = "perturbation"
+        labels[session.usable & (session.condition != UNPERTURBED)] = Split.PERTURBATION
     rng = np.random.default_rng(seed)
-    candidates = labels == "train"
+    candidates = labels == Split.TRAIN
     for trial_type in sorted(set(session.trial_type[candidates].tolist())):
         trials = np.flatnonzero(candidates & (session.trial_type == trial_type))
         n_test = min(round(test_fraction * len(trials)), len(trials) - 1)
-        labels[rng.permutation(trials)[:n_test]] = "test"
+        labels[rng.permutation(trials)[:n_test]] = Split.TEST
     return labels
 
 
@@ -131,7 +132,7 @@ def build_trainer(sessions, model_config: ModelConfig, fit_config: FitConfig, ou
     return Trainer(model, objective, splits, model_config, fit_config, out_dir)
 
 
-def evaluate_losses(model: BioRNN, sessions, splits, fit_config: FitConfig, split: str = "test") -> dict:
+def evaluate_losses(model: BioRNN, sessions, splits, fit_config: FitConfig, split: Split = Split.TEST) -> dict:
     """Loss terms (``trial``, ``psth``, ``rate``, ``behaviour``) and weighted ``total`` of ``model`` on a split.
 
     Uses up to ``fit_config.batch_size`` simulated trials with inputs drawn from the split's trials and the same
@@ -197,8 +198,8 @@ class _Objective:
         self.tasks = [task for task in TASKS if self.weights[task] > 0]
         if not self.tasks:
             raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
-        self.train = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "train")]
-        self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == "test")]
+        self.train = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == Split.TRAIN)]
+        self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == Split.TEST)]
         if not self.train:
             raise UserError("no usable unperturbed trials to fit; check the trials table and exclusions")
         per_session = [_session_neurons(layout, i) for i in range(len(sessions))]
@@ -206,7 +207,7 @@ class _Objective:
                                          per_session[i])
                             for i, session in enumerate(sessions)
                             if len(trials := np.array([t for s, t in pool if s == i], dtype=np.int64))]
-                     for name, pool in (("train", self.train), ("test", self.test)) if pool}
+                     for name, pool in ((Split.TRAIN, self.train), (Split.TEST, self.test)) if pool}
         groups, self.group_columns = [], []
         for neurons, _, session_groups in per_session:
             self.group_columns.append(slice(len(groups), len(groups) + len(session_groups)))
@@ -246,7 +247,7 @@ class _Objective:
     @torch.no_grad()
     def score(self, model: BioRNN, split: str, size: int) -> dict:
         """Loss terms and their weighted ``total`` on up to ``size`` trials of ``split``, with fixed draws."""
-        pool = self.train if split == "train" else self.test
+        pool = self.train if split == Split.TRAIN else self.test
         rng = np.random.default_rng([self.config.seed, 0])
         inputs, light, trial_type = self.batch(pool, rng, min(size, len(pool)))
         output = self.outputs(model.simulate(inputs, light, seed=_seed(self.config.seed, -1)))
@@ -362,7 +363,7 @@ class Trainer:
                                            n_trials=len(inputs))
         else:
             copies = {task: output for task in self.tasks}
-        terms = self.objective.losses(copies, trial_type, "train", rng)
+        terms = self.objective.losses(copies, trial_type, Split.TRAIN, rng)
         weights = self.objective.weights
         total = sum(weights[task] * terms[task] for task in self.tasks)
         if not torch.isfinite(total):
@@ -381,7 +382,7 @@ class Trainer:
         return metrics
 
     def _evaluate(self) -> float:
-        return self.objective.score(self.model, "test", self.config.batch_size)["total"]
+        return self.objective.score(self.model, Split.TEST, self.config.batch_size)["total"]
 
     def result_model(self) -> BioRNN:
         if self.best_state is not None:
@@ -431,11 +432,8 @@ class Trainer:
     def _save(self, name: str):
         if self.out_dir is None:
             return
-        folder = self.out_dir / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.pt.tmp"
-        torch.save(self.best_state if name == "best" else self._state(), tmp)
-        os.replace(tmp, folder / f"{name}.pt")
+        with atomic_path(self.out_dir / "checkpoints" / f"{name}.pt") as tmp:
+            torch.save(self.best_state if name == "best" else self._state(), tmp)
 
     def _log(self, metrics: dict):
         if self.out_dir is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nwb_biornn.core.session import Condition
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition
 from nwb_biornn.model.layout import NeuronLayout
 
 MW_TO_CURRENT = 0.04

@@ -7,7 +7,7 @@ ndx-biornn types), the session grid, the predictions and the loss history. :func
 and the :class:`~nwb_biornn.core.session.Session` from the file alone.
 
 Modules: ``write`` (:func:`write_model_file`), ``read`` (:func:`read_model_file`), ``subject`` (the subject
-fields DANDI requires), ``container`` (a network <-> a ``BioRNNModel``), ``reference`` (ground-truth circuits),
+fields DANDI requires), ``container`` (a network <-> a ``BioRNNModel``), ``ground_truth`` (ground-truth circuits of synthetic sessions),
 ``targets`` (targeted neuron sets), ``describe`` (``nwb-biornn info``) and ``common`` (shared names and helpers).
 
 Examples
@@ -18,13 +18,13 @@ Examples
 """
 from nwb_biornn.nwbio.common import ALIGN_TIMES
 from nwb_biornn.nwbio.container import model_id
-from nwb_biornn.nwbio.describe import describe_model_file, format_info
+from nwb_biornn.nwbio.describe import describe_model_file
+from nwb_biornn.nwbio.ground_truth import add_reference_circuit, read_reference_circuit, read_reference_network
 from nwb_biornn.nwbio.read import ModelFile, read_model_file
-from nwb_biornn.nwbio.reference import add_reference_circuit, read_reference_circuit
 from nwb_biornn.nwbio.subject import subject_for_dandi
 from nwb_biornn.nwbio.targets import add_targets
 from nwb_biornn.nwbio.write import model_file_path, write_model_file
 
-__all__ = ["ALIGN_TIMES", "ModelFile", "add_reference_circuit", "add_targets", "describe_model_file", "format_info",
-           "model_file_path", "model_id", "read_model_file", "read_reference_circuit", "subject_for_dandi",
-           "write_model_file"]
+__all__ = ["ALIGN_TIMES", "ModelFile", "add_reference_circuit", "add_targets", "describe_model_file",
+           "model_file_path", "model_id", "read_model_file", "read_reference_circuit", "read_reference_network",
+           "subject_for_dandi", "write_model_file"]

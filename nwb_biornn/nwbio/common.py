@@ -2,14 +2,9 @@
 
 The names of the processing module ``biornn`` and of the objects in it, the key of the trials' alignment times in
 ``Session.metadata``, the compression of large datasets and the loss-history columns; the re-binning of the copied
-spike times (the writer checks it, the reader relies on it), the atomic replacement of a file (writing a model
-file, adding targets to one) and the conversion of numpy scalars to Python ones.
+spike times (the writer checks it, the reader relies on it) and the conversion of numpy scalars to Python ones.
 """
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -28,16 +23,16 @@ SOFTWARE = "nwb-biornn"
 ALIGN_TIMES = "align_times"
 """Key of ``Session.metadata`` holding each trial's alignment event on the session clock (s, NaN if none)."""
 
-_GZIP = dict(compression="gzip", compression_opts=4, shuffle=True)
-_LOSS_COLUMNS = {"trial": "trial", "psth": "psth", "rate": "rate", "behaviour": "behaviour",
+GZIP = dict(compression="gzip", compression_opts=4, shuffle=True)
+LOSS_COLUMNS = {"trial": "trial", "psth": "psth", "rate": "rate", "behaviour": "behaviour",
                  "test_total": "test_total"}
 
 
-def _scalar(value):
+def python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _rebin(units, rows, align, t_start, dt, n_time) -> np.ndarray:
+def rebin_units(units, rows, align, t_start, dt, n_time) -> np.ndarray:
     """Spike counts (trials, time, units) of the Units rows ``rows``, as the loader bins them."""
     spike_times = [np.asarray(units["spike_times"][row], float) for row in rows]
     obs_intervals = ([np.asarray(units["obs_intervals"][row], float) for row in rows]
@@ -46,15 +41,3 @@ def _rebin(units, rows, align, t_start, dt, n_time) -> np.ndarray:
     spikes[~np.isfinite(align)] = 0
     return spikes
 
-
-def _replace_atomically(path: Path, write) -> None:
-    """``write(tmp)`` to a hidden temporary file next to ``path``, then rename it: no partial file is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
-    os.close(handle)
-    tmp = Path(tmp)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from ndx_biornn import BioRNNModel, BioRNNNeuronTable
 from nwb_biornn import __version__
 from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict, to_dict
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
-from nwb_biornn.nwbio.common import _GZIP, SOFTWARE
+from nwb_biornn.nwbio.common import GZIP, SOFTWARE
 
 _ARRAY_FIELDS = {"recurrent_weights": "recurrent_weights", "connectivity_mask": "connectivity_mask",
                  "delays": "delays", "input_weights": "input_weights", "readout_weights": "readout_weights",
@@ -34,13 +34,13 @@ def model_id(model) -> str:
     return str(uuid.UUID(bytes=digest.digest()[:16]))
 
 
-def _model_container(model, name: str, description: str, fit_config: FitConfig | None = None,
+def model_container(model, name: str, description: str, fit_config: FitConfig | None = None,
                      unit_rows=None, units=None, **attributes) -> BioRNNModel:
     """A BioRNNModel (with its neuron table) holding ``model.to_arrays()``."""
     arrays = model.to_arrays()
     dtypes = {"connectivity_mask": bool, "delays": np.int32, "refractory_steps": np.int32}
     datasets = {field: H5DataIO(np.ascontiguousarray(arrays[key], dtype=dtypes.get(key, np.float32)),
-                                chunks=True, **_GZIP)
+                                chunks=True, **GZIP)
                 for key, field in _ARRAY_FIELDS.items()}
     hyperparameters = {"model": to_dict(model.config), "areas": list(model.layout.areas)}
     if fit_config is not None:
@@ -70,7 +70,7 @@ def _neuron_table(layout: NeuronLayout, unit_rows, units) -> BioRNNNeuronTable:
     return table
 
 
-def _network(container):
+def network_from_container(container):
     """The BioRNN stored in a BioRNNModel container."""
     from nwb_biornn.model.network import BioRNN
     hyperparameters = json.loads(container.hyperparameters)

@@ -1,15 +1,14 @@
 """What ``nwb-biornn info`` shows about a model file, read from NWB alone (no torch).
 
 :func:`describe_model_file` gathers the facts as a JSON-able dict (source, model, neurons, across-area sparsity,
-training, held-out scores, predictions); :func:`format_info` renders that dict as text.
+training, held-out scores, predictions); :func:`nwb_biornn.render.text.format_info` renders it as text.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from nwb_biornn.nwbio.common import MODEL, MODULE, FITTED_SESSION, PREDICTIONS, REFERENCE, TARGETS, _scalar
-from nwb_biornn.nwbio.read import _open
-from nwb_biornn.render.text import evaluation_headline
+from nwb_biornn.nwbio.common import FITTED_SESSION, MODEL, MODULE, PREDICTIONS, REFERENCE, TARGETS, python_scalar
+from nwb_biornn.nwbio.read import open_model_file
 
 
 def describe_model_file(path) -> dict:
@@ -17,7 +16,7 @@ def describe_model_file(path) -> dict:
 
     Reads only NWB (no torch). Raises :class:`UserError` like :func:`~nwb_biornn.nwbio.read_model_file`.
     """
-    with _open(path) as io:
+    with open_model_file(path) as io:
         nwbfile = io.read()
         module = nwbfile.processing[MODULE]
         container, grid = module[MODEL], module[FITTED_SESSION]
@@ -37,7 +36,7 @@ def describe_model_file(path) -> dict:
             columns = ("label", "num_heldout_trials", "calibration", "predicted_delta_behaviour",
                        "recorded_delta_behaviour", "trial_matching_loss")
             values = {name: table[name][:] for name in columns}
-            predictions = [{name: _scalar(np.asarray(values[name][row])[()]) for name in columns}
+            predictions = [{name: python_scalar(np.asarray(values[name][row])[()]) for name in columns}
                            for row in range(len(table))]
         return {
             "path": str(path),
@@ -57,61 +56,3 @@ def describe_model_file(path) -> dict:
             "has_reference": REFERENCE in module.data_interfaces,
             "targeted_sets": len(module[TARGETS]) if TARGETS in module.data_interfaces else 0,
         }
-
-
-def format_info(info: dict) -> str:
-    """The text of ``nwb-biornn info`` for :func:`describe_model_file`'s dict."""
-    source = info["source"]
-    origin = (f"DANDI:{source['dandiset_id']}/{source['version'] or 'draft'} {source['asset_path'] or ''}".strip()
-              if source["dandiset_id"] else source["path"])
-    training, sparsity = info["training"], info["across_area_weights"]
-    lines = [
-        f"model file   {info['path']}",
-        f"source       {origin} (subject {info['subject_id']}, session {info['session_id']})",
-        f"model        {info['preset']} by {info['software']}, id {info['model_id']}, dt {info['dt'] * 1e3:g} ms, "
-        f"{info['n_neurons']} neurons, {info['n_inputs']} inputs",
-        "neurons      " + "; ".join(f"{area}: {c['E']} E + {c['I']} I ({c['mapped']} mapped)"
-                                    for area, c in info["neurons"].items()),
-        f"across-area  {sparsity['nonzero']} of {sparsity['allowed']} allowed weights non-zero "
-        f"({100 * sparsity['fraction_nonzero']:.1f} %)",
-        f"training     {training['steps']} steps; final losses "
-        + ", ".join(f"{k} {v:.4g}" for k, v in (training["final_losses"] or {}).items()),
-        "trials       " + ", ".join(f"{k} {v}" for k, v in (training["trials"] or {}).items()),
-    ]
-    if training["excluded_reasons"]:
-        lines.append("excluded     " + ", ".join(f"{k}: {v}" for k, v in training["excluded_reasons"].items()))
-    lines.append("held out     " + (", ".join(training["heldout_conditions"]) or "nothing (no perturbation trials)"))
-    scores = dict(info["scores"])
-    if "evaluation" in scores:
-        lines.append("scores       " + evaluation_headline(scores.pop("evaluation")))
-    light = scores.pop("light", None)
-    if light:
-        how = (f"calibrated on {', '.join(light['calibrated_on'])}" if light["calibrated_on"]
-               else "the fixed default")
-        lines.append(f"light        {light['mw_to_current']:g} model current per mW ({how})")
-    for key, value in _scalar_leaves(scores):
-        lines.append(f"score        {key}: {f'{value:.4g}' if isinstance(value, float) else value}")
-    lines.append(f"predictions  {len(info['predictions'])} condition(s)")
-    for p in info["predictions"]:
-        recorded = ("" if np.isnan(p["recorded_delta_behaviour"])
-                    else f", recorded {p['recorded_delta_behaviour']:+.3f}")
-        note = " (calibration)" if p["calibration"] else ""
-        lines.append(f"  {p['label']}: predicted delta behaviour {p['predicted_delta_behaviour']:+.3f}{recorded}, "
-                     f"{p['num_heldout_trials']} held-out trials{note}")
-    if info["has_reference"]:
-        lines.append("reference    ground-truth circuit stored")
-    if info["targeted_sets"]:
-        lines.append(f"targets      {info['targeted_sets']} targeted neuron set(s)")
-    return "\n".join(lines)
-
-
-def _scalar_leaves(values: dict, prefix: str = ""):
-    """``(dotted.key, value)`` for every scalar in nested dicts; lists of scalars joined, lists of dicts skipped."""
-    for key, value in values.items():
-        if isinstance(value, dict):
-            yield from _scalar_leaves(value, f"{prefix}{key}.")
-        elif isinstance(value, list):
-            if all(not isinstance(item, (dict, list)) for item in value):
-                yield f"{prefix}{key}", ", ".join(str(item) for item in value) or "none"
-        else:
-            yield f"{prefix}{key}", value

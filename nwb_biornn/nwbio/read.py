@@ -2,7 +2,7 @@
 
 :func:`read_model_file` needs nothing but the file: the session is rebuilt from the copied units and trials and
 the stored session grid, the spike counts re-binned from the spike times. Every reader opens a file through
-``_open``, which refuses anything that is not a model file this version understands.
+``open_model_file``, which refuses anything that is not a model file this version understands.
 """
 from __future__ import annotations
 
@@ -16,16 +16,24 @@ from pynwb import NWBHDF5IO
 
 import ndx_biornn
 from ndx_biornn import UnitResponseSeries
-from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict
-from nwb_biornn.recordings.nwbfile import checked_hdf5_path
-from nwb_biornn.core.session import Condition, Session, Source
-from nwb_biornn.core.errors import UserError
-from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.nwbio.common import (_LOSS_COLUMNS, ALIGN_TIMES, FITTED_SESSION, HISTORY, MODEL, MODULE,
-                                     PREDICTIONS, _rebin)
-from nwb_biornn.nwbio.container import _network
-from nwb_biornn.nwbio.reference import read_reference_circuit
 from nwb_biornn.analysis.predictions import ConditionPrediction
+from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition, Session, Source
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.nwbio.common import (
+    ALIGN_TIMES,
+    FITTED_SESSION,
+    HISTORY,
+    LOSS_COLUMNS,
+    MODEL,
+    MODULE,
+    PREDICTIONS,
+    rebin_units,
+)
+from nwb_biornn.nwbio.container import network_from_container
+from nwb_biornn.nwbio.ground_truth import read_reference_circuit
+from nwb_biornn.recordings.nwbfile import checked_hdf5_path
 
 
 @dataclass
@@ -73,7 +81,7 @@ class ModelFile:
     seed: int
 
 
-def _open(path) -> NWBHDF5IO:
+def open_model_file(path) -> NWBHDF5IO:
     """Open a model file for reading after checking that it is one this version understands."""
     path = checked_hdf5_path(path, "give a model file written by nwb-biornn fit")
     try:
@@ -113,11 +121,11 @@ def read_model_file(path) -> ModelFile:
     UserError
         If ``path`` is not an NWB file, holds no bioRNN model, or was written by a newer ndx-biornn.
     """
-    with _open(path) as io:
+    with open_model_file(path) as io:
         nwbfile = io.read()
         module = nwbfile.processing[MODULE]
         container = module[MODEL]
-        model = _network(container)
+        model = network_from_container(container)
         hyperparameters = container.hyperparameter_values
         session_index = int(container.session_index)
         session = _session(nwbfile, module[FITTED_SESSION], container, model.layout, session_index)
@@ -145,7 +153,7 @@ def _session(nwbfile, grid, container, layout, session_index) -> Session:
                     version=grid.source_dandiset_version, asset_path=grid.source_asset_path,
                     asset_id=grid.source_asset_id, api_url=grid.source_api_url)
     return Session(
-        spikes=_rebin(units, rows, align, float(grid.t_start), float(grid.dt), int(grid.num_bins)),
+        spikes=rebin_units(units, rows, align, float(grid.t_start), float(grid.dt), int(grid.num_bins)),
         dt=float(grid.dt), t_start=float(grid.t_start), align_event=grid.align_event,
         unit_ids=np.asarray(units.id[:])[rows], unit_area=np.asarray(units["biornn_area"][:]).astype(str)[rows],
         unit_cell_type=np.asarray(units["biornn_cell_type"][:]).astype(str)[rows],
@@ -204,7 +212,7 @@ def _read_history(module) -> list:
     for row in range(len(table)):
         entry = {"step": int(columns["step"][row]), "lr": float(columns["learning_rate"][row]),
                  "total": float(columns["total"][row])}
-        entry.update({term: float(columns[term][row]) for term in _LOSS_COLUMNS
+        entry.update({term: float(columns[term][row]) for term in LOSS_COLUMNS
                       if term in columns and not np.isnan(columns[term][row])})
         history.append(entry)
     return history

@@ -13,8 +13,9 @@ import numpy as np
 from pynwb import NWBHDF5IO
 
 from ndx_biornn import TargetedNeuronSetsTable
-from nwb_biornn.nwbio.common import MODEL, MODULE, TARGETS, _replace_atomically
-from nwb_biornn.nwbio.read import _open
+from nwb_biornn.core.files import atomic_path
+from nwb_biornn.nwbio.common import MODEL, MODULE, TARGETS
+from nwb_biornn.nwbio.read import open_model_file
 
 
 def add_targets(path, targets: list) -> None:
@@ -30,11 +31,11 @@ def add_targets(path, targets: list) -> None:
         (model current), ``predicted_effect`` and ``simulated_effect``.
     """
     path = Path(path)
-    _open(path).close()
+    open_model_file(path).close()
     if not targets:
         raise ValueError("targets must hold at least one neuron set")
 
-    def write(tmp):
+    with atomic_path(path) as tmp:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "a") as raw:
             group = raw[f"processing/{MODULE}"]
@@ -45,7 +46,6 @@ def add_targets(path, targets: list) -> None:
             module = nwbfile.processing[MODULE]
             module.add(_targets_table(module[MODEL].neurons, nwbfile.units, targets))
             io.write(nwbfile)
-    _replace_atomically(path, write)
 
 
 def _targets_table(neurons, units, targets) -> TargetedNeuronSetsTable:

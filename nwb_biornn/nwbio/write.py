@@ -26,17 +26,29 @@ from pynwb.misc import Units
 from ndx_biornn import BioRNNModel, FittedSession, LossHistoryTable, PerturbationPredictionsTable, UnitResponseSeries
 from nwb_biornn import __version__
 from nwb_biornn.core.config import preset_label
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path, write_dandiset_yaml
+from nwb_biornn.core.session import Session, Source
+from nwb_biornn.core.split import Split
+from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.nwbio.common import (
+    ALIGN_TIMES,
+    FITTED_SESSION,
+    GZIP,
+    HISTORY,
+    LOSS_COLUMNS,
+    MODEL,
+    MODULE,
+    PREDICTIONS,
+    REFERENCE,
+    SOFTWARE,
+    python_scalar,
+    rebin_units,
+)
+from nwb_biornn.nwbio.container import model_container
+from nwb_biornn.nwbio.subject import subject_for_dandi
 from nwb_biornn.recordings import adapters
 from nwb_biornn.recordings.nwbfile import is_url, open_nwb
-from nwb_biornn.core.session import Session, Source
-from nwb_biornn.core.errors import UserError
-from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.nwbio.common import (_GZIP, _LOSS_COLUMNS, ALIGN_TIMES, FITTED_SESSION, HISTORY, MODEL, MODULE,
-                                     PREDICTIONS, REFERENCE, SOFTWARE, _rebin, _replace_atomically, _scalar)
-from nwb_biornn.nwbio.container import _model_container
-from nwb_biornn.nwbio.subject import subject_for_dandi
-
-SPLITS = ("train", "test", "perturbation", "excluded")
 
 
 def model_file_path(out_dir, session: Session, preset: str) -> Path:
@@ -102,7 +114,7 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         module.add(_fitted_model(nwbfile, session, result, session_index, split, summary, ids))
         module.add(_fitted_session(nwbfile, session))
         if reference is not None:
-            module.add(_model_container(reference, REFERENCE, "Ground-truth circuit the session was simulated from."))
+            module.add(model_container(reference, REFERENCE, "Ground-truth circuit the session was simulated from."))
         if predictions:
             module.add(_predictions_table(nwbfile, predictions))
             for item in _unit_responses(nwbfile, predictions):
@@ -215,7 +227,7 @@ def _copy_trials(source: NWBFile, nwbfile: NWBFile, session: Session, split: np.
     start, stop = np.asarray(trials["start_time"][:], float), np.asarray(trials["stop_time"][:], float)
     for row, trial_id in enumerate(np.asarray(trials.id[:]).tolist()):
         nwbfile.add_trial(id=trial_id, start_time=start[row], stop_time=stop[row],
-                          **{name: _scalar(values[row]) for name, (_, values) in columns.items()})
+                          **{name: python_scalar(values[row]) for name, (_, values) in columns.items()})
 
 
 def _align_times(session: Session) -> np.ndarray:
@@ -251,7 +263,7 @@ def _copy_lick_events(source: NWBFile, nwbfile: NWBFile) -> None:
 def _check_rebinning(nwbfile: NWBFile, session: Session, layout: NeuronLayout, session_index: int) -> None:
     """The copied spike times must give back ``session.spikes`` exactly (else the file could not rebuild it)."""
     rows = _unit_rows(nwbfile.units, session.unit_ids)
-    spikes = _rebin(nwbfile.units, rows, _align_times(session), session.t_start, session.dt, session.n_time)
+    spikes = rebin_units(nwbfile.units, rows, _align_times(session), session.t_start, session.dt, session.n_time)
     if not np.array_equal(spikes, session.spikes):
         raise ValueError("re-binning the source's spike_times does not reproduce session.spikes; the loader and "
                          "nwb_biornn.recordings.binning.bin_spikes disagree")
@@ -269,15 +281,15 @@ def _unit_rows(units, unit_ids) -> np.ndarray:
 def _fitted_model(nwbfile, session, result, session_index, split, summary, session_ids) -> BioRNNModel:
     trials = nwbfile.trials
     regions = {}
-    for name, kind, description in (("training_trials", "train", "Trials the model was trained on."),
-                                    ("heldout_trials", "perturbation", "Perturbation trials held out of training.")):
+    for name, kind, description in (("training_trials", Split.TRAIN, "Trials the model was trained on."),
+                                    ("heldout_trials", Split.PERTURBATION, "Perturbation trials held out of training.")):
         rows = np.flatnonzero(split == kind).tolist()
         if rows:
             regions[name] = trials.create_region(name, rows, description)
     model_rows = np.full(result.layout.n_neurons, -1)
     neurons, columns = result.layout.neurons_of(session_index)
     model_rows[neurons] = _unit_rows(nwbfile.units, session.unit_ids[columns])
-    return _model_container(
+    return model_container(
         result.model, MODEL, f"bioRNN ({result.model_config.preset}) fitted to {len(result.splits)} session(s).",
         fit_config=result.fit_config, unit_rows=model_rows, units=nwbfile.units,
         session_ids=[str(s) for s in session_ids], session_index=session_index,
@@ -290,12 +302,12 @@ def _training_summary(session, result, split, summary) -> dict:
     reasons = {}
     for reason in session.excluded[session.excluded != ""].tolist():
         reasons[reason] = reasons.get(reason, 0) + 1
-    heldout = sorted({int(c) for c in session.condition[split == "perturbation"].tolist() if c >= 0})
+    heldout = sorted({int(c) for c in session.condition[split == Split.PERTURBATION].tolist() if c >= 0})
     last = result.history[-1] if result.history else {}
     return {
         "steps": int(result.steps),
         "final_losses": {key: value for key, value in last.items() if key not in ("step", "lr")},
-        "trials": {kind: int(np.sum(split == kind)) for kind in SPLITS},
+        "trials": {kind.value: int(np.sum(split == kind)) for kind in Split},
         "excluded_reasons": reasons,
         "heldout_conditions": [session.conditions[c].label for c in heldout],
         **(summary or {}),
@@ -323,8 +335,8 @@ def _fitted_session(nwbfile, session: Session) -> FittedSession:
         align_event=session.align_event, response_window=[float(t) for t in session.response_window],
         behaviour_name=session.behaviour_name, source_path=str(source.path), source_identifier=session.identifier,
         metadata=json.dumps(metadata), input_names=list(session.input_names),
-        inputs=H5DataIO(np.ascontiguousarray(session.inputs, dtype=np.float32), chunks=True, **_GZIP),
-        behaviour=H5DataIO(np.ascontiguousarray(session.behaviour, dtype=np.float32), chunks=True, **_GZIP),
+        inputs=H5DataIO(np.ascontiguousarray(session.inputs, dtype=np.float32), chunks=True, **GZIP),
+        behaviour=H5DataIO(np.ascontiguousarray(session.behaviour, dtype=np.float32), chunks=True, **GZIP),
         trials=nwbfile.trials, **provenance)
 
 
@@ -391,7 +403,7 @@ def _time_axis(time: np.ndarray) -> dict:
 
 
 def _history_table(history: list) -> LossHistoryTable:
-    terms = [term for term in _LOSS_COLUMNS if any(term in entry for entry in history)]
+    terms = [term for term in LOSS_COLUMNS if any(term in entry for entry in history)]
     table = LossHistoryTable(name=HISTORY, description="Training losses per logged optimizer step.")
     for entry in history:
         table.add_row(step=int(entry["step"]), learning_rate=float(entry["lr"]), total=float(entry["total"]),
@@ -403,26 +415,14 @@ def _write_dandiset_yaml(out_dir: Path, source: Source) -> None:
     path = out_dir / "dandiset.yaml"
     if path.exists():
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
     derived = _source_text(source) if source.dandiset_id else "local NWB files"
-    lines = [
-        "identifier: '000000'",
-        f"name: {json.dumps(f'bioRNN models fitted by {SOFTWARE} to {derived}')}",
-        "description: " + json.dumps(f"Biologically informed spiking RNNs fitted by {SOFTWARE} {__version__} to the "
-                                     f"sessions of {derived}, with their optogenetic perturbation predictions "
-                                     "(NWB extension ndx-biornn)."),
-        "license:", "- spdx:CC-BY-4.0",
-    ]
-    if source.dandiset_id:
-        version = source.version or "draft"
-        lines += ["relatedResource:", f"- identifier: {json.dumps(f'DANDI:{source.dandiset_id}/{version}')}",
-                  "  relation: dcite:IsDerivedFrom",
-                  f"  url: {json.dumps(f'https://dandiarchive.org/dandiset/{source.dandiset_id}/{version}')}"]
-    _replace_atomically(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    write_dandiset_yaml(out_dir, f"bioRNN models fitted by {SOFTWARE} to {derived}",
+                        f"Biologically informed spiking RNNs fitted by {SOFTWARE} {__version__} to the sessions of "
+                        f"{derived}, with their optogenetic perturbation predictions (NWB extension ndx-biornn).",
+                        derived_from=f"DANDI:{source.dandiset_id}/{source.version or 'draft'}"
+                        if source.dandiset_id else None)
 
 
 def _write_atomically(path: Path, nwbfile: NWBFile) -> None:
-    def write(tmp):
-        with NWBHDF5IO(tmp, "w") as io:
-            io.write(nwbfile)
-    _replace_atomically(path, write)
+    with atomic_path(path) as tmp, NWBHDF5IO(tmp, "w") as io:
+        io.write(nwbfile)

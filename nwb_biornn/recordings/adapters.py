@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text
 
 MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim")
 

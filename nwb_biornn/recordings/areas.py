@@ -31,7 +31,6 @@ Examples
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import json
 import re
 import tomllib
@@ -62,6 +61,9 @@ ALIASES = {
 }
 """Canonical lab area -> names and CCF terms that mean it (matched case-insensitively after cleaning)."""
 
+CCF_STRUCTURES = Path(__file__).with_name("allen_ccf_structures.json")
+"""The Allen CCF structure names and acronyms (source and licence in ``allen_ccf_structures.md`` beside it)."""
+
 _HEMISPHERE = re.compile(r"\b(left|right|bilateral|contralateral|ipsilateral|both|hemisphere)\b", re.I)
 _LAYER = re.compile(r"\s*,\s*(1|2/3|2|3|4|5|6a|6b|6)\s*$", re.I)
 _LAYER_WORDS = re.compile(r"\s*[,/]?\s*\blayer\s*(1|2/3|2|3|4|5|6a|6b|6)\b", re.I)
@@ -70,12 +72,8 @@ _REGION_KEYS = ("brain_area", "brain_regions", "brain_region", "area", "location
 
 @lru_cache(maxsize=1)
 def _ccf_terms() -> tuple[dict, dict]:
-    """(lower-case CCF name -> acronym, acronym -> name) from the structure list nwbinspector ships."""
-    spec = importlib.util.find_spec("nwbinspector")
-    if spec is None:
-        raise UserError("the Allen CCF term list comes with nwbinspector: run 'pip install nwbinspector'")
-    path = Path(spec.origin).parent / "_internal_configs" / "allen_ccf_structure_names.json"
-    data = json.loads(path.read_text())
+    """(lower-case CCF name -> acronym, acronym -> name) from the vendored structure list (``CCF_STRUCTURES``)."""
+    data = json.loads(CCF_STRUCTURES.read_text())
     name_to_acronym = {name.lower(): acronym for name, acronym in zip(data["names"], data["acronyms"])}
     acronym_to_name = dict(zip(data["acronyms"], data["names"]))
     return name_to_acronym, acronym_to_name

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -41,7 +40,8 @@ from dandi.consts import DandiInstance, known_instances  # noqa: E402
 from dandi.dandiapi import AssetType, DandiAPIClient  # noqa: E402
 from dandi.exceptions import NotFoundError  # noqa: E402
 
-from nwb_biornn.core.errors import UserError  # noqa: E402
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path  # noqa: E402
 
 logging.getLogger("dandi").addHandler(logging.NullHandler())  # the client's records reach the app's handlers only
 
@@ -258,25 +258,20 @@ class DandiArchive:
         target = self._asset_file(asset, digest)
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
         try:
-            with os.fdopen(handle, "wb") as out:
+            with atomic_path(target) as partial, open(partial, "wb") as out:
                 done = 0
                 for chunk in remote.get_download_file_iter(chunk_size=CHUNK_SIZE)():
                     out.write(chunk)
                     done += len(chunk)
                     if progress is not None:
                         progress(asset.path, done, asset.size)
-            if done != asset.size:
-                raise UserError(f"download of {asset.path} stopped after {done} of {asset.size} bytes; "
-                                "run again to retry")
-            os.replace(partial, target)
+                if done != asset.size:
+                    raise UserError(f"download of {asset.path} stopped after {done} of {asset.size} bytes; "
+                                    "run again to retry")
         except requests.RequestException as error:
             raise UserError(f"download of {asset.path} from {self.api_url} failed ({type(error).__name__}); "
                             "run again to retry") from None
-        finally:
-            Path(partial).unlink(missing_ok=True)
         return target
 
     def asset_content_url(self, asset_id: str) -> str:
@@ -431,11 +426,5 @@ def _with_digests(listing: Listing, digests: dict) -> Listing:
 
 
 def _write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=".partial-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=1)
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(data, indent=1))

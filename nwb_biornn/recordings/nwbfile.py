@@ -33,10 +33,10 @@ import h5py
 import numpy as np
 from pynwb import NWBHDF5IO
 
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
 from nwb_biornn.recordings import adapters, binning
 from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of
-from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
-from nwb_biornn.core.errors import UserError
 
 RESPONSE_DURATION = 1.0
 """Default length in seconds of the response window after the go cue."""

@@ -1,4 +1,4 @@
-"""Source resolution: turn what the user typed (DANDI id or URL, NWB file, folder, ``demo``) into NWB files.
+"""Source resolution: turn what the user typed (DANDI id or URL, NWB file, folder) into NWB files.
 
 Examples
 --------
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pynwb import NWBHDF5IO
 
+from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Source
 from nwb_biornn.recordings.cache import cache_root
 from nwb_biornn.recordings.nwbfile import open_nwb
-from nwb_biornn.core.session import Source
-from nwb_biornn.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,14 @@ def resolve_source(text: str, sessions_glob: str | None = None, cache_dir=None, 
     Parameters
     ----------
     text
-        ``demo`` or ``demo:<circuit>`` (the synthetic dandiset, generated on first use); a path to an NWB file
-        or to a folder searched recursively for ``*.nwb``; a dandiset id (``000363``, ``DANDI:000363``,
-        ``DANDI:000363/0.230822.0128``); or a DANDI web or API URL.
+        A path to an NWB file or to a folder searched recursively for ``*.nwb``; a dandiset id (``000363``,
+        ``DANDI:000363``, ``DANDI:000363/0.230822.0128``); or a DANDI web or API URL. (``demo`` is resolved by
+        :func:`nwb_biornn.api.load_sessions`, which writes the synthetic dandiset and passes its folder here.)
     sessions_glob
         Keeps only the files whose path inside the folder or dandiset matches this pattern
         (:func:`fnmatch.fnmatchcase`, where ``*`` also matches ``/``), e.g. ``"sub-440956/*"``.
     cache_dir
-        Cache folder for DANDI downloads and the demo (default: ``$NWB_BIORNN_CACHE``, else the user cache dir).
+        Cache folder for DANDI downloads (default: ``$NWB_BIORNN_CACHE``, else the user cache dir).
     api_url
         DANDI API URL for a bare dandiset id (default: ``$DANDI_API_URL``, else the DANDI Archive).
     stream
@@ -67,8 +67,6 @@ def resolve_source(text: str, sessions_glob: str | None = None, cache_dir=None, 
         unreachable server.
     """
     text = text.strip()
-    if is_demo_source(text):
-        return _resolve_demo(text, sessions_glob, cache_dir)
     path = Path(text).expanduser()
     if path.is_file():
         if path.suffix != ".nwb":
@@ -103,20 +101,6 @@ def _resolve_folder(folder: Path, sessions_glob: str | None) -> list[ResolvedAss
     relative = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.nwb") if p.is_file())
     visible = [p for p in relative if not any(part.startswith(".") for part in p.split("/"))]
     return [_local_asset(folder / p) for p in select_paths(visible, sessions_glob, f"folder {folder}")]
-
-
-def is_demo_source(text: str) -> bool:
-    """Whether ``text`` names the synthetic dandiset: ``demo`` or ``demo:<circuit>``."""
-    text = text.strip()
-    return text == "demo" or text.startswith("demo:")
-
-
-def _resolve_demo(text: str, sessions_glob: str | None, cache_dir) -> list[ResolvedAsset]:
-    from nwb_biornn.synthetic.demo import demo_dandiset
-
-    _, _, circuit = text.partition(":")
-    folder = demo_dandiset(circuit, cache_dir) if circuit else demo_dandiset(cache_dir=cache_dir)
-    return _resolve_folder(folder, sessions_glob)
 
 
 def _resolve_dandi(text, sessions_glob, cache_dir, api_url, stream, progress) -> list[ResolvedAsset]:

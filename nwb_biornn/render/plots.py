@@ -1,26 +1,33 @@
-"""Plots (PNG, matplotlib's Agg backend): what people would rather look at than read."""
+"""Plots (PNG files): what people would rather look at than read.
+
+Each plot is a :class:`matplotlib.figure.Figure` made without pyplot, so a library user's matplotlib backend and
+open figures are left alone.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from nwb_biornn.analysis.compare import SCORES
+from nwb_biornn.analysis.evaluate import area_groups, area_rate_psth, psth_time
+from nwb_biornn.analysis.target import Targeting, gradient_map
+from nwb_biornn.fit import losses
+from nwb_biornn.model.layout import NeuronLayout
 
 
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (plots are written to files)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _save(fig: Figure, path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return Path(path)
 
 
 def plot_behaviour_changes(predictions: list, path: Path) -> Path:
     """Scatter of predicted against recorded change in response probability, one point per condition."""
-    plt = pyplot()
     scored = [p for p in predictions if p.n_heldout_trials]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     recorded = np.array([p.recorded_delta_behaviour for p in scored])
     predicted = np.array([p.predicted_delta_behaviour for p in scored])
     colors = ["tab:blue" if p.condition.cell_type == "I" else "tab:red" for p in scored]
@@ -32,17 +39,14 @@ def plot_behaviour_changes(predictions: list, path: Path) -> Path:
         ax.annotate(p.condition.label, (x, y), fontsize=6, alpha=0.7)
     ax.set(xlabel="recorded Δ response probability", ylabel="predicted Δ response probability",
            xlim=(-1, 1), ylim=(-1, 1), title="held-out perturbations (blue: I, red: E)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_condition_psths(prediction, control_time, control_psth, path: Path) -> Path:
     """Per-area rates under light (predicted, recorded) next to the recorded light-off rates."""
-    plt = pyplot()
     areas = prediction.areas
-    fig, axes = plt.subplots(1, len(areas), figsize=(3.2 * len(areas), 2.8), squeeze=False, sharey=True)
+    fig = Figure(figsize=(3.2 * len(areas), 2.8))
+    axes = fig.subplots(1, len(areas), squeeze=False, sharey=True)
     for i, (ax, area) in enumerate(zip(axes[0], areas)):
         ax.plot(control_time, control_psth[:, i], color="0.6", label="recorded, light off")
         if prediction.recorded_area_psth is not None:
@@ -54,16 +58,13 @@ def plot_condition_psths(prediction, control_time, control_psth, path: Path) -> 
     axes[0][0].set_ylabel("rate (Hz)")
     axes[0][-1].legend(fontsize=7, frameon=False)
     fig.suptitle(prediction.condition.label, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_training_curves(history: list, path: Path) -> Path:
     """Loss terms against training step (log scale)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     steps = np.array([h["step"] for h in history])
     for key in ("trial", "psth", "rate", "behaviour", "test_total"):
         values = np.array([h.get(key, np.nan) for h in history], dtype=float)
@@ -72,17 +73,11 @@ def plot_training_curves(history: list, path: Path) -> Path:
             ax.plot(steps[keep], values[keep], marker="." if key == "test_total" else None, label=key)
     ax.set(xlabel="step", ylabel="loss", yscale="log", title="training")
     ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     """All evaluation plots of a model file into ``folder``; returns the written paths."""
-    from nwb_biornn.analysis.evaluate import area_groups, area_rate_psth, psth_time
-    from nwb_biornn.fit import losses
-
     folder.mkdir(parents=True, exist_ok=True)
     paths = [plot_behaviour_changes(predictions, folder / "behaviour_changes.png")]
     session = model_file.session
@@ -96,3 +91,49 @@ def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     if model_file.history:
         paths.append(plot_training_curves(model_file.history, folder / "training.png"))
     return paths
+
+
+def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
+    """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
+    groups, values = gradient_map(targeting.mean_gradient, layout)
+    fig = Figure(figsize=(10, 3.6))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    limit = float(np.abs(values).max()) or 1.0
+    dt = time[1] - time[0] if len(time) > 1 else 1.0
+    image = left.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest",
+                        extent=(time[0], time[-1] + dt, len(groups) - 0.5, -0.5))
+    left.set_yticks(range(len(groups)), groups)
+    for edge in targeting.window:
+        left.axvline(edge, color="k", lw=0.8, ls="--")
+    left.set(xlabel="time (s)", title=f"d {targeting.objective} / d current, mean per neuron (window dashed)")
+    fig.colorbar(image, ax=left, fraction=0.04)
+    names = list(targeting.sets)
+    x = np.arange(len(names))
+    rows = [("predicted", [targeting.sets[n].predicted_effect for n in names], "0.6"),
+            ("simulated", [targeting.sets[n].simulated_effect for n in names], "tab:orange")]
+    if targeting.transfer:
+        rows.append(("ground truth", [targeting.transfer[n].simulated_effect for n in names], "tab:green"))
+    width = 0.8 / len(rows)
+    for i, (label, heights, color) in enumerate(rows):
+        right.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width, label=label, color=color)
+    right.axhline(0, color="k", lw=0.8)
+    right.set_xticks(x, names)
+    right.set(ylabel=f"Δ {targeting.objective}", title=f"{len(targeting.sets[names[0]].neurons)} neurons, "
+              f"power {targeting.power:g}")
+    right.legend(fontsize=7, frameon=False)
+    return _save(fig, path)
+
+
+def plot_comparison(summary: dict, path) -> Path:
+    """Bar chart of light-off and light-on trial-matching loss per preset, with the spread as error bars."""
+    presets = sorted(summary)
+    x = np.arange(len(presets))
+    fig = Figure(figsize=(max(6, 1.4 * len(presets)), 3.2))
+    axes = fig.subplots(1, 2)
+    for ax, (block, name), title in zip(axes, (SCORES[0], SCORES[2]), ("held-out light-off", "held-out light-on")):
+        stats = [summary[p][f"{block}.{name}"] for p in presets]
+        ax.bar(x, [s["mean"] for s in stats], yerr=[0 if not np.isfinite(s["std"]) else s["std"] for s in stats],
+               color="tab:gray", capsize=3)
+        ax.set_xticks(x, presets, rotation=30, ha="right", fontsize=8)
+        ax.set(title=title, ylabel="trial-matching loss")
+    return _save(fig, path)

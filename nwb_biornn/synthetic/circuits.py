@@ -34,11 +34,11 @@ import numpy as np
 import torch
 
 from nwb_biornn.core.config import ModelConfig, from_dict, to_dict
-from nwb_biornn.recordings.binning import PULSE_DURATION
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
+from nwb_biornn.recordings.binning import PULSE_DURATION
 
 CIRCUITS = ("refcirc1", "refcirc2")
 AREAS = ("A", "B")

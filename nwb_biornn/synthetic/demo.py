@@ -20,9 +20,6 @@ Examples
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import uuid
 import warnings
 from datetime import datetime, timezone
@@ -35,11 +32,12 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 from pynwb.ogen import OptogeneticSeries
 
-from nwb_biornn.synthetic import circuits
-from nwb_biornn.recordings.cache import cache_root
-from nwb_biornn.core.session import UNPERTURBED, Condition
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path, write_dandiset_yaml
+from nwb_biornn.core.session import UNPERTURBED, Condition
 from nwb_biornn.nwbio import add_reference_circuit
+from nwb_biornn.recordings.cache import cache_root
+from nwb_biornn.synthetic import circuits
 
 CACHE_VERSION = "v4"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
@@ -137,7 +135,9 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     model, layout = network if network is not None else circuits.reference_circuit(circuit)
     _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "dandiset.yaml").write_text(_dandiset_yaml(circuit))
+    write_dandiset_yaml(out_dir, f"nwb-biornn demo: reference circuit {circuit}",
+                        "Synthetic go/no-go sessions with optogenetic inactivation and activation, simulated from a "
+                        "known two-area spiking circuit by nwb-biornn (see docs/demo.md).")
     for index in range(n_sessions):
         rng = np.random.default_rng([seed, index])
         instructions, condition = demo_protocol(n_trials, perturbed_fraction, rng)
@@ -157,6 +157,24 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     return out_dir
 
 
+def is_demo_source(text: str) -> bool:
+    """Whether ``text`` names the synthetic dandiset: ``demo`` or ``demo:<circuit>``.
+
+    Examples
+    --------
+    >>> is_demo_source("demo"), is_demo_source("demo:refcirc2"), is_demo_source("000363")
+    (True, True, False)
+    """
+    text = text.strip()
+    return text == "demo" or text.startswith("demo:")
+
+
+def demo_folder(text: str, cache_dir=None) -> Path:
+    """The cached demo dandiset that ``demo`` or ``demo:<circuit>`` names (:func:`demo_dandiset`)."""
+    _, _, circuit = text.strip().partition(":")
+    return demo_dandiset(circuit or "refcirc1", cache_dir)
+
+
 def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     """The cached demo dandiset of a circuit, generated on first use.
 
@@ -170,17 +188,12 @@ def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     target = cache_root(cache_dir) / "demo" / f"{circuit}-{CACHE_VERSION}"
     if (target / "dandiset.yaml").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        write_demo_dandiset(scratch, circuit)
-        scratch.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-        os.replace(scratch, target)
+        with atomic_path(target, folder=True) as scratch:
+            write_demo_dandiset(scratch, circuit)
     except OSError:
         if not (target / "dandiset.yaml").exists():
             raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
@@ -215,14 +228,6 @@ def _recorded_neurons(layout, units_per_area, rng):
 
 def _site_name(area, cell_type):
     return f"laser_{area}_{_EFFECTS[cell_type]}"
-
-
-def _dandiset_yaml(circuit):
-    return (f"identifier: '000000'\n"
-            f"name: 'nwb-biornn demo: reference circuit {circuit}'\n"
-            "description: 'Synthetic go/no-go sessions with optogenetic inactivation and activation, simulated "
-            "from a known two-area spiking circuit by nwb-biornn (see docs/demo.md).'\n"
-            "license:\n- spdx:CC-BY-4.0\n")
 
 
 def _session_file(circuit, seed, index, start_time, trial_start, instructions, lights, trials, recorded, layout):

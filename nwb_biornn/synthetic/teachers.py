@@ -15,7 +15,7 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
 
 Regenerate the shipped teachers (about 5 minutes per circuit on one core, as docs/demo.md says)::
 
-    python -m nwb_biornn.synthetic.teachers
+    python scripts/regenerate_teachers.py
 
 Examples
 --------
@@ -23,7 +23,6 @@ Examples
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import tempfile
 
@@ -31,11 +30,11 @@ import numpy as np
 import torch
 
 from nwb_biornn.core.config import preset
-from nwb_biornn.synthetic import circuits, demo
-from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.core.session import UNPERTURBED, Session
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.synthetic import circuits, demo
 
 TEACHER_STEPS = 1000
 """Training steps of a teacher."""
@@ -106,27 +105,3 @@ def impose_connectivity(model: BioRNN, name: str) -> None:
             model.weight[allowed] = target / allowed.sum()
 
     model.constraints.append(match_feedback)
-
-
-def main(argv=None) -> None:
-    """Train the teachers and write them where :func:`~nwb_biornn.synthetic.circuits.reference_circuit` reads them."""
-    parser = argparse.ArgumentParser(description="Train the reference circuits' teachers.")
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"circuits to train, of {', '.join(circuits.CIRCUITS)} (default: all)")
-    parser.add_argument("--steps", type=int, default=TEACHER_STEPS)
-    parser.add_argument("--out", default=str(circuits.CIRCUIT_FILES))
-    args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(circuits.CIRCUITS))
-    if unknown:
-        parser.error(f"no circuit named {unknown[0]!r}; choose from {', '.join(circuits.CIRCUITS)}")
-    for name in args.names or circuits.CIRCUITS:
-        def report(step, metrics, name=name):
-            if step % 100 == 0:
-                print(f"{name}: step {step}/{args.steps}, training loss {metrics['total']:.3f}", flush=True)
-        teacher = train_teacher(name, steps=args.steps, progress=report)
-        circuits.save_circuit(teacher, f"{args.out}/{name}.npz")
-        print(f"wrote {args.out}/{name}.npz", flush=True)
-
-
-if __name__ == "__main__":
-    main()
