@@ -33,22 +33,22 @@ import torch
 from nwb_biornn import nwbio
 from nwb_biornn.analysis import target as targeting
 from nwb_biornn.analysis.calibrate import calibrate_light, calibration_indices
+from nwb_biornn.analysis.compare import reference_summary, score_rows, summarize
+from nwb_biornn.analysis.evaluate import HeldOut, predict_condition
 from nwb_biornn.analysis.evaluate import evaluate as evaluate_network
-from nwb_biornn.analysis.evaluate import predict_condition
 from nwb_biornn.analysis.observed import read_observed, score_observed
-from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
-from nwb_biornn.core.config import FitConfig, ModelConfig, load_config, preset
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS
+from nwb_biornn.core.config import FitConfig, ModelConfig, load_config, override, preset
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.files import atomic_path
 from nwb_biornn.core.session import Condition, Session
-from nwb_biornn.core.split import Split
 from nwb_biornn.fit.trainer import FitResult
 from nwb_biornn.fit.trainer import fit as train
 from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.light import MW_TO_CURRENT
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.recordings.sources import resolve_source
-from nwb_biornn.render.plots import plot_targeting
+from nwb_biornn.render.plots import plot_comparison, plot_targeting
 from nwb_biornn.synthetic.demo import HIDDEN_PER_AREA, demo_folder, is_demo_source, write_demo_dandiset
 
 
@@ -80,12 +80,14 @@ def load_sessions(source: str, sessions_glob: str | None = None, *, cache_dir=No
 
 
 def configure(preset_name: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None,
-              source: str | None = None) -> tuple[ModelConfig, FitConfig]:
+              source: str | None = None, overrides: dict | None = None) -> tuple[ModelConfig, FitConfig]:
     """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
 
     For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
     :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the
-    paper's students had their teacher's size; a config file can still change it.
+    paper's students had their teacher's size; a config file can still change it. ``overrides``
+    (``{"model": {field: value}, "fit": {...}}``, a sweep's ``--set``) are applied last, checked like a config
+    file's fields.
     """
     model_config, fit_config = preset(preset_name)
     if source is not None and is_demo_source(source):
@@ -95,7 +97,12 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
     changes = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
     if changes.get("steps", 1) <= 0:
         raise UserError(f"--steps must be a positive number of training steps, not {steps}")
-    return model_config, dataclasses.replace(fit_config, **changes)
+    fit_config = dataclasses.replace(fit_config, **changes)
+    for table, values in (overrides or {}).items():
+        if table not in ("model", "fit"):
+            raise UserError(f"unknown table {table!r} of overrides; use model or fit")
+    return (override(model_config, (overrides or {}).get("model", {}), "model"),
+            override(fit_config, (overrides or {}).get("fit", {}), "fit"))
 
 
 def check_options(sessions: list[Session], *, subject_overrides: dict | None = None,
@@ -162,14 +169,14 @@ def predict(result: FitResult, sessions: list[Session], *, calibrate_on: tuple =
     calibrate_on = tuple(calibrate_on)
     predicted = []
     for index, session in enumerate(sessions):
-        network, split = FittedNetwork(result.model, result.layout, index), result.splits[index]
+        held_out = HeldOut(FittedNetwork(result.model, result.layout, index), session, result.splits[index],
+                           result.fit_config)
         factor = MW_TO_CURRENT
         if calibrate_on:
-            factor = calibrate_light(network, session, split, result.fit_config, calibrate_on, seed, n_trials)
+            factor = calibrate_light(held_out, calibrate_on, seed, n_trials)
         reference = nwbio.read_reference_network(session)
-        document, predictions = evaluate_network(network, session, split, result.fit_config, seed=seed,
-                                                 n_trials=n_trials, reference=reference, calibrate_on=calibrate_on,
-                                                 mw_to_current=factor)
+        document, predictions = evaluate_network(held_out, seed=seed, n_trials=n_trials, reference=reference,
+                                                 calibrate_on=calibrate_on, mw_to_current=factor)
         predicted.append(SessionPredictions(document, predictions, factor, calibrate_on, reference))
         if progress:
             progress(index + 1, len(sessions))
@@ -177,11 +184,12 @@ def predict(result: FitResult, sessions: list[Session], *, calibrate_on: tuple =
 
 
 def save(result: FitResult, sessions: list[Session], predicted: list[SessionPredictions], out, *,
-         subject_overrides: dict | None = None) -> list[Path]:
+         subject_overrides: dict | None = None, desc: str | None = None) -> list[Path]:
     """Write one model file per session under ``out`` (a dandiset folder); returns their paths.
 
     Each file holds the fitted network, the session's units and trials, the predictions of
-    :func:`predict` and, in its training summary, the evaluation document and the light factor.
+    :func:`predict` and, in its training summary, the evaluation document and the light factor. ``desc`` is
+    the file names' ``desc-`` label (default: the preset's; a sweep names its seed and grid point there).
     """
     session_ids = [s.session_id for s in sessions]
     paths = []
@@ -191,7 +199,8 @@ def save(result: FitResult, sessions: list[Session], predicted: list[SessionPred
                    "light": {"mw_to_current": found.mw_to_current, "calibrated_on": list(found.calibrated_on)}}
         paths.append(nwbio.write_model_file(out, session, result, index, found.predictions,
                                             reference=None if found.reference is None else found.reference.model,
-                                            subject=subject, summary=summary, session_ids=session_ids))
+                                            subject=subject, summary=summary, session_ids=session_ids,
+                                            desc=desc))
     return paths
 
 
@@ -210,8 +219,10 @@ def _loaded(model_file) -> nwbio.ModelFile:
     return model_file if isinstance(model_file, nwbio.ModelFile) else load_model(model_file)
 
 
-def _network(model_file: nwbio.ModelFile) -> FittedNetwork:
-    return FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
+def held_out_trials(model_file: nwbio.ModelFile) -> HeldOut:
+    """The fitted network of a model file with the trials it held out, as every scorer takes them."""
+    return HeldOut(FittedNetwork(model_file.model, model_file.layout, model_file.session_index), model_file.session,
+                   model_file.split, model_file.fit_config)
 
 
 def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS, observed=None) -> tuple[dict, list]:
@@ -224,12 +235,11 @@ def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS, observed=None) -> t
     model_file = _loaded(model_file)
     reference = nwbio.read_reference_network(model_file.session, model_file.path)
     mw_to_current, calibrated_on = light_factor(model_file)
-    document, predictions = evaluate_network(_network(model_file), model_file.session, model_file.split,
-                                             model_file.fit_config, seed=seed, n_trials=n_trials,
-                                             reference=reference, calibrate_on=calibrated_on,
-                                             mw_to_current=mw_to_current)
+    scored = held_out_trials(model_file)
+    document, predictions = evaluate_network(scored, seed=seed, n_trials=n_trials, reference=reference,
+                                             calibrate_on=calibrated_on, mw_to_current=mw_to_current)
     if observed is not None:
-        document["observed"] = score_observed(model_file, read_observed(observed), seed=seed, n_trials=n_trials,
+        document["observed"] = score_observed(scored, read_observed(observed), seed=seed, n_trials=n_trials,
                                               mw_to_current=mw_to_current)
     return document, predictions
 
@@ -250,9 +260,8 @@ def perturb(model_file, area: str, window: tuple, *, power: float = 5.0, cell_ty
     condition = _matching_condition(session, Condition(area, cell_type, window[0], window[1], power, waveform,
                                                        frequency, ramp_down))
     index = session.conditions.index(condition) if condition in session.conditions else None
-    rule = ResponseRule.learn(session, model_file.split == Split.TRAIN)
-    prediction = predict_condition(_network(model_file), session, model_file.split, condition, index, rule,
-                                   model_file.fit_config, n_trials, seed, mw_to_current=light_factor(model_file)[0])
+    prediction = predict_condition(held_out_trials(model_file), condition, index, n_trials=n_trials, seed=seed,
+                                   mw_to_current=light_factor(model_file)[0])
     return {
         "condition": condition.label, "area": area, "cell_type": cell_type, "window": list(window),
         "power": condition.power, "power_unit": condition.power_unit, "n_trials": n_trials, "seed": seed,
@@ -286,7 +295,7 @@ def target(path, *, save: bool = True, plot=None, **options) -> dict:
     file's targeted-neuron-sets table, replacing earlier ones; ``plot`` is a PNG path for the gradient map.
     """
     model_file = load_model(path)
-    network = _network(model_file)
+    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
     reference = nwbio.read_reference_network(model_file.session, path)
     chosen = targeting.target(network, model_file.session, reference=reference, **options)
     document = targeting.targeting_document(chosen, network, model_file.session, reference)
@@ -308,3 +317,36 @@ def simulate(circuit: str, out, *, seed: int = 0, n_sessions: int = 1, n_trials:
     with atomic_path(out, folder=True) as scratch:
         write_demo_dandiset(scratch, circuit, seed=seed, n_sessions=n_sessions, n_trials=n_trials)
     return sorted(out.rglob("*.nwb"))
+
+
+def model_files_in(paths) -> list[Path]:
+    """The model files named by ``paths``: files as given, and every visible ``.nwb`` file under a folder (a fit's
+    or a sweep's output dandiset; hidden folders such as a sweep's ``.sweep/`` and partial files are skipped)."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*.nwb")
+                            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not inside:
+                raise UserError(f"no model files (.nwb) under {path}")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UserError(f"{path}: no such model file or folder")
+    return found
+
+
+def compare(paths, *, plot=None) -> dict:
+    """The held-out scores stored in model files, per file and summarized per preset and grid point.
+
+    ``paths`` are model files or folders of them (:func:`model_files_in`). Returns ``{"models": one row per file
+    (:func:`~nwb_biornn.analysis.compare.score_rows`), "presets": mean and std over seeds and sessions per preset and
+    grid point (:func:`~nwb_biornn.analysis.compare.summarize`), "reference": the ground truth's scores or None}``;
+    ``plot`` is a PNG path for the bar chart.
+    """
+    rows = score_rows([nwbio.describe_model_file(path) for path in model_files_in(paths)])
+    document = {"models": rows, "presets": summarize(rows), "reference": reference_summary(rows)}
+    if plot is not None:
+        document["plot"] = str(plot_comparison(document["presets"], plot))
+    return document

@@ -3,15 +3,21 @@ import pytest
 import torch
 from synthetic_sessions import make_session, teacher_model
 
+from nwb_biornn.analysis.evaluate import (
+    HeldOut,
+    evaluate,
+    predict_condition,
+    psth_time,
+    score_trials,
+    summarize_perturbed,
+)
+from nwb_biornn.analysis.perturb import SimulatedTrials
+from nwb_biornn.analysis.predictions import ConditionPrediction
 from nwb_biornn.core.config import FitConfig
 from nwb_biornn.core.session import Condition
-from nwb_biornn.analysis.evaluate import (evaluate, predict_condition, psth_time, score_trials,
-                                 summarize_perturbed)
 from nwb_biornn.fit import losses
-from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.analysis.perturb import ResponseRule, SimulatedTrials
 from nwb_biornn.model.fitted import FittedNetwork
-from nwb_biornn.analysis.predictions import ConditionPrediction
+from nwb_biornn.model.layout import NeuronLayout
 
 CONDITION = Condition("A", "I", -0.01, 0.05, 1.0, power_unit="model")
 
@@ -26,6 +32,10 @@ def _network(session):
                           session=np.zeros(session.n_units, int), unit=np.arange(session.n_units),
                           areas=session.areas)
     return FittedNetwork(teacher_model(layout), layout, 0)
+
+
+def _held_out(session, split=None):
+    return HeldOut(_network(session), session, _split(session) if split is None else split, FitConfig())
 
 
 def _split(session):
@@ -74,10 +84,7 @@ def test_trial_matching_scores_neural_features_not_the_lick_trace(lit_session):
 
 
 def test_recorded_change_in_behaviour_has_its_closed_form(lit_session):
-    split = _split(lit_session)
-    rule = ResponseRule.learn(lit_session, split == "train")
-    prediction = predict_condition(_network(lit_session), lit_session, split, CONDITION, 0, rule, FitConfig(),
-                                   n_trials=20)
+    prediction = predict_condition(_held_out(lit_session), CONDITION, 0, n_trials=20)
     lit = np.flatnonzero(lit_session.condition == 0)
     control = np.flatnonzero(lit_session.unperturbed)
     expected = np.mean([lit_session.response[lit][lit_session.trial_type[lit] == t].mean()
@@ -92,18 +99,18 @@ def test_recorded_change_in_behaviour_has_its_closed_form(lit_session):
 def test_ground_truth_predicts_its_own_perturbation(lit_session):
     """The network that generated the session is the best possible model: its prediction error is small."""
     split = _split(lit_session)
-    document, predictions = evaluate(_network(lit_session), lit_session, split, FitConfig(), n_trials=100)
+    document, predictions = evaluate(_held_out(lit_session, split), n_trials=100)
     assert document["perturbed"]["n_conditions"] == 1
     assert document["perturbed"]["n_trials"] == int(np.sum(split == "perturbation"))
     assert document["unperturbed"]["n_trials"] == int(np.sum(split == "test"))
     assert document["perturbed"]["delta_behaviour_abs_error"] < 0.35
-    again, _ = evaluate(_network(lit_session), lit_session, split, FitConfig(), n_trials=100)
+    again, _ = evaluate(_held_out(lit_session, split), n_trials=100)
     assert again == document
 
 
 def test_evaluation_without_perturbation_trials_says_nothing_was_held_out():
     session = make_session(n_trials=12, n_time=60)
-    document, predictions = evaluate(_network(session), session, _split(session), FitConfig(), n_trials=10)
+    document, predictions = evaluate(_held_out(session), n_trials=10)
     assert predictions == [] and document["perturbed"]["n_conditions"] == 0
     assert "nothing was held out" in document["note"]
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nwb_biornn.analysis.evaluate import predict_condition
-from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.analysis.evaluate import HeldOut, predict_condition
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.split import Split
-from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.light import MW_TO_CURRENT
 
 FACTORS = MW_TO_CURRENT * np.array([0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
@@ -30,15 +28,14 @@ def calibration_indices(session, labels: tuple) -> list:
     return [known[label] for label in labels]
 
 
-def calibrate_light(network: FittedNetwork, session, split, fit_config, labels: tuple, seed: int = 0,
-                    n_trials: int = DEFAULT_TRIALS) -> float:
+def calibrate_light(held_out: HeldOut, labels: tuple, seed: int = 0, n_trials: int = DEFAULT_TRIALS) -> float:
     """The factor of :data:`FACTORS` minimizing the summed |recorded - predicted| change of the named conditions."""
-    indices = calibration_indices(session, labels)
-    rule = ResponseRule.learn(session, split == Split.TRAIN)
+    conditions = held_out.session.conditions
+    indices = calibration_indices(held_out.session, labels)
     errors = []
     for factor in FACTORS:
-        predictions = [predict_condition(network, session, split, session.conditions[i], i, rule, fit_config,
-                                         n_trials, seed, mw_to_current=float(factor)) for i in indices]
+        predictions = [predict_condition(held_out, conditions[i], i, n_trials=n_trials, seed=seed,
+                                         mw_to_current=float(factor)) for i in indices]
         errors.append(sum(abs(p.recorded_delta_behaviour - p.predicted_delta_behaviour) for p in predictions))
     if not np.all(np.isfinite(errors)):
         raise UserError("the calibration conditions have no held-out trials with a recorded behaviour change")

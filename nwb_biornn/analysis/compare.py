@@ -5,6 +5,7 @@ fits reads only their summaries: no network is rebuilt and nothing is re-simulat
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from nwb_biornn.analysis import metrics
@@ -12,38 +13,68 @@ from nwb_biornn.core.errors import UserError
 
 SCORES = (("unperturbed", "trial_matching_loss"), ("unperturbed", "psth_error"),
           ("perturbed", "trial_matching_loss"), ("perturbed", "delta_behaviour_abs_error"))
+NOT_GRID = ("fit.seed",)
+"""Configuration fields that never make a grid point (the seeds of one grid point are summarized together)."""
 
 
 def score_rows(descriptions: list) -> list:
-    """One row per model file (:func:`nwb_biornn.nwbio.describe_model_file`): preset, seed, session and the
-    held-out scores of its stored evaluation."""
-    rows = []
+    """One row per model file (:func:`nwb_biornn.nwbio.describe_model_file`): preset, seed, session, grid point
+    and the held-out scores of its stored evaluation.
+
+    The grid point (``row["grid"]``, ``{"fit.lr": 0.001}``) holds the configuration fields whose values differ
+    between the files of the same preset, the seed aside: a sweep's ``--set`` values, or whatever else two
+    fits of one preset were configured with differently.
+    """
+    rows, configs = [], []
     for description in descriptions:
         evaluation = description["scores"].get("evaluation")
         if evaluation is None:
             raise UserError(f"{description['path']} has no stored evaluation; refit it with this version of nwb-biornn")
         row = {"path": str(description["path"]), "preset": description["preset"], "seed": description["seed"],
-               "session": description["session_id"]}
+               "session": description["session_id"], "grid": {}}
         for block, name in SCORES:
             row[f"{block}.{name}"] = evaluation[block][name]
         if "reference" in evaluation:
             for block, name in SCORES:
                 row[f"reference.{block}.{name}"] = evaluation["reference"][block][name]
         rows.append(row)
+        configs.append({f"{table}.{key}": value for table, values in description.get("config", {}).items()
+                        for key, value in values.items()})
+    by_preset = defaultdict(list)
+    for row, config in zip(rows, configs):
+        by_preset[row["preset"]].append((row, config))
+    for members in by_preset.values():
+        keys = dict.fromkeys(key for _, config in members for key in config if key not in NOT_GRID)
+        varying = [key for key in keys if len({_canonical(config.get(key)) for _, config in members}) > 1]
+        for row, config in members:
+            row["grid"] = {key: config.get(key) for key in varying}
     return rows
 
 
-def summarize_by_preset(rows: list) -> dict:
-    """Mean, spread (std over seeds and sessions) and count of every score, per preset."""
+def summarize(rows: list) -> list:
+    """Mean, spread (std over seeds and sessions) and count of every score, per preset and grid point.
+
+    One entry per (preset, grid point), sorted by preset then grid values: ``{"preset", "grid", "label",
+    "n_models", "<block>.<score>": {"mean", "std", "n"}, ...}``; ``label`` is the preset followed by the grid's
+    ``key=value`` pairs.
+    """
     groups = defaultdict(list)
     for row in rows:
-        groups[row["preset"]].append(row)
+        groups[row["preset"], _canonical(row.get("grid", {}))].append(row)
     keys = [f"{block}.{name}" for block, name in SCORES]
-    return {preset: {key: metrics.spread([r[key] for r in members]) for key in keys}
-            for preset, members in groups.items()}
+    entries = []
+    for (preset, _), members in sorted(groups.items()):
+        grid = members[0].get("grid", {})
+        label = " ".join([preset] + [f"{key}={value if isinstance(value, str) else _canonical(value)}"
+                                     for key, value in grid.items()])
+        entries.append({"preset": preset, "grid": grid, "label": label, "n_models": len(members),
+                        **{key: metrics.spread([r[key] for r in members]) for key in keys}})
+    return entries
 
 
-
+def _canonical(value) -> str:
+    """A value's text (JSON, keys sorted), to compare and print configuration values of any type."""
+    return json.dumps(value, sort_keys=True)
 
 
 def reference_summary(rows: list) -> dict | None:

@@ -5,6 +5,10 @@ reference circuit re-simulated against the same recorded trials (the noise floor
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 import torch
 
@@ -16,6 +20,38 @@ from nwb_biornn.core.session import Condition, Session
 from nwb_biornn.core.split import Split
 from nwb_biornn.fit import losses
 from nwb_biornn.model.fitted import FittedNetwork
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A network with the session it is scored on: the fit's split of the session's trials and its configuration.
+
+    What every scorer takes, so that a fitted model and a ground-truth circuit (:meth:`with_network`) are scored
+    on the same trials by the same code.
+
+    Attributes
+    ----------
+    network : FittedNetwork
+    session : Session
+    split : ndarray of str, shape (trials,)
+        The :class:`~nwb_biornn.core.split.Split` of every trial.
+    fit_config : FitConfig
+        The fit's configuration (its PSTH filters define the scores' features).
+    """
+
+    network: FittedNetwork
+    session: Session
+    split: np.ndarray
+    fit_config: FitConfig
+
+    @cached_property
+    def rule(self) -> ResponseRule:
+        """The response rule learned on the training trials (:meth:`ResponseRule.learn`)."""
+        return ResponseRule.learn(self.session, self.split == Split.TRAIN)
+
+    def with_network(self, network: FittedNetwork) -> "HeldOut":
+        """The same trials, scored for another network (e.g. the ground-truth circuit)."""
+        return dataclasses.replace(self, network=network)
 
 
 def psth_time(session: Session, width: int) -> np.ndarray:
@@ -86,16 +122,19 @@ def area_rate_psth(spikes: np.ndarray, groups: list, width: int, dt: float) -> n
     return rate_psth(np.stack([spikes[..., g].mean(-1) for g in groups], -1), width, dt)
 
 
-def predict_condition(network: FittedNetwork, session: Session, split: np.ndarray, condition: Condition,
-                      condition_index: int | None, rule: ResponseRule, fit_config: FitConfig,
+def predict_condition(held_out: HeldOut, condition: Condition, condition_index: int | None = None, *,
                       n_trials: int = DEFAULT_TRIALS, seed: int = 0, mw_to_current: float | None = None,
                       calibration: bool = False) -> ConditionPrediction:
     """Predict one light condition and compare it with its held-out recorded trials, when there are any.
+
+    ``condition_index`` is the condition's position in ``session.conditions`` when it was recorded.
 
     Simulated trials replay the inputs of the held-out trials of the condition (or, for a condition that was
     never recorded, of every usable light-off trial). Light-on and light-off simulations share their random
     numbers (same seed), and the change in response probability is compared within trial types.
     """
+    network, session, split, fit_config, rule = (held_out.network, held_out.session, held_out.split,
+                                                 held_out.fit_config, held_out.rule)
     heldout = np.array([], dtype=np.int64)
     if condition_index is not None:
         heldout = np.flatnonzero((split == Split.PERTURBATION) & (session.condition == condition_index))
@@ -125,26 +164,25 @@ def predict_condition(network: FittedNetwork, session: Session, split: np.ndarra
         calibration=calibration)
 
 
-def predict_recorded_conditions(network: FittedNetwork, session: Session, split: np.ndarray,
-                                fit_config: FitConfig, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
+def predict_recorded_conditions(held_out: HeldOut, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
                                 calibrate_on: tuple = (), mw_to_current: float | None = None) -> list:
     """One :class:`ConditionPrediction` per recorded condition that has held-out trials."""
-    rule = ResponseRule.learn(session, split == Split.TRAIN)
-    return [predict_condition(network, session, split, condition, index, rule, fit_config, n_trials, seed,
-                              mw_to_current, calibration=condition.label in calibrate_on)
+    session, split = held_out.session, held_out.split
+    return [predict_condition(held_out, condition, index, n_trials=n_trials, seed=seed, mw_to_current=mw_to_current,
+                              calibration=condition.label in calibrate_on)
             for index, condition in enumerate(session.conditions)
             if np.any((split == Split.PERTURBATION) & (session.condition == index))]
 
 
-def score_unperturbed(network: FittedNetwork, session: Session, split: np.ndarray, fit_config: FitConfig,
-                      seed: int = 0) -> dict:
+def score_unperturbed(held_out: HeldOut, seed: int = 0) -> dict:
     """Scores on the held-out light-off (test) trials; NaN scores when there are none."""
-    test = np.flatnonzero(split == Split.TEST)
+    network, session = held_out.network, held_out.session
+    test = np.flatnonzero(held_out.split == Split.TEST)
     if not len(test):
         return {"trial_matching_loss": float("nan"), "psth_error": float("nan"), "n_trials": 0}
     simulated = simulate_trials(network.model, network.layout, session, network.session_index, test, len(test),
                                 seed=seed)
-    return {**score_trials(simulated, session, test, fit_config, seed), "n_trials": int(len(test))}
+    return {**score_trials(simulated, session, test, held_out.fit_config, seed), "n_trials": int(len(test))}
 
 
 def summarize_perturbed(predictions: list) -> dict:
@@ -171,28 +209,31 @@ def condition_rows(predictions: list) -> list:
     } for p in predictions]
 
 
-def evaluate(network: FittedNetwork, session: Session, split: np.ndarray, fit_config: FitConfig, seed: int = 0,
-             n_trials: int = DEFAULT_TRIALS, reference: FittedNetwork | None = None,
+def evaluate(held_out: HeldOut, seed: int = 0, n_trials: int = DEFAULT_TRIALS, reference: FittedNetwork | None = None,
              calibrate_on: tuple = (), mw_to_current: float | None = None) -> tuple[dict, list]:
-    """The evaluation document (see docs/usage.md) and the fitted model's condition predictions."""
-    predictions = predict_recorded_conditions(network, session, split, fit_config, n_trials, seed, calibrate_on,
-                                              mw_to_current)
+    """The evaluation document (see docs/usage.md) and the fitted model's condition predictions.
+
+    With ``reference`` (the ground-truth circuit of a synthetic session), its scores on the same trials are
+    added under ``"reference"``.
+    """
+    predictions = predict_recorded_conditions(held_out, n_trials, seed, calibrate_on, mw_to_current)
+    split = held_out.split
     document = {
-        "session": session.session_id,
+        "session": held_out.session.session_id,
         "held_out": {"test_trials": int(np.sum(split == Split.TEST)),
                      "perturbation_trials": int(np.sum(split == Split.PERTURBATION)),
                      "calibration_conditions": list(calibrate_on)},
-        "unperturbed": score_unperturbed(network, session, split, fit_config, seed),
+        "unperturbed": score_unperturbed(held_out, seed),
         "perturbed": summarize_perturbed(predictions),
         "conditions": condition_rows(predictions),
     }
     if not document["perturbed"]["n_conditions"]:
         document["note"] = "nothing was held out: the session has no usable perturbation trials"
     if reference is not None:
-        reference_predictions = predict_recorded_conditions(reference, session, split, fit_config, n_trials, seed,
-                                                            calibrate_on)
+        truth = held_out.with_network(reference)
+        reference_predictions = predict_recorded_conditions(truth, n_trials, seed, calibrate_on)
         document["reference"] = {
-            "unperturbed": score_unperturbed(reference, session, split, fit_config, seed),
+            "unperturbed": score_unperturbed(truth, seed),
             "perturbed": summarize_perturbed(reference_predictions),
         }
     return document, predictions

@@ -15,12 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from nwb_biornn.analysis import metrics
-from nwb_biornn.analysis.evaluate import predict_condition
-from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule
+from nwb_biornn.analysis.evaluate import HeldOut, predict_condition
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.session import Condition
-from nwb_biornn.core.split import Split
-from nwb_biornn.model.fitted import FittedNetwork
 
 _ALIASES = {"area": ("area",), "start": ("start", "window_start", "onset"), "stop": ("stop", "window_stop", "offset"),
             "power": ("power", "power_mw"), "delta": ("delta", "observed", "observed_delta", "delta_behaviour"),
@@ -66,23 +64,21 @@ def _effect(row: dict, columns: dict, path: Path, line: int) -> ObservedEffect:
         raise UserError(f"{path} line {line}: {err}") from None
 
 
-def score_observed(model_file, effects: list, seed: int = 0, n_trials: int = DEFAULT_TRIALS,
+def score_observed(held_out: HeldOut, effects: list, seed: int = 0, n_trials: int = DEFAULT_TRIALS,
                    mw_to_current: float | None = None) -> dict:
     """Predicted vs observed change in response probability: mean |difference|, cosine, per condition.
 
     ``mw_to_current`` is the light's mW -> current factor (default: the fixed one).
     """
-    session = model_file.session
-    unknown = sorted({e.condition.area for e in effects} - set(model_file.layout.areas))
+    areas = held_out.network.layout.areas
+    unknown = sorted({e.condition.area for e in effects} - set(areas))
     if unknown:
         raise UserError(f"observed effects name area(s) {', '.join(unknown)} that the model does not have "
-                        f"(model areas: {', '.join(model_file.layout.areas)})")
-    network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    rule = ResponseRule.learn(session, model_file.split == Split.TRAIN)
+                        f"(model areas: {', '.join(areas)})")
     rows = []
     for effect in effects:
-        prediction = predict_condition(network, session, model_file.split, effect.condition, None, rule,
-                                       model_file.fit_config, n_trials, seed, mw_to_current)
+        prediction = predict_condition(held_out, effect.condition, n_trials=n_trials, seed=seed,
+                                       mw_to_current=mw_to_current)
         rows.append({"label": effect.condition.label, "observed": effect.delta, "n": effect.n,
                      "predicted": prediction.predicted_delta_behaviour})
     observed = np.array([r["observed"] for r in rows])

@@ -117,7 +117,9 @@ def simulate_trials(model: BioRNN, layout: NeuronLayout, session: Session, sessi
     source_trials : ndarray of int
         Recorded trials whose inputs (and trial types) are replayed, cycled to ``n_trials``.
     condition : Condition, optional
-        Light to apply; none for light-off trials.
+        Light to apply; none for light-off trials. A replayed trial recorded under this very condition keeps its
+        own light window (:meth:`Session.trial_light`: delays of different lengths), the others get the
+        condition's window.
     seed : int
         Noise and spikes are a deterministic function of the seed, so light-on and light-off runs with the
         same seed share their random numbers.
@@ -128,10 +130,21 @@ def simulate_trials(model: BioRNN, layout: NeuronLayout, session: Session, sessi
     light = None
     if condition is not None:
         extra = {} if mw_to_current is None else {"mw_to_current": mw_to_current}
-        light = light_current(condition, layout, session.time, **extra).to(device)
+        own = [_own_light(session, int(t), condition) for t in picked]
+        currents = {c: light_current(c, layout, session.time, **extra) for c in dict.fromkeys(own)}
+        light = (next(iter(currents.values())) if len(currents) == 1
+                 else torch.stack([currents[c] for c in own])).to(device)
     with torch.no_grad():
         simulation = model.simulate(inputs, light, seed=seed)
     neurons, units = layout.neurons_of(session_index)
     spikes = np.zeros((n_trials, session.n_time, session.n_units), dtype=np.float32)
     spikes[..., units] = simulation.spikes[..., torch.as_tensor(neurons, device=device)].cpu().numpy()
     return SimulatedTrials(spikes, simulation.behaviour.cpu().numpy(), session.trial_type[picked])
+
+
+def _own_light(session: Session, trial: int, condition: Condition) -> Condition:
+    """``condition`` with the window of ``trial`` when the trial was recorded under it, else ``condition``."""
+    index = int(session.condition[trial])
+    if index >= 0 and (session.conditions[index] is condition or session.conditions[index] == condition):
+        return session.trial_light(trial)
+    return condition
