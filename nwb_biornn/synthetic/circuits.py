@@ -35,6 +35,7 @@ import torch
 
 from nwb_biornn.core.config import ModelConfig, from_dict, to_dict
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.files import atomic_path
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
@@ -211,11 +212,13 @@ def reference_circuit(name: str) -> tuple[BioRNN, NeuronLayout]:
 
 
 def save_circuit(model: BioRNN, path) -> None:
-    """Write a network to ``path`` (``.npz``): :meth:`BioRNN.to_arrays`, its layout, configuration and step."""
+    """Write a network to ``path`` (``.npz``, atomically, its folder created): :meth:`BioRNN.to_arrays`, its
+    layout, configuration and step."""
     layout = model.layout
-    np.savez_compressed(path, **model.to_arrays(), area=layout.area.astype(str), cell_type=layout.cell_type.astype(str),
-                        areas=np.asarray(layout.areas, dtype=str), dt=np.float64(model.dt),
-                        model_config=json.dumps(to_dict(model.config)))
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        np.savez_compressed(stream, **model.to_arrays(), area=layout.area.astype(str),
+                            cell_type=layout.cell_type.astype(str), areas=np.asarray(layout.areas, dtype=str),
+                            dt=np.float64(model.dt), model_config=json.dumps(to_dict(model.config)))
 
 
 def load_circuit(path) -> tuple[BioRNN, NeuronLayout]:
