@@ -121,3 +121,25 @@ def test_calibration_conditions_are_left_out_of_the_summary():
                                    np.zeros(1), np.zeros((1, 1)), None, calibration)
     summary = summarize_perturbed([prediction(0.2, False), prediction(0.8, True)])
     assert summary["n_conditions"] == 1 and summary["delta_behaviour_abs_error"] == pytest.approx(0.2)
+
+
+def test_perturbed_block_compares_the_change_vectors_over_conditions():
+    """Cosine, sign agreement and Welch overlap of the document are those of its per-condition rows."""
+    conditions = (CONDITION, Condition("B", "I", -0.01, 0.05, 1.0, power_unit="model"),
+                  Condition("A", "E", -0.01, 0.05, 1.0, power_unit="model"))
+    session = make_session(n_trials=60, n_time=100, conditions=conditions, light_fraction=0.5)
+    document, predictions = evaluate(_held_out(session), n_trials=40)
+    rows = document["conditions"]
+    recorded = np.array([r["recorded_delta_behaviour"] for r in rows])
+    predicted = np.array([r["predicted_delta_behaviour"] for r in rows])
+    perturbed = document["perturbed"]
+    assert perturbed["delta_behaviour_cosine"] == pytest.approx(recorded @ predicted / np.linalg.norm(recorded)
+                                                                / np.linalg.norm(predicted))
+    t = (predicted - recorded) / np.hypot([r["recorded_delta_behaviour_sem"] for r in rows],
+                                          [r["predicted_delta_behaviour_sem"] for r in rows])
+    assert perturbed["delta_behaviour_overlap"] == int(np.sum(np.abs(t) < 1.96))
+    clear = np.abs(recorded) >= 0.1
+    if clear.any():
+        assert perturbed["delta_behaviour_sign_agreement"] == pytest.approx(
+            np.mean(np.sign(recorded[clear]) == np.sign(predicted[clear])))
+    assert all(r["recorded_delta_behaviour_sem"] > 0 and r["predicted_delta_behaviour_sem"] >= 0 for r in rows)

@@ -38,3 +38,51 @@ def test_mean_abs_error_and_cosine_closed_forms():
 def test_spread():
     result = metrics.spread([2.0, 4.0, np.nan])
     assert result == {"mean": 3.0, "std": pytest.approx(np.sqrt(2)), "n": 2}
+
+
+def test_delta_response_sem_is_the_binomial_error_of_the_type_weighted_difference():
+    rng = np.random.default_rng(3)
+    type_light = np.array(["go"] * 6 + ["nogo"] * 2)
+    type_off = np.array(["go"] * 10 + ["nogo"] * 20)
+    on, off = rng.random(8) < 0.5, rng.random(30) < 0.4
+    expected = 0.0
+    for t, w in (("go", 6 / 8), ("nogo", 2 / 8)):
+        p1, p0 = on[type_light == t].mean(), off[type_off == t].mean()
+        expected += w ** 2 * (p1 * (1 - p1) / np.sum(type_light == t) + p0 * (1 - p0) / np.sum(type_off == t))
+    assert metrics.delta_response_sem(on, type_light, off, type_off) == pytest.approx(np.sqrt(expected))
+
+
+def test_delta_response_sem_matches_the_spread_of_resampled_differences():
+    """The closed form is the standard deviation of the difference over repeated recordings."""
+    rng = np.random.default_rng(0)
+    type_light, type_off = np.array(["go"] * 40), np.array(["go"] * 80)
+    deltas = [metrics.delta_response(rng.random(40) < 0.3, type_light, rng.random(80) < 0.6, type_off)
+              for _ in range(4000)]
+    sem = metrics.delta_response_sem(np.r_[np.ones(12), np.zeros(28)].astype(bool), type_light,
+                                     np.r_[np.ones(48), np.zeros(32)].astype(bool), type_off)
+    assert np.std(deltas) == pytest.approx(sem, rel=0.05)
+
+
+def test_paired_difference_sem_is_the_standard_error_of_the_differences():
+    on, off = np.array([0.2, 0.9, 0.4, 0.4]), np.array([0.1, 0.5, 0.5, 0.2])
+    d = on - off
+    assert metrics.paired_difference_sem(on, off) == pytest.approx(np.sqrt(np.sum((d - d.mean()) ** 2) / 3 / 4))
+    assert np.isnan(metrics.paired_difference_sem([1.0], [0.0]))
+
+
+def test_sign_agreement_counts_only_clear_recorded_effects():
+    recorded = [0.5, -0.5, 0.09, -0.2, np.nan]
+    predicted = [0.1, 0.2, -0.9, 0.0, 0.3]
+    assert metrics.sign_agreement(recorded, predicted) == pytest.approx(1 / 3)   # 0.09 too small, 0.0 no sign
+    assert metrics.sign_agreement(recorded, predicted, threshold=0.05) == pytest.approx(1 / 4)
+    assert np.isnan(metrics.sign_agreement([0.01], [0.01]))
+
+
+def test_welch_overlap_counts_conditions_within_the_critical_t():
+    recorded, recorded_sem = np.array([0.2, -0.3, 0.0, 0.1]), np.array([0.1, 0.1, 0.0, 0.1])
+    predicted, predicted_sem = np.array([0.4, 0.3, 0.0, 0.1]), np.array([0.1, 0.1, 0.0, np.nan])
+    with np.errstate(invalid="ignore"):
+        t = (predicted - recorded) / np.hypot(recorded_sem, predicted_sem)   # 1.41, 4.24, nan, nan
+    assert metrics.welch_overlap(recorded, recorded_sem, predicted, predicted_sem) == 1
+    assert metrics.welch_overlap(recorded, recorded_sem, predicted, predicted_sem, critical=5.0) == 2
+    assert np.sum(np.abs(t[:2]) < 1.96) == 1

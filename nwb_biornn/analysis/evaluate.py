@@ -143,14 +143,15 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
     args = (network.model, network.layout, session, network.session_index, replay, n_trials)
     lit = simulate_trials(*args, condition=condition, seed=seed, mw_to_current=mw_to_current)
     off = simulate_trials(*args, condition=None, seed=seed)
-    predicted = metrics.delta_response(rule.probability(lit.behaviour), lit.trial_type,
-                                       rule.probability(off.behaviour), off.trial_type)
+    lit_probability, off_probability = rule.probability(lit.behaviour), rule.probability(off.behaviour)
+    predicted = metrics.delta_response(lit_probability, lit.trial_type, off_probability, off.trial_type)
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
-    recorded_delta, tm, recorded_area, recorded_unit = float("nan"), float("nan"), None, None
+    recorded_delta, recorded_sem, tm, recorded_area, recorded_unit = float("nan"), float("nan"), float("nan"), None, None
     if len(heldout):
-        recorded_delta = metrics.delta_response(session.response[heldout], session.trial_type[heldout],
-                                                session.response[control], session.trial_type[control])
+        recorded = (session.response[heldout], session.trial_type[heldout],
+                    session.response[control], session.trial_type[control])
+        recorded_delta, recorded_sem = metrics.delta_response(*recorded), metrics.delta_response_sem(*recorded)
         tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
         recorded = session.spikes[heldout].astype(np.float32)
         recorded_area = area_rate_psth(recorded, groups, width, session.dt)
@@ -161,7 +162,8 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
         areas=session.areas, predicted_area_psth=area_rate_psth(lit.spikes, groups, width, session.dt),
         recorded_area_psth=recorded_area, unit_ids=session.unit_ids,
         predicted_unit_psth=rate_psth(lit.spikes, width, session.dt), recorded_unit_psth=recorded_unit,
-        calibration=calibration)
+        calibration=calibration, predicted_delta_sem=metrics.paired_difference_sem(lit_probability, off_probability),
+        recorded_delta_sem=recorded_sem)
 
 
 def predict_recorded_conditions(held_out: HeldOut, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
@@ -186,12 +188,23 @@ def score_unperturbed(held_out: HeldOut, seed: int = 0) -> dict:
 
 
 def summarize_perturbed(predictions: list) -> dict:
-    """The ``perturbed`` block of the evaluation: held-out conditions only (calibration ones left out)."""
+    """The ``perturbed`` block of the evaluation: held-out conditions only (calibration ones left out).
+
+    Besides the mean trial-matching loss and the mean |recorded - predicted| change in behaviour, the paper's
+    in-vivo comparison of the change vectors over conditions (method.md §4.2): their cosine, the fraction of
+    clear recorded effects (|Δ| >= 0.1) predicted with the right sign, and how many conditions' predicted and
+    recorded changes a Welch test cannot tell apart (|t| < 1.96).
+    """
     scored = [p for p in predictions if p.n_heldout_trials and not p.calibration]
+    recorded = [p.recorded_delta_behaviour for p in scored]
+    predicted = [p.predicted_delta_behaviour for p in scored]
     return {
         "trial_matching_loss": float(np.mean([p.trial_matching_loss for p in scored])) if scored else float("nan"),
-        "delta_behaviour_abs_error": metrics.mean_abs_error([p.recorded_delta_behaviour for p in scored],
-                                                            [p.predicted_delta_behaviour for p in scored]),
+        "delta_behaviour_abs_error": metrics.mean_abs_error(recorded, predicted),
+        "delta_behaviour_cosine": metrics.cosine_similarity(recorded, predicted),
+        "delta_behaviour_sign_agreement": metrics.sign_agreement(recorded, predicted),
+        "delta_behaviour_overlap": metrics.welch_overlap(recorded, [p.recorded_delta_sem for p in scored],
+                                                         predicted, [p.predicted_delta_sem for p in scored]),
         "n_trials": int(sum(p.n_heldout_trials for p in scored)),
         "n_conditions": len(scored),
     }
@@ -205,6 +218,7 @@ def condition_rows(predictions: list) -> list:
         "power_unit": p.condition.power_unit, "waveform": p.condition.waveform, "n_trials": p.n_heldout_trials,
         "recorded_delta_behaviour": p.recorded_delta_behaviour,
         "predicted_delta_behaviour": p.predicted_delta_behaviour,
+        "recorded_delta_behaviour_sem": p.recorded_delta_sem, "predicted_delta_behaviour_sem": p.predicted_delta_sem,
         "trial_matching_loss": p.trial_matching_loss, "calibration": p.calibration,
     } for p in predictions]
 

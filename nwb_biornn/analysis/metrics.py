@@ -58,6 +58,77 @@ def delta_response(response_light, type_light, response_off, type_off) -> float:
     return on - off
 
 
+def delta_response_sem(response_light, type_light, response_off, type_off) -> float:
+    """Standard error of :func:`delta_response` for recorded (Bernoulli) trials.
+
+    With ``w_t`` the share of light trials of type ``t`` and ``p`` the response fractions,
+    ``sem² = Σ_t w_t² (p_on,t (1 - p_on,t) / n_on,t + p_off,t (1 - p_off,t) / n_off,t)``.
+
+    Examples
+    --------
+    >>> round(delta_response_sem(np.array([1, 0], bool), np.array(["go", "go"]),
+    ...                          np.array([1, 1, 1, 0], bool), np.array(["go"] * 4)), 4)
+    0.4146
+    """
+    response_light, type_light = np.asarray(response_light, float), np.asarray(type_light)
+    response_off, type_off = np.asarray(response_off, float), np.asarray(type_off)
+    types = [t for t in np.unique(type_light) if np.any(type_off == t)]
+    if not types:
+        return float("nan")
+    n_light = sum(np.sum(type_light == t) for t in types)
+    variance = 0.0
+    for t in types:
+        on, off = response_light[type_light == t], response_off[type_off == t]
+        weight = len(on) / n_light
+        variance += weight ** 2 * (on.mean() * (1 - on.mean()) / len(on) + off.mean() * (1 - off.mean()) / len(off))
+    return float(np.sqrt(variance))
+
+
+def paired_difference_sem(on, off) -> float:
+    """Standard error of ``mean(on - off)`` for paired values (simulations sharing their random numbers).
+
+    Examples
+    --------
+    >>> paired_difference_sem([0.5, 0.7, 0.9], [0.5, 0.5, 0.5])
+    0.11547005383792516
+    """
+    difference = np.asarray(on, float) - np.asarray(off, float)
+    return float(difference.std(ddof=1) / np.sqrt(difference.size)) if difference.size > 1 else float("nan")
+
+
+def sign_agreement(recorded, predicted, threshold: float = 0.1) -> float:
+    """Fraction of the clear recorded effects (``|recorded| >= threshold``) whose prediction has the same sign.
+
+    A prediction of exactly zero agrees with nothing; NaN when no recorded effect is clear.
+
+    Examples
+    --------
+    >>> sign_agreement([0.3, -0.2, 0.05, -0.4], [0.1, 0.1, -0.2, -0.01])
+    0.6666666666666666
+    """
+    recorded, predicted = np.asarray(recorded, float), np.asarray(predicted, float)
+    clear = np.isfinite(recorded) & np.isfinite(predicted) & (np.abs(recorded) >= threshold)
+    return float(np.mean(np.sign(recorded[clear]) == np.sign(predicted[clear]))) if clear.any() else float("nan")
+
+
+def welch_overlap(recorded, recorded_sem, predicted, predicted_sem, critical: float = 1.96) -> int:
+    """How many conditions' predicted and recorded effects are indistinguishable: Welch ``|t| < critical``.
+
+    ``t = (predicted - recorded) / sqrt(predicted_sem² + recorded_sem²)`` per condition (method.md §4.2);
+    conditions with a non-finite ``t`` are not counted.
+
+    Examples
+    --------
+    >>> welch_overlap([0.2, -0.3], [0.05, 0.05], [0.25, 0.1], [0.05, 0.05])
+    1
+    """
+    recorded, predicted = np.asarray(recorded, float), np.asarray(predicted, float)
+    scale = np.hypot(np.asarray(recorded_sem, float), np.asarray(predicted_sem, float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (predicted - recorded) / scale
+    return int(np.sum(np.isfinite(t) & (np.abs(t) < critical)))
+
+
 def mean_abs_error(recorded, predicted) -> float:
     """Mean of ``|recorded - predicted|`` over entries where both are finite.
 

@@ -38,6 +38,10 @@ class ConditionPrediction:
     recorded_unit_psth : ndarray, shape (bins, units) or None
     calibration : bool
         True when this condition was used to calibrate light power, and is therefore not a held-out score.
+    predicted_delta_sem, recorded_delta_sem : float
+        Standard errors of the two changes (:func:`~nwb_biornn.analysis.metrics.paired_difference_sem` over the
+        simulated trials, :func:`~nwb_biornn.analysis.metrics.delta_response_sem` of the recorded ones; NaN when
+        not known).
     """
 
     condition: Condition
@@ -53,3 +57,5 @@ class ConditionPrediction:
     predicted_unit_psth: np.ndarray
     recorded_unit_psth: np.ndarray | None
     calibration: bool = False
+    predicted_delta_sem: float = float("nan")
+    recorded_delta_sem: float = float("nan")
