@@ -1,23 +1,24 @@
 """The paper's synthetic table at CPU size: every preset fitted to the demo of each reference circuit.
 
-Fits each (circuit, preset, seed) with the default settings of ``nwb-biornn fit demo`` (the circuit's size),
-scores it on the held-out trials, and prints a markdown table of mean ± std over seeds next to the ground-truth
-circuit (the noise floor); "inactivation" and "activation" are the mean light-on TM of the 8 and 6 conditions.
-Finished fits are reused, so an interrupted run continues where it stopped.
+One ``nwb-biornn sweep`` per circuit (local executor) fits each (preset, seed) with the default settings of
+``nwb-biornn fit demo`` (the circuit's size) into ``OUT/<circuit>/``; the table is read from the evaluation each
+model file stores. It prints a markdown table of mean ± std over seeds next to the ground-truth circuit (the noise
+floor); "inactivation" and "activation" are the mean light-on TM of the 8 and 6 conditions; "cosine" and "right
+sign" compare the recorded and predicted changes in behaviour over the conditions (method.md §4.2). The sweep
+skips finished fits and resumes unfinished ones, so an interrupted run continues where it stopped.
 
-    python benchmarks/presets_table.py --out bench-presets --seeds 0 1 2
+    python benchmarks/presets_table.py --out bench-presets --seeds 0 1 --workers 2
 """
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from nwb_biornn import api
 from nwb_biornn.core.config import PRESETS
+from nwb_biornn.nwbio import describe_model_file
+from nwb_biornn.sweep import ExecutorOptions, run_sweep
 
 
 def _score(block, key):
@@ -34,26 +35,25 @@ SCORES = (("TM light-off", _score("unperturbed", "trial_matching_loss")),
           ("PSTH light-off", _score("unperturbed", "psth_error")),
           ("TM light-on", _score("perturbed", "trial_matching_loss")),
           ("inactivation", _condition_mean("I")), ("activation", _condition_mean("E")),
-          ("|Δ behaviour| error", _score("perturbed", "delta_behaviour_abs_error")))
+          ("|Δ behaviour| error", _score("perturbed", "delta_behaviour_abs_error")),
+          ("cosine", _score("perturbed", "delta_behaviour_cosine")),
+          ("right sign", _score("perturbed", "delta_behaviour_sign_agreement")))
 REFERENCE_SCORES = SCORES[:3] + SCORES[5:]
 
 
-def run_one(sessions, circuit: str, preset: str, seed: int, root: Path) -> dict:
-    out = root / circuit / preset / f"seed{seed}"
-    record = out / "evaluation.json"
-    if record.exists():
-        return json.loads(record.read_text())
-    start = time.perf_counter()
-    model_config, fit_config = api.configure(preset, seed=seed, source=f"demo:{circuit}")
-    result = api.fit(sessions, model_config, fit_config, out=out, resume=(out / "checkpoints" / "last.pt").exists(),
-                     device="cpu")
-    predicted = api.predict(result, sessions)
-    api.save(result, sessions, predicted, out)
-    documents = [found.evaluation for found in predicted]
-    entry = {"circuit": circuit, "preset": preset, "seed": seed, "seconds": time.perf_counter() - start,
-             "evaluation": documents[0]}
-    record.write_text(json.dumps(entry, indent=1))
-    return entry
+def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, workers: int) -> list:
+    """Fit every (preset, seed) of a circuit's demo with one sweep; one entry per model file."""
+    document = run_sweep(f"demo:{circuit}", root / circuit, models=presets, seeds=seeds, device="cpu",
+                         executor=ExecutorOptions("local", workers=workers))
+    entries = []
+    for job in document["jobs"]:
+        if job["status"] == "failed":
+            raise SystemExit(f"{circuit} {job['preset']} seed {job['seed']} failed: {job['error']}")
+        evaluation = describe_model_file(job["model_files"][0])["scores"]["evaluation"]
+        entries.append({"circuit": circuit, "preset": job["preset"], "seed": job["seed"],
+                        "seconds": job["seconds"] if job["status"] == "done" else float("nan"),
+                        "evaluation": evaluation})
+    return entries
 
 
 def table(entries: list, circuit: str) -> str:
@@ -83,14 +83,10 @@ def main():
     parser.add_argument("--circuits", nargs="+", default=["refcirc1", "refcirc2"])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    entries = []
-    for circuit in args.circuits:
-        sessions = api.load_sessions(f"demo:{circuit}")
-        for preset in args.presets:
-            for seed in args.seeds:
-                entries.append(run_one(sessions, circuit, preset, seed, args.out))
-                print(f"{circuit} {preset} seed {seed}: {entries[-1]['seconds']:.0f} s", flush=True)
+    entries = [entry for circuit in args.circuits
+               for entry in sweep_circuit(circuit, args.presets, args.seeds, args.out, args.workers)]
     print("\n\n".join(table(entries, circuit) for circuit in args.circuits))
 
 

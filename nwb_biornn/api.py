@@ -4,7 +4,9 @@ A fit is five verbs, each doing only what its name says: :func:`load_sessions` r
 :func:`configure` makes the model and fit configuration, :func:`fit` trains, :func:`predict` scores the fitted
 network on the held-out trials and predicts every recorded perturbation condition, and :func:`save` writes one
 model file per session. Model files are then read by :func:`load_model` and worked on by :func:`evaluate`,
-:func:`perturb` and :func:`target`; :func:`simulate` records a synthetic dandiset from a ground-truth circuit.
+:func:`perturb` and :func:`target`, and :func:`compare` summarizes the scores of many (a sweep's:
+:mod:`nwb_biornn.sweep` runs many fits through these verbs); :func:`simulate` records a synthetic dandiset from a
+ground-truth circuit.
 
 Examples
 --------
@@ -46,6 +48,7 @@ from nwb_biornn.fit.trainer import FitResult
 from nwb_biornn.fit.trainer import fit as train
 from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.light import MW_TO_CURRENT
+from nwb_biornn.recordings.inspection import inspection_document
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.render.plots import plot_comparison, plot_targeting
@@ -64,28 +67,54 @@ def resolve_device(device: str) -> str:
 
 
 def load_sessions(source: str, sessions_glob: str | None = None, *, cache_dir=None, api_url=None, stream=False,
-                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None) -> list[Session]:
+                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None,
+                  hidden_areas=()) -> list[Session]:
     """Resolve ``source`` and load every matching session.
 
     ``source`` is a DANDI id or URL, an NWB file, a folder of them, or ``demo`` / ``demo:<circuit>`` (the
     synthetic dandiset, generated on first use and cached); ``sessions_glob`` keeps the files whose path matches
-    it (see :func:`~nwb_biornn.recordings.sources.resolve_source` for every option).
+    it (see :func:`~nwb_biornn.recordings.sources.resolve_source` for every option). ``hidden_areas`` are
+    areas without recorded units that the model will hold as hidden neurons: their light conditions are kept
+    (held out and predicted) instead of excluded.
     """
     if is_demo_source(source):
         source = str(demo_folder(source, cache_dir))
     assets = resolve_source(source, sessions_glob=sessions_glob, cache_dir=cache_dir, api_url=api_url,
                             stream=stream, progress=progress)
     return [load_session(asset.location, align=align, window=window, bin_size=bin_size, area_map=area_map,
-                         source=asset.source, cache_dir=asset.cache_dir) for asset in assets]
+                         source=asset.source, cache_dir=asset.cache_dir, hidden_areas=hidden_areas)
+            for asset in assets]
+
+
+def inspect(source: str, sessions_glob: str | None = None, *, cache_dir=None, api_url=None, stream=False,
+            area_map=None, hidden_areas=(), align="auto", bin_size=0.002, progress=None) -> dict:
+    """Read and decode exactly what :func:`fit` would be given by :func:`load_sessions` with the same options;
+    fit and write nothing. Returns the inspection document ``{"sessions": [...]}``
+    (:func:`~nwb_biornn.recordings.inspection.describe_session`), whose ``warnings`` also name what a model
+    file of the session would lack for DANDI (the subject's species, sex, age).
+    """
+    sessions = load_sessions(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,
+                             area_map=area_map, align=align, bin_size=bin_size, progress=progress,
+                             hidden_areas=hidden_areas)
+    document = inspection_document(sessions)
+    for session, entry in zip(sessions, document["sessions"]):
+        try:
+            nwbio.subject_for_dandi(session.subject)
+        except UserError as problem:
+            entry["warnings"].append(f"{problem} (fit needs the options named)")
+    return document
 
 
 def configure(preset_name: str = "biornn", config_file=None, steps: int | None = None, seed: int | None = None,
-              source: str | None = None, overrides: dict | None = None) -> tuple[ModelConfig, FitConfig]:
+              source: str | None = None, overrides: dict | None = None, hidden_areas=(),
+              hidden_neurons: int | None = None) -> tuple[ModelConfig, FitConfig]:
     """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
 
     For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
     :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the
-    paper's students had their teacher's size; a config file can still change it. ``overrides``
+    paper's students had their teacher's size; a config file can still change it. ``hidden_areas`` (areas
+    without units, modelled by hidden neurons) and ``hidden_neurons`` (their size; default: like a recorded area)
+    set ``ModelConfig.hidden_areas`` / ``hidden_area_neurons``. ``overrides``
     (``{"model": {field: value}, "fit": {...}}``, a sweep's ``--set``) are applied last, checked like a config
     file's fields.
     """
@@ -98,6 +127,10 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
     if changes.get("steps", 1) <= 0:
         raise UserError(f"--steps must be a positive number of training steps, not {steps}")
     fit_config = dataclasses.replace(fit_config, **changes)
+    if hidden_areas or hidden_neurons is not None:
+        model_config = dataclasses.replace(
+            model_config, hidden_areas=tuple(dict.fromkeys(list(model_config.hidden_areas) + list(hidden_areas or ()))),
+            hidden_area_neurons=model_config.hidden_area_neurons if hidden_neurons is None else hidden_neurons)
     for table, values in (overrides or {}).items():
         if table not in ("model", "fit"):
             raise UserError(f"unknown table {table!r} of overrides; use model or fit")
@@ -126,6 +159,10 @@ def fit(sessions: list[Session], model_config: ModelConfig, fit_config: FitConfi
     """
     if out is not None and (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
         raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
+    hidden = tuple(dict.fromkeys(list(model_config.hidden_areas)
+                                 + [a for s in sessions for a in s.metadata.get("hidden_areas", ())]))
+    if hidden != model_config.hidden_areas:     # sessions loaded with hidden_areas need their neurons
+        model_config = dataclasses.replace(model_config, hidden_areas=hidden)
     return train(sessions, model_config, fit_config, out_dir=out, resume=resume, device=resolve_device(device),
                  progress=progress)
 
@@ -232,14 +269,15 @@ def evaluate(model_file, *, seed=0, n_trials=DEFAULT_TRIALS, observed=None) -> t
     the document also scores the model against those effects under ``"observed"``. Returns the evaluation
     document and the condition predictions.
     """
+    effects = read_observed(observed) if observed is not None else None
     model_file = _loaded(model_file)
     reference = nwbio.read_reference_network(model_file.session, model_file.path)
     mw_to_current, calibrated_on = light_factor(model_file)
     scored = held_out_trials(model_file)
     document, predictions = evaluate_network(scored, seed=seed, n_trials=n_trials, reference=reference,
                                              calibrate_on=calibrated_on, mw_to_current=mw_to_current)
-    if observed is not None:
-        document["observed"] = score_observed(scored, read_observed(observed), seed=seed, n_trials=n_trials,
+    if effects is not None:
+        document["observed"] = score_observed(scored, effects, seed=seed, n_trials=n_trials,
                                               mw_to_current=mw_to_current)
     return document, predictions
 
@@ -286,24 +324,44 @@ def _matching_condition(session, asked: Condition) -> Condition:
     return dataclasses.replace(asked, power_unit=unit)
 
 
-def target(path, *, save: bool = True, plot=None, **options) -> dict:
+def target(path, *, save: bool = True, plot=None, transfer_to=None, **options) -> dict:
     """Gradient-targeted micro-stimulation on the model of a model file.
 
     Runs :func:`nwb_biornn.analysis.target.target` (``options`` are its keywords) and returns
-    :func:`~nwb_biornn.analysis.target.targeting_document`. The transfer check runs when the file holds a
-    ground-truth circuit. With ``save``, the sets (and their transfer to the circuit) are written into the
-    file's targeted-neuron-sets table, replacing earlier ones; ``plot`` is a PNG path for the gradient map.
+    :func:`~nwb_biornn.analysis.target.targeting_document`. The sets are also applied to the neurons of the same
+    recorded units in another network: the model of the model file ``transfer_to`` (a second fit of the same
+    recording, e.g. another seed: the paper's transfer check), else the ground-truth circuit when the file holds
+    one. With ``save``, the sets (and their transfer) are written into the file's targeted-neuron-sets table,
+    replacing earlier ones; ``plot`` is a PNG path for the gradient map.
     """
     model_file = load_model(path)
+    session = model_file.session
     network = FittedNetwork(model_file.model, model_file.layout, model_file.session_index)
-    reference = nwbio.read_reference_network(model_file.session, path)
-    chosen = targeting.target(network, model_file.session, reference=reference, **options)
-    document = targeting.targeting_document(chosen, network, model_file.session, reference)
+    if transfer_to is not None:
+        other = _same_recording(load_model(transfer_to), session, transfer_to)
+        receiver = targeting.on_session_units(FittedNetwork(other.model, other.layout, other.session_index),
+                                              other.session.unit_ids, session.unit_ids)
+        name = Path(transfer_to).name
+    else:
+        receiver, name = nwbio.read_reference_network(session, path), "ground-truth circuit"
+    chosen = targeting.target(network, session, transfer_to=receiver, **options)
+    document = targeting.targeting_document(chosen, network, session, receiver, name)
     if save:
-        nwbio.add_targets(path, targeting.stored_sets(chosen))
+        nwbio.add_targets(path, targeting.stored_sets(chosen, name))
     if plot is not None:
-        document["plot"] = str(plot_targeting(chosen, network.layout, model_file.session.time, plot))
+        document["plot"] = str(plot_targeting(chosen, network.layout, session.time, plot, name))
     return document
+
+
+def _same_recording(other: nwbio.ModelFile, session: Session, where) -> nwbio.ModelFile:
+    """``other`` when it was fitted to the recording of ``session`` (same session and shared units), else an error."""
+    theirs = other.session
+    if (theirs.session_id, theirs.identifier) != (session.session_id, session.identifier):
+        raise UserError(f"{where} was fitted to session {theirs.session_id or theirs.identifier}, not "
+                        f"{session.session_id or session.identifier}; transfer needs two fits of the same recording")
+    if not np.isin(theirs.unit_ids, session.unit_ids).any():
+        raise UserError(f"{where} shares no recorded unit with this model's session")
+    return other
 
 
 def simulate(circuit: str, out, *, seed: int = 0, n_sessions: int = 1, n_trials: int = 300) -> list[Path]:

@@ -78,6 +78,39 @@ class _OneLineErrors(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _options(*options):
+    """One decorator applying several click options, in the order given (options shared by commands)."""
+    def apply(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+_source_options = _options(
+    click.option("--sessions", "sessions_glob", help="Glob over asset paths, e.g. 'sub-440956/*'."),
+    click.option("--api-url", help="DANDI API URL (default $DANDI_API_URL, else the DANDI Archive)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False), help="Download cache (default $NWB_BIORNN_CACHE)."),
+    click.option("--stream", is_flag=True, help="Read DANDI assets by streaming instead of downloading them."),
+    click.option("--areas", "areas_text", help="Area overrides 'PATTERN=AREA,...' or a TOML file of them."),
+    click.option("--align", default="auto", show_default=True,
+                 help="Alignment event: auto, go_cue, sample, trial_start."),
+    click.option("--bin-size", default=0.002, show_default=True, type=float, help="Bin width in seconds."))
+"""How a source is read and decoded: the options that ``fit``, ``inspect`` and ``sweep`` share."""
+
+_hidden_areas_option = click.option(
+    "--hidden-areas", "hidden_text",
+    help="Stimulated areas without recorded units to model as hidden E/I neurons, e.g. 'ALM' or 'ALM,vS1'.")
+
+_subject_options = _options(
+    click.option("--subject-species", help="Species when the source lacks it (e.g. 'Mus musculus')."),
+    click.option("--subject-sex", help="Sex when the source lacks it: M, F, O or U."),
+    click.option("--subject-age", help="Age when the source lacks it, ISO 8601 (e.g. P90D)."),
+    click.option("--calibrate-on", "calibrate_on", multiple=True,
+                 help="Calibrate mW -> model current on this condition (label as printed); excluded from scores."))
+"""What the written model files need beyond the source: subject fields DANDI requires, light calibration."""
+
+
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nwb-biornn")
 def main():
@@ -128,22 +161,16 @@ def _download_progress():
               help="Output folder: a dandiset layout with one model file per session, plus checkpoints.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from OUT/checkpoints/last.pt.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--sessions", "sessions_glob", help="Glob over asset paths, e.g. 'sub-440956/*'.")
-@click.option("--api-url", help="DANDI API URL (default $DANDI_API_URL, else the DANDI Archive).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Download cache (default $NWB_BIORNN_CACHE).")
-@click.option("--stream", is_flag=True, help="Read DANDI assets by streaming instead of downloading them.")
-@click.option("--areas", "areas_text", help="Area overrides 'PATTERN=AREA,...' or a TOML file of them.")
-@click.option("--align", default="auto", show_default=True, help="Alignment event: auto, go_cue, sample, trial_start.")
-@click.option("--bin-size", default=0.002, show_default=True, type=float, help="Bin width in seconds.")
-@click.option("--subject-species", help="Species when the source lacks it (e.g. 'Mus musculus').")
-@click.option("--subject-sex", help="Sex when the source lacks it: M, F, O or U.")
-@click.option("--subject-age", help="Age when the source lacks it, ISO 8601 (e.g. P90D).")
-@click.option("--calibrate-on", "calibrate_on", multiple=True,
-              help="Calibrate mW -> model current on this condition (label as printed); excluded from scores.")
+@_source_options
+@_hidden_areas_option
+@click.option("--hidden-neurons", type=click.IntRange(min=1),
+              help="Neurons per hidden area (default: as many as a recorded area has).")
+@_subject_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_fail_cleanly
 def fit(source, preset_name, config_file, steps, seed, out, resume, device, sessions_glob, api_url, cache_dir,
-        stream, areas_text, align, bin_size, subject_species, subject_sex, subject_age, calibrate_on, as_json):
+        stream, areas_text, hidden_text, hidden_neurons, align, bin_size, subject_species, subject_sex, subject_age,
+        calibrate_on, as_json):
     """Fit a bioRNN to the unperturbed trials of SOURCE and predict its perturbation trials.
 
     SOURCE is a DANDI id (000363, DANDI:000363/0.230822.0128), a DANDI URL, a local NWB file or folder, or
@@ -152,14 +179,17 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     from nwb_biornn import api
     from nwb_biornn.recordings.areas import parse_area_overrides
 
-    model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source)
+    hidden_areas = _names(hidden_text)
+    model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source,
+                                             hidden_areas=hidden_areas, hidden_neurons=hidden_neurons)
     api.resolve_device(device)
     if (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
         raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
     area_map = parse_area_overrides(areas_text) if areas_text else None
     click.echo(f"loading {source} ...", err=True)
     sessions = api.load_sessions(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,
-                                 area_map=area_map, align=align, bin_size=bin_size, progress=_download_progress())
+                                 area_map=area_map, align=align, bin_size=bin_size, progress=_download_progress(),
+                                 hidden_areas=hidden_areas)
     overrides = {k: v for k, v in (("species", subject_species), ("sex", subject_sex), ("age", subject_age)) if v}
     api.check_options(sessions, subject_overrides=overrides, calibrate_on=calibrate_on)
     click.echo(render.format_sessions(sessions), err=True)
@@ -173,6 +203,31 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     documents = [found.evaluation for found in predicted]
     text = "\n".join([f"wrote {path}" for path in paths] + [render.format_evaluation(d) for d in documents])
     _emit({"model_files": [str(p) for p in paths], "evaluation": documents}, as_json, text)
+
+
+@main.command()
+@click.argument("source")
+@_source_options
+@_hidden_areas_option
+@click.option("--json", "as_json", is_flag=True, help="Print the inspection as JSON on stdout.")
+@_fail_cleanly
+def inspect(source, sessions_glob, api_url, cache_dir, stream, areas_text, align, bin_size, hidden_text, as_json):
+    """Show what fit would read from SOURCE: trials, units per area, behaviour, light conditions, exclusions
+    and warnings. Fits and writes nothing (a DANDI source is downloaded into the cache, as fit would).
+    """
+    from nwb_biornn import api
+    from nwb_biornn.recordings.areas import parse_area_overrides
+
+    area_map = parse_area_overrides(areas_text) if areas_text else None
+    document = api.inspect(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,
+                           area_map=area_map, hidden_areas=_names(hidden_text), align=align, bin_size=bin_size,
+                           progress=_download_progress())
+    _emit(document, as_json, render.format_inspection(document))
+
+
+def _names(text: str | None) -> tuple:
+    """``'ALM, vS1'`` -> ``('ALM', 'vS1')``."""
+    return tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
 
 
 @main.command()
@@ -247,21 +302,24 @@ def info(model_file, as_json):
 @click.option("--hidden", "include_hidden", is_flag=True, help="Also target neurons without a recorded unit.")
 @click.option("--no-save", is_flag=True, help="Do not write the sets into MODEL_FILE.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write the gradient map and effects (PNG).")
+@click.option("--transfer-to", "transfer_to", type=click.Path(dir_okay=False),
+              help="Also stimulate the same units' neurons in this model file (another fit of the same recording).")
 @click.option("--json", "as_json", is_flag=True)
 @_fail_cleanly
 def target(model_file, objective, n_neurons, window_text, power, n_trials, seed, include_hidden, no_save,
-           plot_file, as_json):
+           plot_file, transfer_to, as_json):
     """Choose neurons to micro-stimulate by the gradient of the behaviour, and simulate the effect.
 
     Sets of the K neurons (fitted to recorded units) whose stimulation most increases (positive) or decreases
-    (negative) the objective to first order, and K random ones, are stimulated in the model and, for demo
-    models, in the ground-truth circuit; the sets are stored in MODEL_FILE.
+    (negative) the objective to first order, and K random ones, are stimulated in the model and in the neurons
+    of the same units of another network: the model of --transfer-to (a second fit of the same recording), else,
+    for demo models, the ground-truth circuit. The sets are stored in MODEL_FILE.
     """
     from nwb_biornn import api
 
     document = api.target(model_file, save=not no_save, plot=plot_file, objective=objective, n_neurons=n_neurons,
                           window=_window(window_text, "--window"), power=power, n_trials=n_trials, seed=seed,
-                          include_hidden=include_hidden)
+                          include_hidden=include_hidden, transfer_to=transfer_to)
     text = render.format_targeting(document)
     if window_text is None:
         text += "\n(window: the default, the last 100 ms before the response window)"
@@ -271,23 +329,112 @@ def target(model_file, objective, n_neurons, window_text, power, n_trials, seed,
 
 
 @main.command()
-@click.argument("model_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("model_files", nargs=-1, required=True, type=click.Path())
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a PNG bar chart here.")
 @click.option("--json", "as_json", is_flag=True)
 @_fail_cleanly
 def compare(model_files, plot_file, as_json):
-    """Compare held-out scores of MODEL_FILES across presets and seeds."""
-    from nwb_biornn.analysis.compare import reference_summary, score_rows, summarize_by_preset
-    from nwb_biornn.nwbio import describe_model_file
-    from nwb_biornn.render.plots import plot_comparison
+    """Compare held-out scores of MODEL_FILES across presets, grid points and seeds.
 
-    rows = score_rows([describe_model_file(path) for path in model_files])
-    summary = summarize_by_preset(rows)
-    reference = reference_summary(rows)
-    if plot_file:
-        plot_comparison(summary, plot_file)
-    _emit({"models": rows, "presets": summary, "reference": reference}, as_json,
-          render.format_comparison(summary, reference))
+    MODEL_FILES are model files or folders of them (a fit's --out, a sweep's DIR).
+    """
+    from nwb_biornn import api
+
+    document = api.compare(model_files, plot=plot_file)
+    _emit(document, as_json, render.format_comparison(document["presets"], document["reference"]))
+
+
+def _comma_list(kind):
+    """A click callback splitting ``a,b,c`` into a list of ``kind``."""
+    def parse(ctx, param, text):
+        try:
+            values = [kind(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise click.BadParameter("give at least one value")
+        return values
+    return parse
+
+
+def _sweep_progress(counts, outcome):
+    """The sweep's progress callback: a line per finished job, and the counts."""
+    if outcome is not None:
+        what = f"{outcome['preset']} seed {outcome['seed']}" + "".join(f" {k}={v}" for k, v in outcome["grid"].items())
+        status = "failed, retrying" if outcome["retrying"] else outcome["status"]
+        line = f"{status}: {what} ({', '.join(outcome['sessions'])}) in {outcome['seconds']:.0f} s"
+        if outcome["error"]:
+            line += f": {outcome['error']}"
+        click.echo(line, err=True)
+    click.echo(render.format_sweep_progress(counts), err=True)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--models", default="biornn", show_default=True, callback=_comma_list(str),
+              help="Presets, comma-separated: biornn,sigma_rnn,no_spike,...")
+@click.option("--seeds", default="0", show_default=True, callback=_comma_list(int), help="Seeds, comma-separated.")
+@click.option("--per", default="session", show_default=True, type=click.Choice(["session", "subject", "all"]),
+              help="One fitted network per session, per subject, or one for all sessions.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2",
+              help="Grid of a [model] or [fit] field, e.g. fit.lr=1e-3,3e-3 (repeatable: the product is swept).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output dandiset: every model file of the sweep, checkpoints under OUT/.sweep/.")
+@click.option("--executor", "executor_name", default="local", show_default=True,
+              type=click.Choice(["local", "ray", "slurm"]), help="Where jobs run.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Jobs at once (default: half the cores here; no limit on a Ray cluster).")
+@click.option("--cpus-per-job", type=float,
+              help="CPUs (torch threads) per job (default: cores / workers here, 1 on a cluster).")
+@click.option("--gpus-per-job", default=0.0, show_default=True, type=float,
+              help="GPUs per job on Ray (fractions share a GPU) or SLURM.")
+@click.option("--address", help="Ray cluster to join (default $RAY_ADDRESS; none: start a local Ray).")
+@click.option("--retries", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Tries again of a failed job.")
+@click.option("--slurm-partition", help="SLURM partition.")
+@click.option("--timeout-min", default=240, show_default=True, type=click.IntRange(min=1),
+              help="SLURM time limit per job (a job out of time is requeued and resumes).")
+@click.option("--slurm-array-parallelism", type=click.IntRange(min=1), help="Array tasks running at once on SLURM.")
+@click.option("--slurm-cluster", default="slurm", show_default=True, type=click.Choice(["slurm", "local"]),
+              help="local: run the array on this machine through submitit (to try a sweep without a cluster).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML file overriding [model] and [fit] fields.")
+@click.option("--steps", type=int, help="Training steps (default: the preset's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (where each job runs).")
+@_source_options
+@_subject_options
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep's jobs as JSON on stdout.")
+@_fail_cleanly
+def sweep(source, models, seeds, per, settings, out, executor_name, workers, cpus_per_job, gpus_per_job, address,
+          retries, slurm_partition, timeout_min, slurm_array_parallelism, slurm_cluster, config_file, steps, device,
+          sessions_glob, api_url, cache_dir, stream, areas_text, align, bin_size, subject_species, subject_sex,
+          subject_age, calibrate_on, as_json):
+    """Fit SOURCE for every preset x seed (x --set grid point) into one dandiset OUT, here, on Ray or on SLURM.
+
+    Each job is one `fit` (sessions grouped --per). Finished jobs are skipped and unfinished ones resume from
+    their checkpoints, so the same command continues a sweep after a crash, kill or preemption.
+    """
+    from nwb_biornn.sweep import ExecutorOptions, run_sweep
+
+    executor = ExecutorOptions(executor_name, workers, cpus_per_job, gpus_per_job, address, slurm_partition,
+                               timeout_min, slurm_array_parallelism, slurm_cluster)
+    overrides = {k: v for k, v in (("species", subject_species), ("sex", subject_sex), ("age", subject_age)) if v}
+    click.echo(f"planning the sweep of {source} ...", err=True)
+    try:
+        document = run_sweep(source, out, models=models, seeds=seeds, settings=settings, per=per, executor=executor,
+                             retries=retries, sessions_glob=sessions_glob, config_file=config_file, steps=steps,
+                             device=device, cache_dir=cache_dir, api_url=api_url, stream=stream, areas_text=areas_text,
+                             align=align, bin_size=bin_size, subject_overrides=overrides, calibrate_on=calibrate_on,
+                             progress=_sweep_progress, download_progress=_download_progress())
+    except KeyboardInterrupt:
+        click.echo("error: interrupted (the same command continues the sweep where it stopped)", err=True)
+        sys.exit(130)
+    _emit(document, as_json, render.format_sweep(document))
+    failed = [job for job in document["jobs"] if job["status"] == "failed"]
+    if failed:
+        logs = Path(document["out"]) / ".sweep" / "<job>" / "error.log"
+        raise UserError(f"{len(failed)} of {len(document['jobs'])} jobs failed (tracebacks in {logs}); "
+                        "the same command tries them again")
 
 
 @main.command()

@@ -1,15 +1,18 @@
-"""Shared fixtures: a fake DANDI server on a loopback port, a small NWB file to serve, and sparse products for
-small networks.
+"""Shared fixtures: a fake DANDI server on a loopback port, a small NWB file to serve, sparse products for
+small networks, and a small synthetic dandiset with a model fitted to it by the command line.
 
 In-memory synthetic sessions for unit tests are in ``synthetic_sessions.py``.
 """
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from click.testing import CliRunner
 from dandi_server import API_KEY, FakeDandiServer
-from nwb_biornn.model import sparse
 from nwb_factories import write_000363
+
+from nwb_biornn.model import sparse
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +38,24 @@ def sparse_products(monkeypatch):
         monkeypatch.setattr(sparse, "SPARSE_STEP_WORK", 0)
         monkeypatch.setattr(sparse, "SPARSE_DENSITY", limit)
     return use
+
+
+@pytest.fixture(scope="session")
+def fitted_demo(tmp_path_factory):
+    """A model fitted by ``nwb-biornn fit`` (3 steps, CPU) to a small synthetic demo session (RefCirc1 ground
+    truth, 40 trials of which 4 lit, 5 units per area), once per run: ``(out folder, the fit's --json document)``.
+
+    Its predictions are not all zero and it has several held-out conditions, so evaluation tests have something
+    to check; ``evaluate`` on it takes about two seconds. The model file is shared: copy it before a command that
+    writes into it (``target``).
+    """
+    from nwb_biornn.cli import main
+    from nwb_biornn.synthetic.demo import write_demo_dandiset
+
+    root = write_demo_dandiset(tmp_path_factory.mktemp("demo"), "refcirc1", n_trials=40, perturbed_fraction=0.1,
+                               units_per_area=5)
+    out = tmp_path_factory.mktemp("fit")
+    result = CliRunner().invoke(main, ["fit", str(root), "--steps", "3", "--out", str(out), "--device", "cpu",
+                                       "--json"])
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads(result.stdout)

@@ -11,8 +11,8 @@ Each ``write_*`` function writes one layout to ``path`` and returns the path.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,8 +24,10 @@ from pynwb.epoch import TimeIntervals
 from pynwb.file import Subject
 from pynwb.ogen import OptogeneticSeries
 
-REALDATA = Path(os.environ.get("NWB_BIORNN_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"))
-"""Real NWB files made by others (the project's ``shared/realdata``, beside the checkout)."""
+from nwb_biornn.recordings import adapters
+
+REALDATA = Path(__file__).resolve().parent / "data"
+"""Real NWB files made by others, kept in ``tests/data`` (sources and licences in its README.md)."""
 ECONOMO = REALDATA / "economo2018_dandi000006_sub-anm369963_ses-20170228.nwb"
 """A real DANDI:000006 session (Economo et al. 2018)."""
 
@@ -297,3 +299,17 @@ def write_without_units(path):
                       session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
     nwbfile.add_trial(start_time=0.0, stop_time=1.0)
     return write(nwbfile, path)
+
+
+@contextlib.contextmanager
+def opened(path):
+    """The NWB file at ``path``, read (closed on exit)."""
+    with NWBHDF5IO(str(path), "r") as io:
+        yield io.read()
+
+
+def decode(path, area_map=None):
+    """The trials and decoded light of the NWB file at ``path``, as the loader reads them."""
+    with opened(path) as nwbfile:
+        trials = adapters.read_trials(nwbfile, str(path))
+        return trials, adapters.read_photostim(nwbfile, trials, area_map)

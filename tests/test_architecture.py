@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nwb_biornn"
-LAYERS = ["core", "recordings", "model", "fit", "analysis", "nwbio", "synthetic", "render", "api", "cli",
+LAYERS = ["core", "recordings", "model", "fit", "analysis", "nwbio", "synthetic", "render", "api", "sweep", "cli",
           "__main__"]
 
 

@@ -102,7 +102,7 @@ def test_info_and_compare(fitted, tmp_path):
     compared = run("compare", path, "--plot", plot, "--json")
     assert compared.exit_code == 0, compared.stderr
     document = json.loads(compared.stdout)
-    assert list(document["presets"]) == ["biornn"] and plot.stat().st_size > 0
+    assert [entry["preset"] for entry in document["presets"]] == ["biornn"] and plot.stat().st_size > 0
     assert document["reference"] is not None
 
 

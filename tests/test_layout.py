@@ -50,3 +50,17 @@ def test_hidden_layout_and_validation():
     with pytest.raises(ValueError):
         NeuronLayout(area=np.array(["A"]), cell_type=np.array(["X"]), session=np.array([0]), unit=np.array([0]),
                      areas=("A",))
+
+
+def test_hidden_areas_are_sized_like_a_recorded_area_or_as_asked():
+    session = small_session(["Thalamus"] * 4 + ["M1"] * 6, ["E", "E", "E", "I"] + ["E"] * 5 + ["I"])
+    layout = layout_for_sessions([session], hidden_areas=("ALM",))
+    assert layout.areas == ("Thalamus", "M1", "ALM")
+    alm = layout.area == "ALM"
+    assert layout.cell_type[alm].tolist() == ["E", "E", "E", "E", "I"]          # mean of 4 and 6 units, 80 % E
+    assert (layout.session[alm] == HIDDEN).all() and (layout.unit[alm] == HIDDEN).all()
+    tiny = layout_for_sessions([session], hidden_areas=("ALM", "vS1"), hidden_area_neurons=1)
+    assert tiny.cell_type[tiny.area == "ALM"].tolist() == ["E", "I"]          # at least one E and one I
+    assert tiny.areas[-2:] == ("ALM", "vS1")
+    on_top = layout_for_sessions([session], hidden_per_area=2, hidden_areas=("M1",), hidden_area_neurons=5)
+    assert int(np.sum(on_top.area == "M1")) == 6 + 2 + 5

@@ -133,9 +133,11 @@ def test_every_layout_yields_one_usable_condition(tmp_path, writer, area, wavefo
 def test_coded_layout_reports_undecodable_codes(tmp_path):
     session = load_session(factories.write_coded(tmp_path / "f.nwb"))
     assert [c.label for c in session.conditions] == ["ALM-I -1.000--0.400s 5mW ramp", "PPN-E 0.100-0.400s nanmW"]
-    assert session.excluded[4] == "photostimulation code missing (discarded in the source)"
+    assert session.excluded[4] == "" and session.condition[4] == UNPERTURBED     # a NaN code means no light
     assert session.excluded[5].startswith("photostimulation code 3")
-    assert session.response.tolist() == [False] * 6 and session.behaviour_name == "none"
+    assert session.behaviour_name == "none"                                       # no lick events, but labels:
+    assert session.metadata["choice"].tolist() == ["left", "right"] * 3            # HitL / HitR
+    assert session.metadata["choice_task"] == "two-choice" and session.response.tolist() == [True] * 6
 
 
 def test_real_economo_session():

@@ -160,7 +160,9 @@ def test_session_is_rebuilt_exactly_from_the_file(written):
     assert back.spikes.sum() > 0
     assert (back.dt, back.t_start, back.align_event, back.input_names, back.response_window) == (
         DT, T_START, "go_cue", ("stimulus", "go_cue"), (0.0, 0.15))
-    assert back.conditions == session.conditions and back.source == replace(session.source, path=str(written.source))
+    # the stored source names the DANDI asset, never the local path it was read from (portable provenance)
+    assert back.conditions == session.conditions and back.source == replace(session.source,
+                                                                            path=session.source.asset_path)
     assert back.subject["species"] == "Mus musculus" and back.session_id == "s1" and back.identifier == "source-id"
     np.testing.assert_array_equal(back.metadata[nwbio.ALIGN_TIMES], ALIGN)
     assert back.metadata["lab"] == "test"

@@ -115,7 +115,7 @@ def test_small_stimulation_effects_match_the_first_order_prediction_and_order():
 
 def test_transfer_to_an_identical_circuit_reproduces_the_model_effect():
     network, session = smooth_network()
-    result = target(network, session, n_neurons=2, power=0.05, n_trials=6, reference=network)
+    result = target(network, session, n_neurons=2, power=0.05, n_trials=6, transfer_to=network)
     for name, own in result.sets.items():
         transferred = result.transfer[name]
         np.testing.assert_array_equal(transferred.neurons, own.neurons)
@@ -134,11 +134,17 @@ def test_hidden_neurons_are_targetable_only_when_asked():
 
 
 @pytest.fixture(scope="module")
-def demo_model_file(tmp_path_factory):
-    """A model file of a tiny demo session (1 training step), with its ground-truth circuit."""
+def demo_recording(tmp_path_factory):
+    """A tiny demo session, with its ground-truth circuit."""
     root = demo.write_demo_dandiset(tmp_path_factory.mktemp("demo"), "refcirc1", n_trials=40,
                                     perturbed_fraction=0.25, units_per_area=5)
-    session = load_session(next(root.glob("sub-*/*.nwb")))
+    return load_session(next(root.glob("sub-*/*.nwb")))
+
+
+@pytest.fixture(scope="module")
+def demo_model_file(demo_recording, tmp_path_factory):
+    """A model file of the tiny demo session (1 training step), with its ground-truth circuit."""
+    session = demo_recording
     model_config, fit_config = preset("biornn")
     result = fit([session], model_config, dataclasses.replace(fit_config, steps=1, batch_size=4))
     reference = read_reference_network(session)
@@ -174,9 +180,46 @@ def test_target_command_reports_sets_transfer_and_stores_them(demo_model_file, t
 def test_target_command_text_and_errors(demo_model_file):
     run = CliRunner().invoke(main, ["target", str(demo_model_file), "--neurons", "1", "--trials", "2", "--no-save"])
     assert run.exit_code == 0, run.output
-    assert "window -0.100..0.000 s" in run.stdout and "ground truth" in run.stdout
+    assert "window -0.100..0.000 s" in run.stdout and "neurons in ground-truth circuit" in run.stdout
     assert "stored" not in run.stdout
     too_many = CliRunner().invoke(main, ["target", str(demo_model_file), "--neurons", "50", "--trials", "2"])
     assert too_many.exit_code == 1 and "error: --neurons must be between 1 and 5" in too_many.output
     empty = CliRunner().invoke(main, ["target", str(demo_model_file), "--window", "1,2", "--trials", "2"])
     assert empty.exit_code == 1 and "holds no bin" in empty.output
+
+
+def test_transfer_to_a_model_file_of_the_same_recording_stimulates_the_same_units(demo_model_file, demo_recording,
+                                                                                   tmp_path):
+    """The paper's transfer check: sets chosen on one fit are stimulated in another fit through their units."""
+    session = demo_recording
+    model_config, fit_config = preset("biornn")
+    result = fit([session], model_config, dataclasses.replace(fit_config, steps=1, batch_size=4, seed=1))
+    other = write_model_file(tmp_path / "seed1", session, result, 0, [])
+    run = CliRunner().invoke(main, ["target", str(demo_model_file), "--neurons", "2", "--trials", "6", "--json",
+                                    "--no-save", "--transfer-to", str(other)])
+    assert run.exit_code == 0, run.output
+    document = json.loads(run.stdout)
+    assert document["transfer_to"] == other.name
+    for name, entry in document["sets"].items():
+        transferred = document["transfer"][name]["neurons"]
+        assert sorted(transferred["unit_ids"]) == sorted(entry["neurons"]["unit_ids"])
+        assert transferred["areas"] == [entry["neurons"]["areas"][entry["neurons"]["unit_ids"].index(u)]
+                                        for u in transferred["unit_ids"]]
+    itself = CliRunner().invoke(main, ["target", str(demo_model_file), "--neurons", "2", "--trials", "6", "--json",
+                                       "--no-save", "--transfer-to", str(demo_model_file)])
+    same = json.loads(itself.stdout)
+    for name, entry in same["sets"].items():
+        assert same["transfer"][name]["simulated"] == pytest.approx(entry["simulated"])
+
+
+def test_transfer_to_a_model_of_another_session_is_refused(demo_model_file, tmp_path):
+    root = demo.write_demo_dandiset(tmp_path / "other", "refcirc1", seed=5, n_trials=20, perturbed_fraction=0.25,
+                                    units_per_area=5)
+    session = load_session(next(root.glob("sub-*/*.nwb")))
+    model_config, fit_config = preset("biornn")
+    result = fit([session], model_config, dataclasses.replace(fit_config, steps=1, batch_size=4))
+    elsewhere = write_model_file(tmp_path / "out", session, result, 0, [])
+    before = demo_model_file.read_bytes()
+    run = CliRunner().invoke(main, ["target", str(demo_model_file), "--trials", "2", "--transfer-to", str(elsewhere)])
+    assert run.exit_code == 1 and run.output.count("error:") == 1 and "same recording" in run.output
+    assert demo_model_file.read_bytes() == before

@@ -233,7 +233,7 @@ def evaluate(held_out: HeldOut, seed: int = 0, n_trials: int = DEFAULT_TRIALS, r
     predictions = predict_recorded_conditions(held_out, n_trials, seed, calibrate_on, mw_to_current)
     split = held_out.split
     document = {
-        "session": held_out.session.session_id,
+        "session": held_out.session.session_id or held_out.session.identifier,
         "held_out": {"test_trials": int(np.sum(split == Split.TEST)),
                      "perturbation_trials": int(np.sum(split == Split.PERTURBATION)),
                      "calibration_conditions": list(calibrate_on)},

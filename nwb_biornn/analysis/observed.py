@@ -55,7 +55,7 @@ def read_observed(path) -> list:
 
 def _effect(row: dict, columns: dict, path: Path, line: int) -> ObservedEffect:
     try:
-        cell_type = (row[columns["cell_type"]].strip() if columns["cell_type"] else "") or "I"
+        cell_type = (row[columns["cell_type"]].strip().upper() if columns["cell_type"] else "") or "I"
         condition = Condition(row[columns["area"]].strip(), cell_type, float(row[columns["start"]]),
                               float(row[columns["stop"]]), float(row[columns["power"]]))
         n = int(row[columns["n"]]) if columns["n"] and row[columns["n"]].strip() else None

@@ -14,11 +14,13 @@ set the K lowest, the ``random`` set K neurons drawn at random (the control). On
 unit are targetable unless hidden neurons are asked for. Every simulation (gradient, light-off and stimulated
 runs) uses the same seed, so effects are differences under common random numbers.
 
-For a synthetic session with a ground-truth circuit, the sets chosen on the fitted model are also applied to
-the circuit neurons recorded as the same units (the transfer check of the paper's Fig. 5).
+The sets chosen on the fitted model can also be applied to another network's neurons that stand for the same
+recorded units (the transfer check of the paper's Fig. 5, method.md §5): the ground-truth circuit of a synthetic
+session, or a second model fitted to the same recording (:func:`on_session_units`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,7 +207,7 @@ def simulated_change(model: BioRNN, inputs: torch.Tensor, light: torch.Tensor, o
 
 def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT_NEURONS, window=None,
            power: float = DEFAULT_POWER, n_trials: int = DEFAULT_TRIALS, seed: int = 0, objective: str = "behaviour",
-           include_hidden: bool = False, reference: FittedNetwork | None = None) -> Targeting:
+           include_hidden: bool = False, transfer_to: FittedNetwork | None = None) -> Targeting:
     """Choose neuron sets by the gradient of the objective and measure their predicted and simulated effects.
 
     Parameters
@@ -222,9 +224,10 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
         Stimulation current (model units, threshold gap 0.1).
     include_hidden : bool
         Also target neurons that stand for no recorded unit.
-    reference : FittedNetwork, optional
-        Ground-truth circuit whose layout maps its neurons to the session's units (:mod:`nwb_biornn.nwbio.ground_truth`):
-        the chosen sets are applied to it as well.
+    transfer_to : FittedNetwork, optional
+        Another network whose layout maps its neurons to the session's units (session 0, unit columns of
+        ``session``): the ground-truth circuit (:mod:`nwb_biornn.nwbio.ground_truth`) or a second fitted model
+        (:func:`on_session_units`). The chosen sets are applied to its neurons of the same units as well.
     """
     if objective not in OBJECTIVES:
         raise UserError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
@@ -253,19 +256,19 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
     targetable = np.ones(layout.n_neurons, bool) if include_hidden else layout.session == network.session_index
     chosen = choose_sets(window_gradient.mean(axis=0), targetable, n_neurons, np.random.default_rng(seed))
     sets, transfer, transfer_baseline = {}, {}, None
-    if reference is not None:
+    if transfer_to is not None:
         with torch.no_grad():
-            transfer_baseline = score(reference.model.simulate(inputs, seed=seed).behaviour).numpy()
+            transfer_baseline = score(transfer_to.model.simulate(inputs, seed=seed).behaviour).numpy()
     for name, neurons in chosen.items():
         predicted = power * window_gradient[:, neurons].sum(axis=1)
         light = stimulation(session.n_time, layout.n_neurons, neurons, steps, power)
         sets[name] = TargetSet(name, neurons, predicted, simulated_change(model, inputs, light, score, baseline, seed),
                                described, window[0], window[1], power)
-        if reference is not None:
-            matched = matching_neurons(neurons, layout, network.session_index, reference.layout)
-            light = stimulation(session.n_time, reference.layout.n_neurons, matched, steps, power)
+        if transfer_to is not None:
+            matched = matching_neurons(neurons, layout, network.session_index, transfer_to.layout)
+            light = stimulation(session.n_time, transfer_to.layout.n_neurons, matched, steps, power)
             transfer[name] = TargetSet(name, matched, predicted,
-                                       simulated_change(reference.model, inputs, light, score, transfer_baseline,
+                                       simulated_change(transfer_to.model, inputs, light, score, transfer_baseline,
                                                         seed), described, window[0], window[1], power)
     return Targeting(objective, window, power, seed, baseline, gradient.mean(axis=0), sets, transfer,
                      transfer_baseline)
@@ -288,6 +291,33 @@ def matching_neurons(neurons: np.ndarray, layout: NeuronLayout, session_index: i
     neuron_of_unit = {int(u): i for i, u in enumerate(other.unit) if other.session[i] == 0 and u >= 0}
     matched = [neuron_of_unit.get(int(layout.unit[n])) for n in neurons if layout.session[n] == session_index]
     return np.array([m for m in matched if m is not None], dtype=np.int64)
+
+
+def on_session_units(network: FittedNetwork, own_unit_ids: np.ndarray, unit_ids: np.ndarray) -> FittedNetwork:
+    """``network`` with its layout mapped onto the units of another loading of its session.
+
+    Each neuron fitted to a unit (``own_unit_ids``: the unit ids of the columns of the session ``network`` was
+    fitted to) stands, in the result, for the column of ``unit_ids`` with the same id, as session 0; neurons of
+    units that ``unit_ids`` lacks, and hidden neurons, stand for nothing. This is how a second model fitted to the
+    same recording receives sets chosen on the first (:func:`target`'s ``transfer_to``).
+
+    Examples
+    --------
+    >>> layout = NeuronLayout.hidden({"A": 3})
+    >>> layout = NeuronLayout(layout.area, layout.cell_type, np.array([1, 1, -1]), np.array([0, 1, -1]), layout.areas)
+    >>> mapped = on_session_units(FittedNetwork(None, layout, 1), np.array([7, 9]), np.array([9, 8, 7]))
+    >>> mapped.layout.session.tolist(), mapped.layout.unit.tolist(), mapped.session_index
+    ([0, 0, -1], [2, 0, -1], 0)
+    """
+    layout = network.layout
+    column_of_id = {int(u): column for column, u in enumerate(np.asarray(unit_ids).tolist())}
+    session_of = np.full(layout.n_neurons, -1, dtype=np.int64)
+    unit_of = np.full(layout.n_neurons, -1, dtype=np.int64)
+    for neuron in np.flatnonzero(layout.session == network.session_index):
+        column = column_of_id.get(int(own_unit_ids[layout.unit[neuron]]))
+        if column is not None:
+            session_of[neuron], unit_of[neuron] = 0, column
+    return FittedNetwork(network.model, dataclasses.replace(layout, session=session_of, unit=unit_of), 0)
 
 
 def gradient_map(mean_gradient: np.ndarray, layout: NeuronLayout) -> tuple[list, np.ndarray]:
@@ -323,13 +353,14 @@ def _set_entry(target_set: TargetSet, layout: NeuronLayout, session_index: int, 
 
 
 def targeting_document(targeting: Targeting, network: FittedNetwork, session: Session,
-                       reference: FittedNetwork | None = None) -> dict:
+                       transfer_to: FittedNetwork | None = None, transfer_name: str = "ground-truth circuit") -> dict:
     """The JSON document of ``nwb-biornn target``.
 
     Keys: ``objective``, ``objective_description``, ``window``, ``power``, ``n_trials``, ``seed``, ``baseline``
-    (mean objective without stimulation), ``sets`` and, with a ground-truth circuit, ``transfer`` and
-    ``transfer_baseline``. ``sets`` and ``transfer`` map ``positive``/``negative``/``random`` to ``neurons``
-    (``model_ids``, ``areas``, ``cell_types``, ``unit_ids``; circuit neurons under ``transfer``), ``predicted``
+    (mean objective without stimulation), ``sets`` and, with a network to transfer to, ``transfer_to`` (its
+    name), ``transfer`` and ``transfer_baseline``. ``sets`` and ``transfer`` map ``positive``/``negative``/
+    ``random`` to ``neurons`` (``model_ids``, ``areas``, ``cell_types``, ``unit_ids``; the other network's
+    neurons under ``transfer``), ``predicted``
     and ``simulated`` (mean change of the objective over trials; ``transfer`` repeats the fitted model's
     prediction) with ``predicted_std``, ``simulated_std`` (over trials) and ``simulated_sem``.
     ``gradient_map`` holds the mean gradient per neuron of each area × cell type group per step.
@@ -346,17 +377,19 @@ def targeting_document(targeting: Targeting, network: FittedNetwork, session: Se
         "gradient_map": {"groups": groups, "time": session.time.tolist(), "mean_gradient": values.tolist()},
     }
     if targeting.transfer:
-        document["transfer"] = {name: _set_entry(s, reference.layout, 0, session.unit_ids)
+        document["transfer_to"] = transfer_name
+        document["transfer"] = {name: _set_entry(s, transfer_to.layout, 0, session.unit_ids)
                                 for name, s in targeting.transfer.items()}
         document["transfer_baseline"] = float(np.mean(targeting.transfer_baseline))
     return document
 
 
-def stored_sets(targeting: Targeting) -> list:
-    """The sets to store in a model file: the fitted model's, then (same neurons) their effect on the circuit."""
+def stored_sets(targeting: Targeting, transfer_name: str = "ground-truth circuit") -> list:
+    """The sets to store in a model file: the fitted model's, then (same neurons) their effect on the network
+    they were transferred to."""
     stored = list(targeting.sets.values())
     for name, transferred in targeting.transfer.items():
         own = targeting.sets[name]
-        stored.append(TargetSet(f"{name} (ground-truth circuit)", own.neurons, own.predicted, transferred.simulated,
+        stored.append(TargetSet(f"{name} ({transfer_name})", own.neurons, own.predicted, transferred.simulated,
                                 own.objective, own.onset, own.offset, own.power))
     return stored

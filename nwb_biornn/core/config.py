@@ -54,6 +54,12 @@ class ModelConfig:
     excitatory_fraction: float = 0.8
     hidden_per_area: int = 0
     """Model neurons per area with no recorded unit (added on top of the mapped ones)."""
+    hidden_areas: tuple = ()
+    """Areas without any recorded unit, modelled by hidden E/I neurons only (``--hidden-areas``), so that light
+    on them can be predicted from a model fitted to the other areas (docs/decisions.md)."""
+    hidden_area_neurons: int = 0
+    """Neurons of each hidden area (``--hidden-neurons``); 0 sizes it like a recorded area (the mean neurons per
+    recorded area, at least one E and one I)."""
     warmup: float = 0.1
     """Seconds simulated from rest, without gradient, before every trial."""
 
@@ -61,7 +67,11 @@ class ModelConfig:
         _check_positive(self, ("tau_e", "tau_i", "threshold", "delay_min", "delay_max", "temperature",
                                "tau_readout"))
         _check_non_negative(self, ("sparsity_across", "sparsity_within", "noise", "refractory",
-                                   "hidden_per_area", "warmup"))
+                                   "hidden_per_area", "hidden_area_neurons", "warmup"))
+        if isinstance(self.hidden_areas, str) or not all(isinstance(a, str) and a.strip()
+                                                         for a in self.hidden_areas):
+            raise UserError(f"model.hidden_areas must be a list of area names, not {self.hidden_areas!r}")
+        object.__setattr__(self, "hidden_areas", tuple(dict.fromkeys(a.strip() for a in self.hidden_areas)))
         if self.delay_max < self.delay_min:
             raise UserError(f"model.delay_max ({self.delay_max}) must be at least model.delay_min ({self.delay_min})")
         if not 0 < self.excitatory_fraction <= 1:
@@ -165,6 +175,8 @@ def override(config, values: dict, table: str):
     if not isinstance(values, dict):
         raise UserError(f"[{table}] must be a table of fields")
     known = {f.name: f for f in fields(config)}
+    values = {key: tuple(value) if key in known and isinstance(getattr(config, key), tuple)
+              and isinstance(value, list) else value for key, value in values.items()}
     for key, value in values.items():
         if key not in known:
             raise UserError(f"unknown field {table}.{key}; known fields: {', '.join(known)}")

@@ -5,7 +5,7 @@ and fitting, perturbation and evaluation only ever see sessions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -39,11 +39,18 @@ class Condition:
         Name of the source file's ``OptogeneticStimulusSite``, when it has one.
     power_unit
         ``"mW"`` or ``"model"`` (already a model current, for conditions built in code).
+    epoch
+        The task epoch the light covers when the source names one instead of giving times (``"delay"`` in
+        DANDI:000009), else ``""``. A condition is a protocol: trials of one protocol whose absolute timing
+        varies (delays of different lengths) share the condition, whose ``onset``/``offset`` are then the most
+        common window; each trial's own window is :attr:`Session.light_window`.
 
     Examples
     --------
     >>> Condition("ALM", "I", 0.0, 0.5, 5.5).label
     'ALM-I 0.000-0.500s 5.5mW'
+    >>> Condition("ALM", "I", -1.3, 0.0, 1.5, epoch="delay").label
+    'ALM-I delay -1.300-0.000s 1.5mW'
     """
 
     area: str
@@ -56,6 +63,7 @@ class Condition:
     ramp_down: float = 0.0
     site: str | None = None
     power_unit: str = "mW"
+    epoch: str = ""
 
     def __post_init__(self):
         if self.cell_type not in ("E", "I"):
@@ -70,7 +78,9 @@ class Condition:
         """Short human-readable name, unique for distinct conditions of a session."""
         unit = "mW" if self.power_unit == "mW" else ""
         wave = "" if self.waveform == "constant" else f" {self.waveform}"
-        return f"{self.area}-{self.cell_type} {self.onset:.3f}-{self.offset:.3f}s {self.power:g}{unit}{wave}"
+        epoch = f" {self.epoch}" if self.epoch else ""
+        return (f"{self.area}-{self.cell_type}{epoch} {self.onset:.3f}-{self.offset:.3f}s {self.power:g}{unit}"
+                f"{wave}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class Source:
     asset_path: str | None = None
     asset_id: str | None = None
     api_url: str | None = None
+    digest: str | None = None
+    """The DANDI asset's ``dandi:dandi-etag`` digest, when known (always after a download)."""
 
 
 @dataclass
@@ -134,6 +146,15 @@ class Session:
     session_id, identifier, session_description : str
     session_start_time : datetime
     source : Source
+    metadata : dict
+        Facts about the decoding (see :mod:`nwb_biornn.recordings.nwbfile`): where areas, cell types, behaviour
+        and light were read from, ``warnings`` (list of str), ``hidden_areas``, and, when the trials table
+        labels the animal's choice, ``choice`` (per-trial str array: ``"left"``/``"right"``/``"none"`` for
+        two-choice tasks, ``"hit"``/``"miss"``/``"false alarm"``/``"correct rejection"`` for go/no-go, ``""``
+        unknown), ``choice_task`` and ``choice_source``.
+    light_window : ndarray, shape (trials, 2), float, or None
+        Each lit trial's own light onset and offset (s, relative to the alignment event), NaN for trials without
+        decoded light; None means every trial of a condition has the condition's window.
     """
 
     spikes: np.ndarray
@@ -161,9 +182,12 @@ class Session:
     session_start_time: datetime
     source: Source
     metadata: dict = field(default_factory=dict)
+    light_window: np.ndarray | None = None
 
     def __post_init__(self):
         n_trials, n_time, n_units = self.spikes.shape
+        if self.light_window is not None and np.shape(self.light_window) != (n_trials, 2):
+            raise ValueError(f"light_window must have shape ({n_trials}, 2), not {np.shape(self.light_window)}")
         for name in ("trial_ids", "trial_type", "response", "condition", "excluded"):
             if len(getattr(self, name)) != n_trials:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_trials} trials")
@@ -206,6 +230,20 @@ class Session:
     def unperturbed(self) -> np.ndarray:
         """Boolean mask of usable trials without light."""
         return self.usable & (self.condition == UNPERTURBED)
+
+    def trial_light(self, trial: int) -> Condition | None:
+        """The light of one trial: its condition with the trial's own window (:attr:`light_window`), None
+        without light."""
+        index = int(self.condition[trial])
+        if index == UNPERTURBED:
+            return None
+        condition = self.conditions[index]
+        if self.light_window is None or not np.all(np.isfinite(self.light_window[trial])):
+            return condition
+        onset, offset = (float(t) for t in self.light_window[trial])
+        if (onset, offset) == (condition.onset, condition.offset) or not offset > onset:
+            return condition
+        return replace(condition, onset=onset, offset=offset)
 
     def trials_of(self, condition_index: int) -> np.ndarray:
         """Boolean mask of usable trials of one condition (``UNPERTURBED`` for light-off trials)."""

@@ -124,7 +124,8 @@ def build_trainer(sessions, model_config: ModelConfig, fit_config: FitConfig, ou
     """
     sessions = list(sessions)
     _check_compatible(sessions)
-    layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction)
+    layout = layout_for_sessions(sessions, model_config.hidden_per_area, model_config.excitatory_fraction,
+                                 model_config.hidden_areas, model_config.hidden_area_neurons)
     splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
               for s in sessions]
     model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], sessions[0].dt, seed=fit_config.seed).to(device)
@@ -229,19 +230,20 @@ class _Objective:
         chosen = rng.choice(len(pool), size, replace=size > len(pool))
         trials = [pool[i] for i in chosen]
         inputs = np.stack([self.sessions[s].inputs[t] for s, t in trials])
-        conditions = [(s, int(self.sessions[s].condition[t])) for s, t in trials]
+        lights = [(s, self.sessions[s].trial_light(t)) for s, t in trials]
         light = None
-        if any(c != UNPERTURBED for _, c in conditions):
-            light = torch.stack([self._light(s, c) for s, c in conditions]).to(self.device)
+        if any(c is not None for _, c in lights):
+            light = torch.stack([self._light(s, c) for s, c in lights]).to(self.device)
         trial_type = np.array([self.sessions[s].trial_type[t] for s, t in trials])
         return torch.as_tensor(inputs, dtype=torch.float32, device=self.device), light, trial_type
 
-    def _light(self, session_index: int, condition: int):
+    def _light(self, session_index: int, condition):
+        """The light current (T, N) of a trial's own light (a Condition with the trial's window, or None)."""
         if (session_index, condition) not in self._lights:
             session = self.sessions[session_index]
             self._lights[session_index, condition] = (
-                torch.zeros(session.n_time, self.layout.n_neurons) if condition == UNPERTURBED
-                else light_current(session.conditions[condition], self.layout, session.time))
+                torch.zeros(session.n_time, self.layout.n_neurons) if condition is None
+                else light_current(condition, self.layout, session.time))
         return self._lights[session_index, condition]
 
     @torch.no_grad()

@@ -86,10 +86,11 @@ class NeuronLayout:
     @classmethod
     def hidden(cls, neurons_per_area: dict, excitatory_fraction: float = 0.8) -> "NeuronLayout":
         """A layout with no recorded units: ``neurons_per_area[name]`` hidden neurons in each area."""
-        return _build([], dict(neurons_per_area), excitatory_fraction)
+        return _build([], {area: _split(n, excitatory_fraction) for area, n in neurons_per_area.items()})
 
 
-def layout_for_sessions(sessions, hidden_per_area: int = 0, excitatory_fraction: float = 0.8) -> NeuronLayout:
+def layout_for_sessions(sessions, hidden_per_area: int = 0, excitatory_fraction: float = 0.8,
+                        hidden_areas=(), hidden_area_neurons: int = 0) -> NeuronLayout:
     """The layout of a network fitted to ``sessions``.
 
     Parameters
@@ -100,6 +101,13 @@ def layout_for_sessions(sessions, hidden_per_area: int = 0, excitatory_fraction:
         Unmapped neurons added to every area, split into E and I by ``excitatory_fraction``.
     excitatory_fraction : float
         Fraction of the hidden neurons of an area that are excitatory (rounded).
+    hidden_areas : sequence of str
+        Areas with no recorded unit, added after the recorded ones with hidden neurons only
+        (``ModelConfig.hidden_areas``); an area that is also recorded gets these neurons on top of its own.
+    hidden_area_neurons : int
+        Neurons of each hidden area; 0 sizes it like a recorded area: the mean number of neurons per recorded
+        area (units of all sessions plus ``hidden_per_area``), rounded. A hidden area always has at least one E
+        and one I neuron.
 
     Raises
     ------
@@ -116,16 +124,27 @@ def layout_for_sessions(sessions, hidden_per_area: int = 0, excitatory_fraction:
     if not units:
         raise UserError("the sessions have no units to fit; check the units table and the area mapping")
     areas = dict.fromkeys(area for area, *_ in units)
-    return _build(units, {area: hidden_per_area for area in areas}, excitatory_fraction)
+    hidden = {area: _split(hidden_per_area, excitatory_fraction) for area in areas}
+    for area in dict.fromkeys(hidden_areas):
+        size = hidden_area_neurons or int(round(len(units) / len(areas) + hidden_per_area))
+        n_e = min(max(1, int(round(size * excitatory_fraction))), max(size - 1, 1))
+        before = hidden.get(area, (0, 0))
+        hidden[area] = (before[0] + n_e, before[1] + max(1, size - n_e))
+    return _build(units, hidden)
 
 
-def _build(units: list, hidden: dict, excitatory_fraction: float) -> NeuronLayout:
+def _split(n_hidden: int, excitatory_fraction: float) -> tuple:
+    n_e = int(round(n_hidden * excitatory_fraction))
+    return n_e, n_hidden - n_e
+
+
+def _build(units: list, hidden: dict) -> NeuronLayout:
+    """Rows per area: its E units, its hidden E, its I units, its hidden I (``hidden[area] = (n_e, n_i)``)."""
     rows = []
     areas = tuple(dict.fromkeys([a for a, *_ in units] + list(hidden)))
     for area in areas:
-        n_hidden = hidden.get(area, 0)
-        n_hidden_e = int(round(n_hidden * excitatory_fraction))
-        for cell_type, n_extra in (("E", n_hidden_e), ("I", n_hidden - n_hidden_e)):
+        n_hidden_e, n_hidden_i = hidden.get(area, (0, 0))
+        for cell_type, n_extra in (("E", n_hidden_e), ("I", n_hidden_i)):
             rows += [row for row in units if row[0] == area and row[1] == cell_type]
             rows += [(area, cell_type, HIDDEN, HIDDEN)] * n_extra
     area, cell_type, session, unit = zip(*rows) if rows else ((), (), (), ())

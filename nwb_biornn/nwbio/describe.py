@@ -5,6 +5,8 @@ training, held-out scores, predictions); :func:`nwb_biornn.render.text.format_in
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from nwb_biornn.nwbio.common import FITTED_SESSION, MODEL, MODULE, PREDICTIONS, REFERENCE, TARGETS, python_scalar
@@ -41,10 +43,12 @@ def describe_model_file(path) -> dict:
         return {
             "path": str(path),
             "source": {"dandiset_id": grid.source_dandiset_id, "version": grid.source_dandiset_version,
-                       "asset_path": grid.source_asset_path, "path": grid.source_path},
+                       "asset_path": grid.source_asset_path, "path": grid.source_path,
+                       **_provenance(grid)},
             "subject_id": nwbfile.subject.subject_id if nwbfile.subject else None,
             "session_id": nwbfile.session_id,
             "model_id": container.model_id, "preset": container.preset, "seed": int(container.random_seed),
+            "config": {table: container.hyperparameter_values.get(table, {}) for table in ("model", "fit")},
             "software": f"{container.software} {container.software_version}",
             "dt": float(container.dt), "n_neurons": int(len(area_of)),
             "n_inputs": int(container.input_weights.shape[1]), "neurons": counts,
@@ -56,3 +60,19 @@ def describe_model_file(path) -> dict:
             "has_reference": REFERENCE in module.data_interfaces,
             "targeted_sets": len(module[TARGETS]) if TARGETS in module.data_interfaces else 0,
         }
+
+
+def _provenance(grid) -> dict:
+    """The source block the model file stores (``nwb_biornn.nwbio.write.source_provenance``); files written
+    before it existed give what their attributes hold."""
+    try:
+        stored = json.loads(grid.metadata).get("source")
+    except (TypeError, ValueError):
+        stored = None
+    if stored:
+        return stored
+    if grid.source_dandiset_id:
+        return {"kind": "dandi", "api_url": grid.source_api_url, "dandiset_id": grid.source_dandiset_id,
+                "version": grid.source_dandiset_version, "asset_path": grid.source_asset_path,
+                "asset_id": grid.source_asset_id, "digest": None}
+    return {"kind": "file", "file_name": grid.source_path.replace("\\", "/").rsplit("/", 1)[-1], "sha256": None}

@@ -134,7 +134,7 @@ def read_model_file(path) -> ModelFile:
             fit_config=from_dict(FitConfig, hyperparameters["fit"]), session=session, session_index=session_index,
             session_ids=tuple(str(s) for s in container.session_ids),
             split=np.asarray(nwbfile.trials["biornn_split"][:]).astype(str),
-            predictions=_read_predictions(module, nwbfile.units),
+            predictions=_read_predictions(module, nwbfile.units, session.conditions),
             history=_read_history(module), reference=read_reference_circuit(nwbfile),
             model_id=container.model_id, training_summary=container.training_summary_values,
             seed=int(container.random_seed))
@@ -149,9 +149,11 @@ def _session(nwbfile, grid, container, layout, session_index) -> Session:
     align = np.asarray(trials["biornn_align_time"][:], float)
     metadata = json.loads(grid.metadata)
     subject = nwbfile.subject
+    digest = (metadata.get("source") or {}).get("digest") or {}
     source = Source(path=grid.source_path, dandiset_id=grid.source_dandiset_id,
                     version=grid.source_dandiset_version, asset_path=grid.source_asset_path,
-                    asset_id=grid.source_asset_id, api_url=grid.source_api_url)
+                    asset_id=grid.source_asset_id, api_url=grid.source_api_url,
+                    digest=digest.get("dandi:dandi-etag"))
     return Session(
         spikes=rebin_units(units, rows, align, float(grid.t_start), float(grid.dt), int(grid.num_bins)),
         dt=float(grid.dt), t_start=float(grid.t_start), align_event=grid.align_event,
@@ -168,10 +170,15 @@ def _session(nwbfile, grid, container, layout, session_index) -> Session:
         subject={key: getattr(subject, key) for key in ("subject_id", "species", "sex", "age", "date_of_birth")},
         session_id=nwbfile.session_id or "", identifier=grid.source_identifier,
         session_description=nwbfile.session_description, session_start_time=nwbfile.session_start_time,
-        source=source, metadata={**metadata["session"], ALIGN_TIMES: align})
+        source=source, metadata={**metadata["session"], ALIGN_TIMES: align},
+        light_window=np.column_stack([np.asarray(trials[f"biornn_light_{edge}"][:], float)
+                                      for edge in ("onset", "offset")])
+        if "biornn_light_onset" in trials.colnames else None)
 
 
-def _read_predictions(module, units) -> list:
+def _read_predictions(module, units, conditions=()) -> list:
+    """The stored predictions; a prediction of a recorded condition gets that condition (with its task epoch)."""
+    by_label = {condition.label: condition for condition in conditions}
     if PREDICTIONS not in module.data_interfaces:
         return []
     table = module[PREDICTIONS]
@@ -185,10 +192,10 @@ def _read_predictions(module, units) -> list:
         recorded_area = np.asarray(get["recorded_area_psth"], np.float32)
         predicted_series, recorded_series = series[("predicted", row)], series.get(("recorded", row))
         predictions.append(ConditionPrediction(
-            condition=Condition(area=get["target_area"], cell_type=get["target_cell_type"], onset=get["onset"],
-                                offset=get["offset"], power=get["power"], waveform=get["waveform"],
-                                frequency=get["frequency"], ramp_down=get["ramp_down"],
-                                site=get["site_name"] or None, power_unit=get["power_unit"]),
+            condition=by_label.get(str(get["label"])) or Condition(
+                area=get["target_area"], cell_type=get["target_cell_type"], onset=get["onset"],
+                offset=get["offset"], power=get["power"], waveform=get["waveform"], frequency=get["frequency"],
+                ramp_down=get["ramp_down"], site=get["site_name"] or None, power_unit=get["power_unit"]),
             n_heldout_trials=int(get["num_heldout_trials"]),
             predicted_delta_behaviour=float(get["predicted_delta_behaviour"]),
             recorded_delta_behaviour=float(get["recorded_delta_behaviour"]),

@@ -9,6 +9,7 @@ and the loss history in the processing module ``biornn``, writes the file atomic
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import uuid
@@ -51,11 +52,16 @@ from nwb_biornn.recordings import adapters
 from nwb_biornn.recordings.nwbfile import is_url, open_nwb
 
 
-def model_file_path(out_dir, session: Session, preset: str) -> Path:
-    """``OUT/sub-<id>/sub-<id>_ses-<sid>_desc-<label>.nwb`` with DANDI-safe labels."""
+def model_file_path(out_dir, session: Session, preset: str, desc: str | None = None) -> Path:
+    """``OUT/sub-<id>/sub-<id>_ses-<sid>_desc-<label>.nwb`` with DANDI-safe labels.
+
+    The ``desc`` label is the preset's (:func:`~nwb_biornn.core.config.preset_label`) unless ``desc`` is given
+    (a sweep's ``biornn-seed0``...); it is made DANDI-safe like the other labels.
+    """
     subject = _label(str(session.subject.get("subject_id") or "unknown"))
     session_label = _label(session.session_id or f"{session.session_start_time:%Y%m%dT%H%M%S}")
-    return Path(out_dir) / f"sub-{subject}" / f"sub-{subject}_ses-{session_label}_desc-{preset_label(preset)}.nwb"
+    label = preset_label(preset) if desc is None else _label(desc)
+    return Path(out_dir) / f"sub-{subject}" / f"sub-{subject}_ses-{session_label}_desc-{label}.nwb"
 
 
 def _label(text: str) -> str:
@@ -64,7 +70,7 @@ def _label(text: str) -> str:
 
 def write_model_file(out_dir, session: Session, result, session_index: int, predictions: list,
                      reference=None, summary: dict | None = None, subject: dict | None = None,
-                     session_ids: list | None = None) -> Path:
+                     session_ids: list | None = None, desc: str | None = None) -> Path:
     """Write the model file of one fitted session (atomically) and the dandiset's ``dandiset.yaml``.
 
     Parameters
@@ -86,6 +92,8 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         The checked subject (:func:`~nwb_biornn.nwbio.subject_for_dandi`); by default derived from ``session.subject``.
     session_ids
         ``session_id`` of every session of the fit, in order (by default only this session's is known).
+    desc
+        The file name's ``desc-`` label (default: the preset's; see :func:`model_file_path`).
 
     Returns
     -------
@@ -93,7 +101,7 @@ def write_model_file(out_dir, session: Session, result, session_index: int, pred
         The written file.
     """
     subject = subject_for_dandi(session.subject) if subject is None else subject
-    path = model_file_path(out_dir, session, result.model_config.preset)
+    path = model_file_path(out_dir, session, result.model_config.preset, desc)
     split = np.asarray(result.splits[session_index]).astype(str)
     source_path = session.source.path
     if not (is_url(source_path) or Path(source_path).is_file()):
@@ -221,6 +229,11 @@ def _copy_trials(source: NWBFile, nwbfile: NWBFile, session: Session, split: np.
         "biornn_align_time": (f"Time of the {session.align_event} alignment event (s, session clock).", align),
         "biornn_excluded": ("Why the trial was excluded ('' if usable).", session.excluded.astype(str)),
     }
+    window = session.light_window if session.light_window is not None else np.full((session.n_trials, 2), np.nan)
+    biornn["biornn_light_onset"] = ("Light onset of the trial as simulated and scored (s, relative to the "
+                                    "alignment event; NaN without light).", np.asarray(window[:, 0], float))
+    biornn["biornn_light_offset"] = ("Light offset of the trial as simulated and scored (s, relative to the "
+                                     "alignment event; NaN without light).", np.asarray(window[:, 1], float))
     columns = {**extra, **biornn}
     for name, (description, _) in columns.items():
         nwbfile.add_trial_column(name, description)
@@ -322,6 +335,34 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def source_provenance(source: Source) -> dict:
+    """What names a session's source so that anyone can fetch it, with no directory of this machine in it.
+
+    DANDI: the instance's API URL, dandiset id, version, asset path, asset id, the asset's ``dandi:dandi-etag``
+    digest (when known) and the asset's download URL. A local file: its file name and sha256.
+    """
+    if source.dandiset_id:
+        document = {"kind": "dandi", "api_url": source.api_url, "dandiset_id": source.dandiset_id,
+                    "version": source.version, "asset_path": source.asset_path, "asset_id": source.asset_id,
+                    "digest": {"dandi:dandi-etag": source.digest} if source.digest else None}
+        if source.api_url and source.asset_id:
+            document["download_url"] = f"{source.api_url}/assets/{source.asset_id}/download/"
+        return document
+    name = source.path.rstrip("/").rsplit("/", 1)[-1] if is_url(source.path) else Path(source.path).name
+    sha256 = None
+    if not is_url(source.path) and Path(source.path).is_file():
+        with open(source.path, "rb") as file:
+            sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+    return {"kind": "file", "file_name": name, "sha256": sha256}
+
+
+def portable_source_name(source: Source) -> str:
+    """The ``source_path`` written into a model file: the asset path for DANDI, else the file name."""
+    if source.dandiset_id and source.asset_path:
+        return source.asset_path
+    return source_provenance(source)["file_name"] if is_url(source.path) else Path(source.path).name
+
+
 def _fitted_session(nwbfile, session: Session) -> FittedSession:
     source = session.source
     provenance = {f"source_{key}": value for key, value in (
@@ -329,11 +370,13 @@ def _fitted_session(nwbfile, session: Session) -> FittedSession:
         ("asset_path", source.asset_path), ("asset_id", source.asset_id), ("api_url", source.api_url))
         if value}
     metadata = {"conditions": [dataclasses.asdict(c) for c in session.conditions],
-                "session": {k: v for k, v in session.metadata.items() if k != ALIGN_TIMES and _is_json(v)}}
+                "session": {k: v for k, v in session.metadata.items() if k != ALIGN_TIMES and _is_json(v)},
+                "source": source_provenance(source)}
     return FittedSession(
         name=FITTED_SESSION, t_start=float(session.t_start), dt=float(session.dt), num_bins=session.n_time,
         align_event=session.align_event, response_window=[float(t) for t in session.response_window],
-        behaviour_name=session.behaviour_name, source_path=str(source.path), source_identifier=session.identifier,
+        behaviour_name=session.behaviour_name, source_path=portable_source_name(source),
+        source_identifier=session.identifier,
         metadata=json.dumps(metadata), input_names=list(session.input_names),
         inputs=H5DataIO(np.ascontiguousarray(session.inputs, dtype=np.float32), chunks=True, **GZIP),
         behaviour=H5DataIO(np.ascontiguousarray(session.behaviour, dtype=np.float32), chunks=True, **GZIP),

@@ -9,7 +9,15 @@ clock; :mod:`nwb_biornn.recordings.nwbfile` turns those into a :class:`~nwb_bior
   reasons the source gives to leave trials out (early lick, bad trial, free water).
 * :func:`read_photostim` -> :class:`Photostim`: one :class:`LightEpoch` per light epoch, from the first layout
   found among :data:`PHOTOSTIM_ADAPTERS`.
-* :func:`read_licks`, :func:`unit_locations`, :func:`unit_cell_types`.
+* :func:`read_choice`: the side licked (two-choice) or the go/no-go outcome from trial labels.
+* :func:`read_licks`, :func:`unit_locations`, :func:`unit_cell_types`, :func:`site_locations`.
+
+**No-light sentinels.** In every adapter a light cell that is ``'N/A'``, ``'n/a'``, ``'NA'``, ``'none'``, ``''``,
+NaN or None (:data:`MISSING_TEXT`), and a power of zero, mean "no light": the trial is a light-off trial, not an
+exclusion. A row that a stimulation flag column (``stim_present``, ``StimTrials``) marks as stimulated while its
+light columns say no light (zero power, or no light at all) is neither a light-off trial nor a perturbation of
+known power; it is excluded with its own reason (:data:`FLAGGED_ZERO_POWER`, :data:`FLAGGED_NO_LIGHT`;
+docs/decisions.md).
 """
 from __future__ import annotations
 
@@ -22,7 +30,11 @@ import numpy as np
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text
 
-MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim")
+MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim", "no stimulation")
+FLAG_COLUMNS = ("stim_present", "StimTrials", "photostim")
+"""Trial columns flagging stimulated trials (1/True) without describing the light."""
+FLAGGED_ZERO_POWER = "stimulation flagged ({flag}) but light power 0 mW"
+FLAGGED_NO_LIGHT = "stimulation flagged ({flag}) but the light columns give no light"
 
 TRIAL_TYPE_COLUMNS = ("trial_instruction", "trial_type", "type", "instruction", "stimulus", "condition")
 EVENT_COLUMNS = {
@@ -62,14 +74,39 @@ class TrialTable:
     """Response (True) / no response (False) from an outcome column, when there is one."""
     sources: dict = field(default_factory=dict)
     """Event name -> where it was read from (column or series name)."""
+    choice: "Choice | None" = None
+    """The animal's choice from trial labels (:func:`read_choice`), when the table has them."""
 
     def __len__(self):
         return len(self.start)
 
 
 @dataclass(frozen=True)
+class Choice:
+    """The choice of every trial from trial labels (no lick events needed).
+
+    ``labels`` holds ``"left"``/``"right"``/``"none"`` (two-choice: the side licked, ``"none"`` without a
+    response) or ``"hit"``/``"miss"``/``"false alarm"``/``"correct rejection"`` (go/no-go); ``""`` where the
+    labels do not tell (an early lick, a non-performing trial with no label).
+    """
+
+    labels: np.ndarray
+    task: str
+    """``"two-choice"`` or ``"go/no-go"``."""
+    source: str
+    """The columns read, e.g. ``"trials.type + trials.response"``."""
+
+
+@dataclass(frozen=True)
 class LightEpoch:
-    """One light epoch on the session clock, attached to the trial it falls in."""
+    """One light epoch on the session clock, attached to the trial it falls in.
+
+    ``epoch`` names the task epoch the source says the light covered (``"delay"``) when it gives an epoch
+    instead of times; ``reference`` is the task event the source times the light from (``"trial_start"``,
+    ``"go_cue"``, ``"delay"``...; ``""`` for times on the session clock). Both define the light's protocol, so
+    trials whose task epochs differ in length keep one condition (see
+    :func:`nwb_biornn.recordings.nwbfile.load_session`).
+    """
 
     trial: int
     onset: float
@@ -81,6 +118,8 @@ class LightEpoch:
     frequency: float = 0.0
     ramp_down: float = 0.0
     site: str | None = None
+    epoch: str = ""
+    reference: str = ""
 
 
 @dataclass
@@ -91,6 +130,8 @@ class Photostim:
     epochs: list = field(default_factory=list)
     undecoded: dict = field(default_factory=dict)
     """Trial index -> reason, for trials that had light the file does not describe fully."""
+    zero_power: set = field(default_factory=set)
+    """Trials whose light row gives a power of zero (no light)."""
 
 
 def _text(value) -> str:
@@ -100,7 +141,16 @@ def _text(value) -> str:
 
 
 def _missing(value) -> bool:
+    """True for the no-light / no-value sentinels: ``'N/A'``, ``'NA'``, ``'none'``, ``''``, NaN, None..."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return all(_missing(item) for item in value)
     return _text(value).lower() in MISSING_TEXT
+
+
+def _zero(value) -> bool:
+    """True when every number in a cell is zero (a light power of 0: no light)."""
+    numbers = _numbers(value)
+    return bool(numbers) and all(number == 0 for number in numbers)
 
 
 def column(table, name: str) -> list | np.ndarray:
@@ -191,9 +241,10 @@ def read_trials(nwbfile, path: str) -> TrialTable:
             bound = np.where(np.isfinite(bound), bound + 1e-9, stop)
             events[event] = _last_event(series_times(series[name]), start, bound)
             sources[event] = series[name].name
+    choice = read_choice(table)
     return TrialTable(ids=np.asarray(table.id[:], int), start=start, stop=stop, events=events,
                       trial_type=_trial_types(table, names), excluded=_source_exclusions(table, names),
-                      outcome_response=_outcome_response(table, names), sources=sources)
+                      outcome_response=_outcome_response(table, names, choice), sources=sources, choice=choice)
 
 
 def _fill_stop(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -242,12 +293,96 @@ def _source_exclusions(table, names) -> np.ndarray:
     return excluded.astype(str)
 
 
-def _outcome_response(table, names) -> np.ndarray | None:
+def _outcome_response(table, names, choice: Choice | None = None) -> np.ndarray | None:
+    """Whether the animal responded, from the trial labels: in a two-choice task a lick of either side (an
+    early lick, whose side the labels do not give, is not counted: such trials are excluded anyway), in other
+    tasks an outcome that is not a miss, an ignore, a correct rejection or missing."""
+    if choice is not None and choice.task == "two-choice":
+        return np.isin(choice.labels, ("left", "right"))
     for name in ("outcome", "response"):
         if name in names:
             text = [_text(value).lower() for value in column(table, name)]
-            return np.array([value not in ("ignore", "no response", "miss", "cr", "noresponse") for value in text])
+            return np.array([value not in ("ignore", "no response", "miss", "cr", "noresponse", "correct rejection")
+                             and value not in MISSING_TEXT for value in text])
+    if choice is not None:
+        return np.isin(choice.labels, ("hit", "false alarm"))
     return None
+
+
+_SIDES = {"left": "left", "l": "left", "lick left": "left", "lick l trial": "left", "right": "right", "r": "right",
+          "lick right": "right", "lick r trial": "right"}
+_GO = {"go": True, "go trial": True, "nogo": False, "no-go": False, "no go": False, "nogo trial": False,
+       "catch": False}
+_GO_NOGO_OUTCOMES = {"hit": "hit", "miss": "miss", "fa": "false alarm", "false alarm": "false alarm",
+                     "false_alarm": "false alarm", "cr": "correct rejection", "correct rejection": "correct rejection",
+                     "correct_rejection": "correct rejection"}
+_CORRECT = ("correct", "hit", "1", "1.0", "true")
+_WRONG = ("incorrect", "miss", "error", "err", "0", "0.0", "false")
+_NO_RESPONSE = ("no response", "ignore", "noresponse", "no lick", "nolick", "timeout")
+
+
+def read_choice(table) -> Choice | None:
+    """The choice of every trial from trial labels, or None when the table has none it understands.
+
+    * two-choice (``type`` + ``response`` in 000006/000009, ``trial_instruction`` + ``outcome`` in
+      000363/000060/000010/000011): the instructed side and whether the response was correct give the side
+      licked (``correct``/``hit`` -> that side, ``incorrect``/``miss`` -> the other side, ``no response``/
+      ``ignore`` -> ``"none"``, an early lick or a missing label -> ``""``);
+    * two-choice MatNWB booleans (000221/000572): ``HitL``/``ErrR`` -> left, ``HitR``/``ErrL`` -> right,
+      ``NoLickL``/``NoLickR`` -> ``"none"``;
+    * go/no-go: an outcome column with hit / miss / false alarm (fa) / correct rejection (cr), or a go/no-go
+      instruction with a responded/not outcome.
+    """
+    names = set(table.colnames)
+    instruction = next((n for n in ("trial_instruction", "type", "trial_type", "instruction") if n in names), None)
+    outcome = next((n for n in ("outcome", "response") if n in names), None)
+    if instruction is not None and outcome is not None:
+        kinds = [_text(v).lower() for v in column(table, instruction)]
+        results = [_text(v).lower() for v in column(table, outcome)]
+        source = f"trials.{instruction} + trials.{outcome}"
+        if any(kind in _SIDES for kind in kinds):
+            labels = [_side_choice(kind, result) for kind, result in zip(kinds, results)]
+            return Choice(np.array(labels, dtype=object).astype(str), "two-choice", source)
+        if any(kind in _GO for kind in kinds):
+            labels = [_go_nogo(kind, result) for kind, result in zip(kinds, results)]
+            return Choice(np.array(labels, dtype=object).astype(str), "go/no-go", source)
+    if outcome is not None:
+        results = [_text(v).lower() for v in column(table, outcome)]
+        if any(result in ("fa", "cr", "false alarm", "correct rejection") for result in results):
+            labels = [_GO_NOGO_OUTCOMES.get(result, "") for result in results]
+            return Choice(np.array(labels, dtype=object).astype(str), "go/no-go", f"trials.{outcome}")
+    flags = [n for n in ("HitL", "HitR", "ErrL", "ErrR", "NoLickL", "NoLickR") if n in names]
+    if {"HitL", "HitR"} <= set(flags):
+        labels = np.full(len(table), "", dtype=object)
+        for name, side in (("HitL", "left"), ("ErrR", "left"), ("HitR", "right"), ("ErrL", "right"),
+                           ("NoLickL", "none"), ("NoLickR", "none")):
+            if name in names:
+                labels[np.nan_to_num(np.asarray(column(table, name), float)) > 0] = side
+        return Choice(labels.astype(str), "two-choice", "trials." + "/".join(flags))
+    return None
+
+
+def _side_choice(kind: str, result: str) -> str:
+    side = _SIDES.get(kind)
+    other = {"left": "right", "right": "left"}.get(side)
+    if side is None or result in MISSING_TEXT:
+        return ""
+    if result in _NO_RESPONSE:
+        return "none"
+    if result in _CORRECT:
+        return side
+    return other if result in _WRONG else ""
+
+
+def _go_nogo(kind: str, result: str) -> str:
+    if result in _GO_NOGO_OUTCOMES:
+        return _GO_NOGO_OUTCOMES[result]
+    go = _GO.get(kind)
+    if go is None or result in MISSING_TEXT or "early" in result:
+        return ""
+    responded = result not in _NO_RESPONSE and result not in ("miss", "cr")
+    return {(True, True): "hit", (True, False): "miss", (False, True): "false alarm",
+            (False, False): "correct rejection"}[go, responded]
 
 
 # --- optogenetics ------------------------------------------------------------------------------------------------
@@ -337,19 +472,24 @@ def _epoch(trial, onset, offset, power, site: _Site | None, fallback_text: str =
                       cell_type=cell_type, site=site.name if site is not None else None, **shape)
 
 
-def _pulse_train(trial, onsets, durations, powers, resolver, text, area_map) -> LightEpoch | str:
+def site_locations(nwbfile) -> dict:
+    """Location text of every optogenetic stimulation site, by name."""
+    return {name: _text(site.location) for name, site in nwbfile.ogen_sites.items()}
+
+
+def _pulse_train(trial, onsets, durations, powers, resolver, text, area_map, reference="") -> LightEpoch | str:
     """One epoch for a trial's pulses: a single pulse, or a regular 50 % duty-cycle train as ``"pulsed"``."""
     onset, duration, power = onsets[0], durations[0], powers[0]
     site = resolver.site(trial, onset)
     if len(onsets) == 1:
-        return _epoch(trial, onset, onset + duration, power, site, text, area_map)
+        return _epoch(trial, onset, onset + duration, power, site, text, area_map, reference=reference)
     period = np.diff(onsets)
     regular = np.allclose(period, period[0], rtol=0.02) and np.allclose(durations, period[0] / 2, rtol=0.05) \
         and np.allclose(powers, power, rtol=0.02)
     if not regular:
         return f"{len(onsets)} irregular light pulses in one trial"
     return _epoch(trial, onset, onsets[-1] + durations[-1], power, site, text, area_map,
-                  waveform="pulsed", frequency=float(1.0 / period[0]))
+                  waveform="pulsed", frequency=float(1.0 / period[0]), reference=reference)
 
 
 def _string_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
@@ -370,6 +510,9 @@ def _string_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
         relative = _numbers(cell)
         if not relative:
             continue
+        if _zero(powers[trial]):
+            result.zero_power.add(trial)
+            continue
         duration = _numbers(durations[trial]) if durations is not None else []
         power = _numbers(powers[trial]) or [np.nan]
         if not np.isfinite(reference[trial]):
@@ -380,7 +523,8 @@ def _string_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
             continue
         power = power * len(relative) if len(power) == 1 else power
         epoch = _pulse_train(trial, reference[trial] + np.asarray(relative), np.asarray(duration),
-                             np.asarray(power, float), resolver, text, area_map)
+                             np.asarray(power, float), resolver, text, area_map,
+                             "go_cue" if from_go_cue else "trial_start")
         if isinstance(epoch, str):
             result.undecoded[trial] = epoch
         else:
@@ -393,8 +537,20 @@ RESPONSE_EPOCH = 1.2
 """Seconds of light assumed for a ``"response"`` period photostimulation (the delayed-response tasks' epoch)."""
 
 
+_GENERIC_KINDS = ("stimulation", "photostimulation")
+"""``photo_stim_type`` values that say light was on, not what it did (DataJoint exports write ``'stimulation'`` on
+every row of photoinhibition sessions): they leave the target cell type to the site, else photoinhibition."""
+
+
 def _photo_stim_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
-    """000009: ``photo_stim_type`` / ``photo_stim_period`` (sample, delay, response) / ``photo_stim_power``."""
+    """000009: ``photo_stim_type`` / ``photo_stim_period`` (sample, delay, response) / ``photo_stim_power``.
+
+    A row has light when its type is not a no-light sentinel, its period names an epoch and its power is not
+    zero: DataJoint exports write ``photo_stim_type`` ``'stimulation'`` on every row, ``'N/A'`` periods and
+    ``0.0`` powers on the no-light rows. A row with a power but no period is undecoded; a named period that is
+    not a task epoch is undecoded. The light covers the trial's own epoch (``epoch`` = the period), so trials
+    whose delays differ keep one condition.
+    """
     table = nwbfile.trials
     if "photo_stim_period" not in table.colnames and "photo_stim_type" not in table.colnames:
         return None
@@ -407,7 +563,14 @@ def _photo_stim_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | No
     resolver = _SiteResolver(nwbfile, table, area_map)
     result = Photostim("photo_stim_type/period/power trial columns")
     for trial in range(n):
-        if _missing(kinds[trial]) or kinds[trial] == "0" or _missing(periods[trial]) and _missing(powers[trial]):
+        if _missing(kinds[trial]) or kinds[trial] == "0":
+            continue
+        if _zero(powers[trial]):
+            result.zero_power.add(trial)
+            continue
+        if _missing(periods[trial]):
+            if _numbers(powers[trial]):
+                result.undecoded[trial] = f"light of {_numbers(powers[trial])[0]:g} mW without a photostim period"
             continue
         period = next((key for key in _PERIOD_BOUNDS if key in periods[trial]), None)
         if period is None:
@@ -421,7 +584,9 @@ def _photo_stim_columns(nwbfile, trials: TrialTable, area_map) -> Photostim | No
             continue
         power = (_numbers(powers[trial]) or [np.nan])[0]
         site = resolver.site(trial, onset)
-        result.epochs.append(_epoch(trial, onset, offset, power, site, kinds[trial], area_map))
+        said = "" if kinds[trial].lower() in _GENERIC_KINDS else kinds[trial]
+        result.epochs.append(_epoch(trial, onset, offset, power, site, said, area_map, epoch=period,
+                                    reference=first))
     return result
 
 
@@ -449,8 +614,7 @@ def _coded_type(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
     for trial, value in enumerate(column(table, "PhotostimulationType")):
         numbers = _numbers(value)
         if not numbers:
-            result.undecoded[trial] = "photostimulation code missing (discarded in the source)"
-            continue
+            continue       # NaN / 'N/A' code: no light
         code = str(int(numbers[0]))
         meaning = meanings.get(code, "")
         if code == "0" or re.search(r"\bno (photo)?stim|control|no light", meaning, re.I):
@@ -458,6 +622,8 @@ def _coded_type(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
         epoch = _decode_meaning(trial, meaning, trials, traces, resolver, area_map)
         if isinstance(epoch, str):
             result.undecoded[trial] = f"photostimulation code {code}: {epoch}"
+        elif epoch.power == 0:
+            result.zero_power.add(trial)
         else:
             result.epochs.append(epoch)
     return result
@@ -481,7 +647,7 @@ def _decode_meaning(trial, meaning, trials, traces, resolver, area_map) -> Light
     power = float(power.group(1)) if power else _trace_power(traces, onset, offset)
     shape = {"waveform": "ramp", "ramp_down": ramp_down} if ramp_down > 0 else {}
     site = None if areas_in_text(meaning, area_map) else resolver.site(trial, onset)
-    return _epoch(trial, onset, offset, power, site, meaning, area_map, **shape)
+    return _epoch(trial, onset, offset, power, site, meaning, area_map, reference=reference, **shape)
 
 
 def _events_pair(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
@@ -497,8 +663,9 @@ def _events_pair(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
         np.full(len(onsets), np.nan)
     resolver = _SiteResolver(nwbfile, nwbfile.trials, area_map)
     result = Photostim("photostim_start/stop event series")
-    _attach(result, onsets, offsets[np.minimum(np.searchsorted(offsets, onsets), len(offsets) - 1)], powers,
-            trials, resolver.site, area_map)
+    lit = ~(powers == 0)
+    offsets = offsets[np.minimum(np.searchsorted(offsets, onsets), len(offsets) - 1)]
+    _attach(result, onsets[lit], offsets[lit], powers[lit], trials, resolver.site, area_map)
     return result
 
 
@@ -541,7 +708,7 @@ def _epochs_table(nwbfile, trials: TrialTable, area_map) -> Photostim | None:
         [_text(table.description)] * len(onsets)
     resolver = _SiteResolver(nwbfile, nwbfile.trials, area_map)
     result = Photostim(f"{table.name} epochs table")
-    keep = np.flatnonzero(on)
+    keep = np.flatnonzero(on & ~(powers == 0))
     _attach(result, onsets[keep], offsets[keep], powers[keep], trials, resolver.site, area_map,
             [shapes[i] for i in keep], [texts[i] for i in keep])
     return result
@@ -556,7 +723,8 @@ def _power_traces(nwbfile) -> list:
         scale = 1000.0 if series.unit.lower() in ("watts", "w", "watt") else 1.0
         data = np.asarray(series.data[:], float)
         data = data.max(axis=1) if data.ndim == 2 else data
-        traces.append((series_times(series), data * scale * series.conversion, series.site.name))
+        offset = getattr(series, "offset", 0.0) or 0.0
+        traces.append((series_times(series), (data * series.conversion + offset) * scale, series.site.name))
     return traces
 
 
@@ -608,8 +776,22 @@ def read_photostim(nwbfile, trials: TrialTable, area_map: dict | None = None) ->
     for adapter in PHOTOSTIM_ADAPTERS:
         found = adapter(nwbfile, trials, area_map)
         if found is not None:
-            return found
+            return _flagged_without_light(nwbfile.trials, found)
     return Photostim("none")
+
+
+def _flagged_without_light(table, photostim: Photostim) -> Photostim:
+    """Rows a stimulation flag marks as stimulated while the light columns give no light are excluded with
+    their own reason (docs/decisions.md: flagged but zero power)."""
+    flag = next((name for name in FLAG_COLUMNS if name in table.colnames), None)
+    if flag is None or photostim.layout == f"{flag} flag":
+        return photostim
+    lit = {epoch.trial for epoch in photostim.epochs} | set(photostim.undecoded)
+    for trial, value in enumerate(column(table, flag)):
+        if (_numbers(value) or [0.0])[0] > 0 and trial not in lit:
+            reason = FLAGGED_ZERO_POWER if trial in photostim.zero_power else FLAGGED_NO_LIGHT
+            photostim.undecoded[trial] = reason.format(flag=flag)
+    return photostim
 
 
 # --- behaviour and units -----------------------------------------------------------------------------------------

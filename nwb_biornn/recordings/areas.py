@@ -187,6 +187,26 @@ def areas_in_text(text: str, area_map: dict | None = None) -> list[str]:
     return list(dict.fromkeys(area for _, area in sorted(found)))
 
 
+_COORDINATE = re.compile(r"(?:coordinate_|unit_)?(ap|ml|dv)(?:_location)?[\"']?\s*[:=]\s*[\"']?(-?\d+(?:\.\d+)?)", re.I)
+
+
+def coordinates_in_text(text) -> dict:
+    """AP/ML/DV coordinates written in a location text (``coordinate_ap: 2.50`` in DataJoint exports,
+    ``"ap_location": 2.5`` in JSON locations), as floats by lower-case axis name.
+
+    Examples
+    --------
+    >>> coordinates_in_text("brain_region: ALM; coordinate_ref: bregma; coordinate_ap: 2.50; coordinate_ml: -1.50")
+    {'ap': 2.5, 'ml': -1.5}
+    >>> coordinates_in_text('[{"brain_area": "ALM", "ap_location": 2.5, "ml_location": 1.5}]')
+    {'ap': 2.5, 'ml': 1.5}
+    """
+    found = {}
+    for axis, value in _COORDINATE.findall(str(text or "")):
+        found.setdefault(axis.lower(), float(value))
+    return found
+
+
 def parse_area_overrides(text: str) -> dict[str, str]:
     """Parse ``--areas``: a TOML file path (``pattern = "AREA"`` lines, optionally under ``[areas]``) or
     inline ``'pattern=AREA,pattern=AREA'``.

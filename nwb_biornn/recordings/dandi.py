@@ -274,6 +274,19 @@ class DandiArchive:
                             "run again to retry") from None
         return target
 
+    def digest(self, listing: Listing, asset: AssetRecord) -> str:
+        """The asset's ``dandi:dandi-etag`` digest: remembered in the cached listing once known (every download
+        records it), else asked of the server and remembered."""
+        if asset.digest is not None:
+            return asset.digest
+        cached = self._cached_listing(listing.dandiset_id, listing.version)
+        known = next((a.digest for a in (cached.assets if cached else ()) if a.asset_id == asset.asset_id), None)
+        if known is not None:
+            return known
+        digest = self._remote_asset(listing, asset).get_raw_digest()
+        self._remember_digest(listing, asset, digest)
+        return digest
+
     def asset_content_url(self, asset_id: str) -> str:
         """The URL an asset's bytes are served from (its download redirect's target), for streaming."""
         client = self._client_or_new()

@@ -13,20 +13,34 @@ The file is opened read-only and closed before returning; nothing is ever writte
 * **Observation**: spikes count only inside a unit's ``obs_intervals``; a trial where some unit was not observed
   for the whole window is excluded ("unit not observed during the window") instead of reading missing data as
   silence.
-* **Conditions**: light epochs with the same (area, cell type, onset, offset, power, waveform) after rounding
-  times to :data:`TIME_RESOLUTION` and power to 2 significant digits form one :class:`Condition`. A condition
-  whose area has no recorded unit keeps its trials out ("target area X not recorded").
+* **Conditions are protocols**: light epochs with the same site (area and targeted cell type), timing, power
+  (2 significant digits) and waveform form one :class:`Condition`. The timing is the task epoch the source
+  names (``"delay"``), else the onset and duration relative to the task event the source times the light from
+  (the trial start, the go cue...), else the onset and offset relative to the alignment event; times are
+  rounded to :data:`TIME_RESOLUTION`. Trials of one protocol whose absolute timing varies (delays of different
+  lengths) thus stay one condition: the condition's ``onset``/``offset`` are its most common window and every
+  trial keeps its own window in ``Session.light_window``, used in simulation and scoring. A condition whose
+  area has no recorded unit keeps its trials out ("target area X not recorded") unless the area is one of
+  ``hidden_areas`` (modelled by hidden neurons), and a warning names the area, the stimulation site's and the
+  units' locations and the fix.
+* **Behaviour without lick events**: ``Session.response`` comes from the trial labels (a lick of either side in
+  a two-choice task), and the choice itself (the side licked, or the go/no-go outcome) is kept in
+  ``Session.metadata["choice"]`` (see :func:`nwb_biornn.recordings.adapters.read_choice`).
 * **Inputs**: a 10 ms pulse channel named after each trial type (``"left"``, ``"go"``...) at the sample onset of
   the trials of that type, and ``go_cue`` at the go cue (left out when it always coincides with the sample
   onset); a ``trial_start`` channel when the file has neither.
 * **Metadata**: ``Session.metadata`` names the layout of the light (``photostim_layout``), where unit areas,
-  cell types, behaviour and the alignment event were read from (``*_source``), and holds the session-clock time
-  of every trial's alignment event (``align_times``).
+  cell types, behaviour and the alignment event were read from (``*_source``), holds the session-clock time
+  of every trial's alignment event (``align_times``), the ``warnings`` of the decoding, the ``hidden_areas``
+  asked for, the location texts of the units (``unit_locations``, distinct) and of the stimulation sites
+  (``site_locations``), and the choice labels (``choice``, ``choice_task``, ``choice_source``) when the trials
+  table has them.
 """
 from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -36,7 +50,7 @@ from pynwb import NWBHDF5IO
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
 from nwb_biornn.recordings import adapters, binning
-from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of
+from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, coordinates_in_text
 
 RESPONSE_DURATION = 1.0
 """Default length in seconds of the response window after the go cue."""
@@ -51,7 +65,7 @@ _ALIGN_NAMES = {"go": "go_cue", "go_cue": "go_cue", "cue": "go_cue", "sample": "
 
 def load_session(path, align: str = "auto", window: tuple | None = None, bin_size: float = 0.002,
                  area_map: dict | None = None, source: Source | None = None,
-                 response_window: tuple | None = None, cache_dir=None) -> Session:
+                 response_window: tuple | None = None, cache_dir=None, hidden_areas=()) -> Session:
     """Read one NWB file into a :class:`Session` (see the module docstring for the decisions).
 
     Parameters
@@ -72,6 +86,9 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
         ``(start, stop)`` seconds relative to the alignment event in which a lick counts as a response.
     cache_dir
         Cache folder for the blocks of a streamed file (see :func:`open_nwb`).
+    hidden_areas
+        Areas without recorded units that the model will hold as hidden neurons (``--hidden-areas``): their
+        light conditions are kept (held out and predicted) instead of excluded.
 
     Raises
     ------
@@ -89,7 +106,7 @@ def load_session(path, align: str = "auto", window: tuple | None = None, bin_siz
                 raise UserError(f"cannot read {path} as NWB ({type(error).__name__}: {error}); "
                                 "check that it is a valid NWB file") from None
         return _session(nwbfile, path, align, window, bin_size, area_map, source or Source(path=str(path)),
-                        response_window)
+                        response_window, tuple(hidden_areas or ()))
 
 
 def is_url(path) -> bool:
@@ -141,7 +158,7 @@ def open_nwb(path, cache_dir=None) -> NWBHDF5IO:
         raise UserError(f"cannot open {path} ({error}): the file may be truncated or damaged; download it again")
 
 
-def _session(nwbfile, path, align, window, dt, area_map, source, response_window) -> Session:
+def _session(nwbfile, path, align, window, dt, area_map, source, response_window, hidden_areas=()) -> Session:
     trials = adapters.read_trials(nwbfile, str(path))
     units = nwbfile.units
     if units is None or len(units) == 0 or "spike_times" not in units.colnames:
@@ -178,10 +195,19 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
         behaviour = np.zeros((len(trials), n_bins), np.float32)
         response = trials.outcome_response if trials.outcome_response is not None else np.zeros(len(trials), bool)
         behaviour_name = "none"
-        behaviour_source = "the trials' outcome column" if trials.outcome_response is not None else ""
+        behaviour_source = trials.choice.source if trials.choice is not None else \
+            "the trials' outcome column" if trials.outcome_response is not None else ""
 
-    condition, conditions, light_reasons = _conditions(photostim, grid_align, set(unit_area.tolist()))
+    modelled = set(unit_area.tolist()) | set(hidden_areas)
+    condition, conditions, light_window, light_reasons = _conditions(photostim, trials, align, grid_align,
+                                                                     modelled)
     excluded = _exclusions(trials, has_align, align, light_reasons, observed)
+    sites = adapters.site_locations(nwbfile)
+    warnings_ = _unrecorded_warnings(conditions, condition, unit_area, locations, sites, hidden_areas)
+    choice = {}
+    if trials.choice is not None:
+        choice = {"choice": trials.choice.labels, "choice_task": trials.choice.task,
+                  "choice_source": trials.choice.source}
     inputs[~has_align] = 0.0
     behaviour[~has_align] = 0.0
 
@@ -200,7 +226,10 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
         source=source,
         metadata={"photostim_layout": photostim.layout, "unit_area_source": location_source,
                   "cell_type_source": cell_type_source, "behaviour_source": behaviour_source,
-                  "align_source": trials.sources[align], "align_times": align_times},
+                  "align_source": trials.sources[align], "align_times": align_times,
+                  "warnings": warnings_, "hidden_areas": list(hidden_areas),
+                  "unit_locations": list(dict.fromkeys(str(t) for t in locations)), "site_locations": sites, **choice},
+        light_window=light_window,
     )
 
 
@@ -271,40 +300,106 @@ def _inputs(trials, align, t_start, dt, n_bins):
     return binning.pulse_inputs(events, align, t_start, dt, n_bins), tuple(names)
 
 
-def _condition_key(epoch, align) -> tuple:
-    """(area, cell type, onset, offset, power, waveform, frequency, ramp) of a light epoch relative to its trial's
-    alignment: times rounded to TIME_RESOLUTION, power to 2 significant digits (None when unknown)."""
-    def rounded(time):
-        return round(round((time - align[epoch.trial]) / TIME_RESOLUTION) * TIME_RESOLUTION, 6)
+def _rounded(time: float) -> float:
+    return round(round(time / TIME_RESOLUTION) * TIME_RESOLUTION, 6)
 
-    onset = rounded(epoch.onset)
-    offset = max(rounded(epoch.offset), round(onset + TIME_RESOLUTION, 6))
+
+def _window(epoch, align) -> tuple:
+    """A light epoch's (onset, offset) relative to its trial's alignment, rounded to TIME_RESOLUTION."""
+    onset = _rounded(epoch.onset - align[epoch.trial])
+    return onset, max(_rounded(epoch.offset - align[epoch.trial]), round(onset + TIME_RESOLUTION, 6))
+
+
+def _protocol_key(epoch, trials, align_event, align) -> tuple:
+    """(area, cell type, timing, power, waveform, frequency, ramp) of a light epoch: the timing is the named task
+    epoch, else (reference event, onset from it, duration), else the window relative to the alignment; power
+    to 2 significant digits (None when unknown)."""
+    if epoch.epoch:
+        timing = ("epoch", epoch.epoch)
+    elif epoch.reference and epoch.reference != align_event and epoch.reference in trials.events:
+        reference = trials.events[epoch.reference][epoch.trial]
+        timing = (epoch.reference, _rounded(epoch.onset - reference), _rounded(epoch.offset - epoch.onset))
+    else:
+        timing = ("aligned",) + _window(epoch, align)
     power = float(f"{epoch.power:.2g}") if np.isfinite(epoch.power) else None
-    return (epoch.area, epoch.cell_type, onset, offset, power, epoch.waveform, round(epoch.frequency, 3),
+    return (epoch.area, epoch.cell_type, timing, power, epoch.waveform, round(epoch.frequency, 3),
             round(epoch.ramp_down, 6))
 
 
-def _conditions(photostim, align, recorded_areas) -> tuple[np.ndarray, tuple, dict]:
-    """Per-trial condition index, the distinct conditions (sorted by area, cell type, onset, power...), and the
-    light-related exclusion reasons per trial."""
-    keys = [_condition_key(epoch, align) for epoch in photostim.epochs]
-    sites = {}
-    for key, epoch in zip(keys, photostim.epochs):
+def _conditions(photostim, trials, align_event, align, modelled_areas) -> tuple:
+    """Per-trial condition index, the distinct conditions (sorted by area, cell type, onset, power...), each
+    trial's own light window ((trials, 2), NaN without light), and the light-related exclusion reasons."""
+    keys = [_protocol_key(epoch, trials, align_event, align) for epoch in photostim.epochs]
+    windows = [_window(epoch, align) for epoch in photostim.epochs]
+    members, sites = {}, {}
+    for key, window, epoch in zip(keys, windows, photostim.epochs):
+        members.setdefault(key, []).append(window)
         sites.setdefault(key, epoch.site)
-    order = sorted(sites, key=lambda key: tuple(np.inf if value is None else value for value in key))
+    built = {}
+    for key, own in members.items():
+        counts = Counter(own)
+        typical = max(sorted(counts), key=lambda window: counts[window])
+        built[key] = Condition(area=key[0], cell_type=key[1], onset=typical[0], offset=typical[1],
+                               power=np.nan if key[3] is None else key[3], waveform=key[4], frequency=key[5],
+                               ramp_down=key[6], site=sites[key], epoch=key[2][1] if key[2][0] == "epoch" else "")
+    order = sorted(built, key=lambda key: (key[0], key[1], built[key].onset, built[key].offset,
+                                           np.inf if key[3] is None else key[3], key[4], key[5], key[6], str(key[2])))
     index = {key: i for i, key in enumerate(order)}
     condition = np.full(len(align), UNPERTURBED, int)
+    light_window = np.full((len(align), 2), np.nan)
     reasons = dict(photostim.undecoded)
-    for key, epoch in zip(keys, photostim.epochs):
+    for key, window, epoch in zip(keys, windows, photostim.epochs):
         condition[epoch.trial] = index[key]
+        light_window[epoch.trial] = window
         if epoch.area == UNKNOWN_AREA:
             reasons.setdefault(epoch.trial, "stimulation target area unknown")
-        elif epoch.area not in recorded_areas:
+        elif epoch.area not in modelled_areas:
             reasons.setdefault(epoch.trial, f"target area {epoch.area} not recorded")
-    conditions = tuple(Condition(area=k[0], cell_type=k[1], onset=k[2], offset=k[3],
-                                 power=np.nan if k[4] is None else k[4], waveform=k[5], frequency=k[6],
-                                 ramp_down=k[7], site=sites[k]) for k in order)
-    return condition, conditions, reasons
+    return condition, tuple(built[key] for key in order), light_window, reasons
+
+
+def _unrecorded_warnings(conditions, condition, unit_area, locations, sites, hidden_areas) -> list:
+    """One warning per stimulated area without recorded units (and not hidden): the area, the stimulation
+    site's and the units' locations, whether their coordinates agree, and the fixes."""
+    recorded = list(dict.fromkeys(unit_area.tolist()))
+    found = []
+    for area in dict.fromkeys(c.area for c in conditions):
+        if area in recorded or area in hidden_areas or area == UNKNOWN_AREA:
+            continue
+        indices = [i for i, c in enumerate(conditions) if c.area == area]
+        n_trials = int(np.isin(condition, indices).sum())
+        site_names = list(dict.fromkeys(conditions[i].site for i in indices if conditions[i].site))
+        site_text = "; ".join(f"site {name!r} at {sites.get(name, '')!r}" for name in site_names) or "no site"
+        locations = [str(text) for text in locations]
+        unit_texts = list(dict.fromkeys(locations))
+        units_text = "; ".join(f"{text!r} ({int(np.sum(np.asarray(locations) == text))} units)"
+                               for text in unit_texts[:3]) + (" ..." if len(unit_texts) > 3 else "")
+        matching = _areas_at_site([sites.get(name, "") for name in site_names], locations, unit_area)
+        lines = [f"light targets {area} ({n_trials} trials; {site_text}), but no recorded unit is in {area}: the "
+                 f"units are in {', '.join(recorded)} (locations {units_text})"]
+        if matching:
+            lines.append(f"the units' coordinates ({matching[0][1]}) equal the stimulation site's, so the units may "
+                         f"be in {area} under another region name")
+        suggestion = matching[0][0] if matching else (recorded[0] if len(recorded) == 1 else "PATTERN")
+        lines.append(f"if the units are in {area}, map them with --areas '{suggestion}={area}'; to predict the light "
+                     f"on {area} from a model fitted to the recorded areas, add it as hidden neurons with "
+                     f"--hidden-areas {area}; until then these trials are excluded")
+        found.append("; ".join(lines))
+    return found
+
+
+def _areas_at_site(site_texts, locations, unit_area) -> list:
+    """(recorded area, 'AP x, ML y') for areas whose units' AP/ML coordinates equal a stimulation site's."""
+    matches = []
+    for site_text in site_texts:
+        site = coordinates_in_text(site_text)
+        if not {"ap", "ml"} <= set(site):
+            continue
+        for text, area in zip(locations, unit_area.tolist()):
+            unit = coordinates_in_text(text)
+            if {"ap", "ml"} <= set(unit) and all(abs(unit[k] - site[k]) < 1e-6 for k in ("ap", "ml")):
+                matches.append((area, f"AP {unit['ap']:g}, ML {unit['ml']:g}"))
+    return list(dict.fromkeys(matches))
 
 
 def _exclusions(trials, has_align, align, light_reasons, observed) -> np.ndarray:

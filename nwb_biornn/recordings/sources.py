@@ -124,6 +124,7 @@ def _resolve_dandi(text, sessions_glob, cache_dir, api_url, stream, progress) ->
             source = dict(dandiset_id=listing.dandiset_id, version=listing.version, asset_path=asset.path,
                           asset_id=asset.asset_id, api_url=archive.api_url)
             local = archive.cached_path(asset) if stream else archive.download(listing, asset, progress)
+            source["digest"] = archive.digest(listing, asset)
             if local is not None:
                 resolved.append(ResolvedAsset(Source(str(local), **source), path=local))
             else:

@@ -93,8 +93,10 @@ def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     return paths
 
 
-def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path) -> Path:
-    """Gradient map (area × cell type × time) and the predicted and simulated effect of every set, as a PNG."""
+def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray, path,
+                   transfer_name: str = "ground truth") -> Path:
+    """Gradient map (area × cell type × time) and the predicted and simulated effect of every set (and of the
+    same units' neurons in the network they were transferred to, labelled ``transfer_name``), as a PNG."""
     groups, values = gradient_map(targeting.mean_gradient, layout)
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
@@ -112,7 +114,7 @@ def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray,
     rows = [("predicted", [targeting.sets[n].predicted_effect for n in names], "0.6"),
             ("simulated", [targeting.sets[n].simulated_effect for n in names], "tab:orange")]
     if targeting.transfer:
-        rows.append(("ground truth", [targeting.transfer[n].simulated_effect for n in names], "tab:green"))
+        rows.append((transfer_name, [targeting.transfer[n].simulated_effect for n in names], "tab:green"))
     width = 0.8 / len(rows)
     for i, (label, heights, color) in enumerate(rows):
         right.bar(x + (i - (len(rows) - 1) / 2) * width, heights, width, label=label, color=color)
@@ -124,16 +126,19 @@ def plot_targeting(targeting: Targeting, layout: NeuronLayout, time: np.ndarray,
     return _save(fig, path)
 
 
-def plot_comparison(summary: dict, path) -> Path:
-    """Bar chart of light-off and light-on trial-matching loss per preset, with the spread as error bars."""
-    presets = sorted(summary)
-    x = np.arange(len(presets))
-    fig = Figure(figsize=(max(6, 1.4 * len(presets)), 3.2))
-    axes = fig.subplots(1, 2)
-    for ax, (block, name), title in zip(axes, (SCORES[0], SCORES[2]), ("held-out light-off", "held-out light-on")):
-        stats = [summary[p][f"{block}.{name}"] for p in presets]
+def plot_comparison(summary: list, path) -> Path:
+    """Bar chart of every held-out score per preset and grid point (:func:`~nwb_biornn.analysis.compare.summarize`),
+    with the spread over seeds and sessions as error bars."""
+    labels = [entry["label"] for entry in summary]
+    x = np.arange(len(labels))
+    titles = ("held-out light-off", "held-out light-off", "held-out light-on", "held-out light-on")
+    units = ("trial-matching loss", "PSTH error", "trial-matching loss", "|Δ response probability| error")
+    fig = Figure(figsize=(max(8, 0.6 * len(labels) * len(SCORES)), 3.4))
+    axes = fig.subplots(1, len(SCORES))
+    for ax, (block, name), title, unit in zip(axes, SCORES, titles, units):
+        stats = [entry[f"{block}.{name}"] for entry in summary]
         ax.bar(x, [s["mean"] for s in stats], yerr=[0 if not np.isfinite(s["std"]) else s["std"] for s in stats],
                color="tab:gray", capsize=3)
-        ax.set_xticks(x, presets, rotation=30, ha="right", fontsize=8)
-        ax.set(title=title, ylabel="trial-matching loss")
+        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+        ax.set(title=title, ylabel=unit)
     return _save(fig, path)

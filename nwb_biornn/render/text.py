@@ -10,12 +10,11 @@ Examples
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from nwb_biornn.analysis.compare import SCORES
-from nwb_biornn.core.session import UNPERTURBED, Session
+from nwb_biornn.core.session import Session
+from nwb_biornn.recordings.inspection import describe_session, inspection_document
 
 
 def json_safe(value):
@@ -55,6 +54,14 @@ def evaluation_headline(document: dict) -> str:
     return line
 
 
+def _agreement(perturbed: dict) -> str:
+    """How the predicted changes in behaviour agree with the recorded ones over conditions (method.md §4.2)."""
+    sign = perturbed["delta_behaviour_sign_agreement"]
+    return (f"cosine {number(perturbed['delta_behaviour_cosine'])}, right sign "
+            f"{'n/a' if sign is None or sign != sign else f'{sign:.0%}'} of clear effects, "
+            f"{perturbed['delta_behaviour_overlap']} of {perturbed['n_conditions']} conditions within Welch |t| < 1.96")
+
+
 def format_evaluation(document: dict) -> str:
     """The evaluation document as a short table for people."""
     unperturbed, perturbed = document["unperturbed"], document["perturbed"]
@@ -64,12 +71,14 @@ def format_evaluation(document: dict) -> str:
              f"  PSTH error {number(unperturbed['psth_error'])}  ({unperturbed['n_trials']} trials)",
              f"  perturbed    trial-matching {number(perturbed['trial_matching_loss'])}"
              f"  |Δ behaviour| error {number(perturbed['delta_behaviour_abs_error'])}"
-             f"  ({perturbed['n_conditions']} conditions, {perturbed['n_trials']} trials)"]
+             f"  ({perturbed['n_conditions']} conditions, {perturbed['n_trials']} trials)",
+             f"               Δ behaviour: {_agreement(perturbed)}"]
     if "reference" in document:
         reference = document["reference"]
         lines.append(f"  reference    trial-matching {number(reference['unperturbed']['trial_matching_loss'])} "
                      f"(light off), {number(reference['perturbed']['trial_matching_loss'])} (light on)"
                      f"  |Δ behaviour| error {number(reference['perturbed']['delta_behaviour_abs_error'])}")
+        lines.append(f"               Δ behaviour: {_agreement(reference['perturbed'])}")
     if document.get("note"):
         lines.append(f"  {document['note']}")
     if "observed" in document:
@@ -85,56 +94,71 @@ def format_evaluation(document: dict) -> str:
     return "\n".join(lines)
 
 
-def _counts(values) -> str:
-    return ", ".join(f"{value} {count}" for value, count in Counter(values).items())
+def _counts(values: dict) -> str:
+    return ", ".join(f"{value} {count}" for value, count in values.items())
 
 
 def format_session(session: Session) -> str:
     """What was loaded from one session, before anything is fitted (what ``fit`` and ``inspect`` print)."""
-    subject = session.subject.get("subject_id") or "?"
-    lines = [f"session {subject} / {session.session_id or session.identifier} ({session.source.path})",
-             f"  trials: {session.n_trials} ({int(session.usable.sum())} usable), window "
-             f"{session.t_start:.3f}..{session.t_start + session.n_time * session.dt:.3f} s around "
-             f"{session.align_event}, bins {session.dt * 1000:g} ms",
-             f"  trial types: {_counts(session.trial_type.tolist())}"]
-    per_area = [f"{area}: " + ", ".join(f"{int(np.sum((session.unit_area == area) & (session.unit_cell_type == t)))}"
-                                        f" {t}" for t in ("E", "I")) for area in session.areas]
-    lines.append(f"  units: {session.n_units} ({'; '.join(per_area)})")
-    source = session.metadata.get("behaviour_source", "")
-    lines.append(f"  behaviour: {session.behaviour_name}" + (f" from {source}" if source else "") +
-                 f"; response in {session.response_window[0]:.3f}..{session.response_window[1]:.3f} s in "
-                 f"{int(session.response.sum())} of {session.n_trials} trials")
-    layout = session.metadata.get("photostim_layout", "")
-    lines.append(f"  light: {len(session.conditions)} condition(s)" + (f" from {layout}" if layout else "") +
-                 f"; {int(np.sum(session.condition == UNPERTURBED))} trials with no decoded light")
-    for index, condition in enumerate(session.conditions):
-        trials = session.condition == index
-        lines.append(f"    {condition.label}: {int(trials.sum())} trials ({int(session.trials_of(index).sum())} "
-                     "usable)")
-    reasons = Counter(reason for reason in session.excluded.tolist() if reason)
-    lines.append("  excluded: " + ("; ".join(f"{reason} ({count})" for reason, count in reasons.items())
-                                   if reasons else "none"))
+    return format_session_document(describe_session(session))
+
+
+def format_session_document(doc: dict) -> str:
+    """One session of the inspection document (:func:`~nwb_biornn.recordings.inspection.describe_session`) as
+    text: trials, units per area and cell type, behaviour, light conditions, exclusions and warnings."""
+    grid = doc["grid"]
+    lines = [f"session {doc['subject'] or '?'} / {doc['session']} ({doc['path']})",
+             f"  trials: {doc['trials']} ({doc['usable_trials']} usable, {doc['fitted_trials']} of them light-off to "
+             f"fit), window "
+             f"{grid['t_start']:.3f}..{grid['t_stop']:.3f} s around {grid['align_event']}, bins "
+             f"{grid['bin_size'] * 1000:g} ms",
+             f"  trial types: {_counts(doc['trial_types'])}"]
+    per_area = [f"{area}: {c['E']} E, {c['I']} I" for area, c in doc["units_by_area"].items()]
+    hidden = f"; hidden: {', '.join(doc['hidden_areas'])}" if doc["hidden_areas"] else ""
+    lines.append(f"  units: {doc['units']} ({'; '.join(per_area)}){hidden}")
+    window = doc["response_window"]
+    kind = {"lick": "lick_rate", "choice": f"choice ({doc['choice_task']})", None: "none"}[doc["behaviour"]]
+    source = f" from {doc['behaviour_source']}" if doc["behaviour_source"] else ""
+    choices = f" [{_counts(doc['choices'])}]" if doc["choices"] else ""
+    lines.append(f"  behaviour: {kind}{source}{choices}; response in {window[0]:.3f}..{window[1]:.3f} s in "
+                 f"{doc['responses']} of {doc['trials']} trials")
+    layout = f" from {doc['light_layout']}" if doc["light_layout"] else ""
+    lines.append(f"  light: {len(doc['conditions'])} condition(s){layout}; {doc['no_light_trials']} trials with no "
+                 "decoded light")
+    for condition in doc["conditions"]:
+        note = "" if condition["recorded"] else f", {condition['area']} not recorded"
+        lines.append(f"    {condition['label']}: {condition['n_trials']} trials ({condition['n_usable']} usable)"
+                     f"{note}")
+    lines.append("  excluded: " + ("; ".join(f"{reason} ({count})" for reason, count in doc["excluded"].items())
+                                   if doc["excluded"] else "none"))
+    lines += [f"  warning: {warning}" for warning in doc["warnings"]]
     return "\n".join(lines)
+
+
+def format_inspection(document: dict) -> str:
+    """The inspection document (``{"sessions": [...]}``) as text: what ``fit`` prints before training."""
+    sessions = document["sessions"]
+    header = f"{len(sessions)} session(s), {sum(s['units'] for s in sessions)} units, " \
+             f"{sum(s['trials'] for s in sessions)} trials"
+    return "\n".join([header] + [format_session_document(doc) for doc in sessions])
 
 
 def format_sessions(sessions) -> str:
     """Plain-text summary of loaded sessions: units per area and cell type, trials, light conditions with trial
-    counts, behaviour signals, and excluded trials with their reasons."""
-    sessions = list(sessions)
-    header = f"{len(sessions)} session(s), {sum(s.n_units for s in sessions)} units, " \
-             f"{sum(s.n_trials for s in sessions)} trials"
-    return "\n".join([header] + [format_session(session) for session in sessions])
+    counts, behaviour signals, excluded trials with their reasons, and warnings."""
+    return format_inspection(inspection_document(sessions))
 
 
 def format_info(info: dict) -> str:
     """The text of ``nwb-biornn info`` for :func:`describe_model_file`'s dict."""
     source = info["source"]
     origin = (f"DANDI:{source['dandiset_id']}/{source['version'] or 'draft'} {source['asset_path'] or ''}".strip()
-              if source["dandiset_id"] else source["path"])
+              if source["dandiset_id"] else source.get("file_name") or source["path"])
     training, sparsity = info["training"], info["across_area_weights"]
     lines = [
         f"model file   {info['path']}",
         f"source       {origin} (subject {info['subject_id']}, session {info['session_id']})",
+        f"fetch from   {_fetch_text(source)}",
         f"model        {info['preset']} by {info['software']}, id {info['model_id']}, dt {info['dt'] * 1e3:g} ms, "
         f"{info['n_neurons']} neurons, {info['n_inputs']} inputs",
         "neurons      " + "; ".join(f"{area}: {c['E']} E + {c['I']} I ({c['mapped']} mapped)"
@@ -172,6 +196,17 @@ def format_info(info: dict) -> str:
     return "\n".join(lines)
 
 
+def _fetch_text(source: dict) -> str:
+    """Where anyone can get the source again: the DANDI instance, asset id and digest, or the file's sha256."""
+    if source.get("kind") == "dandi":
+        digest = (source.get("digest") or {}).get("dandi:dandi-etag")
+        return (f"{source.get('api_url') or 'DANDI'} asset {source.get('asset_id') or '?'}"
+                + (f", dandi-etag {digest}" if digest else ", digest unknown"))
+    sha256 = source.get("sha256")
+    return f"the file {source.get('file_name') or source['path']}" + (f", sha256 {sha256}" if sha256 else
+                                                                      " (no sha256 recorded)")
+
+
 def _scalar_leaves(values: dict, prefix: str = ""):
     """``(dotted.key, value)`` for every scalar in nested dicts; lists of scalars joined, lists of dicts skipped."""
     for key, value in values.items():
@@ -199,7 +234,7 @@ def format_targeting(document: dict) -> str:
              f"{document['window'][0]:.3f}..{document['window'][1]:.3f} s, power {document['power']:g}, "
              f"{document['n_trials']} trials",
              f"  {'set':<10} {'neurons':>7} {'predicted':>10} {'simulated':>10} {'± sem':>7}"
-             + (f" {'ground truth':>13} {'± sem':>7}" if "transfer" in document else "")]
+             + (f" {'transferred':>13} {'± sem':>7}" if "transfer" in document else "")]
     for name, entry in document["sets"].items():
         line = (f"  {name:<10} {len(entry['neurons']['model_ids']):>7} {entry['predicted']:>+10.3f} "
                 f"{entry['simulated']:>+10.3f} {entry['simulated_sem']:>7.3f}")
@@ -207,15 +242,20 @@ def format_targeting(document: dict) -> str:
             transfer = document["transfer"][name]
             line += f" {transfer['simulated']:>+13.3f} {transfer['simulated_sem']:>7.3f}"
         lines.append(line)
+    if "transfer" in document:
+        matched = {name: len(entry["neurons"]["model_ids"]) for name, entry in document["transfer"].items()}
+        lines.append(f"  transferred: the same units' neurons in {document['transfer_to']} ("
+                     + ", ".join(f"{name} {n}" for name, n in matched.items()) + " matched)")
     return "\n".join(lines)
 
 
-def format_comparison(summary: dict, reference: dict | None = None) -> str:
-    """A text table of :func:`~nwb_biornn.analysis.compare.summarize_by_preset` (mean ± std, n), best light-on
-    trial-matching loss first."""
+def format_comparison(summary: list, reference: dict | None = None) -> str:
+    """A text table of :func:`~nwb_biornn.analysis.compare.summarize` (mean ± std, n), one row per preset and grid
+    point, best light-on trial-matching loss first."""
     keys = [f"{block}.{name}" for block, name in SCORES]
     short = ["TM light-off", "PSTH light-off", "TM light-on", "|Δ behaviour|"]
-    lines = [f"{'preset':<22}" + "".join(f"{name:>20}" for name in short)]
+    width = max([22] + [len(entry["label"]) + 2 for entry in summary])
+    lines = [f"{'preset':<{width}}" + "".join(f"{name:>20}" for name in short)]
 
     def cell(stat):
         if not np.isfinite(stat["mean"]):
@@ -223,11 +263,47 @@ def format_comparison(summary: dict, reference: dict | None = None) -> str:
         spread = f" ± {stat['std']:.3f}" if np.isfinite(stat["std"]) else ""
         return f"{stat['mean']:.3f}{spread} ({stat['n']})".rjust(20)
 
-    for preset, stats in sorted(summary.items(), key=lambda kv: kv[1][keys[2]]["mean"]):
-        lines.append(f"{preset:<22}" + "".join(cell(stats[key]) for key in keys))
+    def light_on(entry):
+        mean = entry[keys[2]]["mean"]
+        return mean if np.isfinite(mean) else np.inf
+
+    for entry in sorted(summary, key=light_on):
+        lines.append(f"{entry['label']:<{width}}" + "".join(cell(entry[key]) for key in keys))
     if reference:
-        lines.append(f"{'reference circuit':<22}" + "".join(cell(reference[key]) for key in keys))
+        lines.append(f"{'reference circuit':<{width}}" + "".join(cell(reference[key]) for key in keys))
     return "\n".join(lines)
+
+
+def format_sweep_progress(counts: dict) -> str:
+    """One line of a running sweep (:func:`nwb_biornn.sweep.run_sweep`'s progress counts)."""
+    left = "" if counts["eta_seconds"] is None else f"; about {_clock(counts['eta_seconds'])} left"
+    skipped = f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
+    return (f"[{_clock(counts['elapsed_seconds'])}] {counts['done']} done{skipped}, {counts['running']} running, "
+            f"{counts['failed']} failed, {counts['to_run']} to run{left}")
+
+
+def format_sweep(document: dict) -> str:
+    """The jobs of a finished sweep, one line each, then the totals."""
+    lines = []
+    for job in document["jobs"]:
+        what = f"{job['preset']} seed {job['seed']}" + "".join(f" {k}={v}" for k, v in job["grid"].items())
+        where = ", ".join(job["sessions"]) if len(job["sessions"]) <= 2 else f"{len(job['sessions'])} sessions"
+        line = f"{job['status']:>8}  {what} [{where}] {job['seconds']:.0f} s"
+        if job["status"] == "failed":
+            line += f": {job['error']}"
+        lines.append(line)
+    totals = {status: sum(job["status"] == status for job in document["jobs"])
+              for status in ("done", "skipped", "failed")}
+    lines.append(f"{len(document['jobs'])} jobs ({document['executor']}): "
+                 + ", ".join(f"{n} {s}" for s, n in totals.items()) + f"; model files under {document['out']}")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def format_benchmark(report: dict) -> str:

@@ -124,7 +124,8 @@ def fitted_session_type():
             _attribute("response_window", "float64", "Seconds relative to align_event in which the behavioural "
                        "response is decided.", dims=["start|stop"], shape=[2]),
             _attribute("behaviour_name", "text", "What the behaviour trace is (e.g. lick rate in Hz)."),
-            _attribute("source_path", "text", "Local path of the source NWB file when the model was fitted."),
+            _attribute("source_path", "text", "The source NWB file: its DANDI asset path, else its file name (never a "
+                       "directory of the machine that wrote the model file)."),
             _attribute("source_dandiset_id", "text", "DANDI dandiset the source came from.", required=False),
             _attribute("source_dandiset_version", "text", "Version of that dandiset.", required=False),
             _attribute("source_asset_path", "text", "Path of the source asset in the dandiset.", required=False),
