@@ -35,7 +35,7 @@ SCORES = (("TM light-off", _score("unperturbed", "trial_matching_loss")),
           ("PSTH light-off", _score("unperturbed", "psth_error")),
           ("TM light-on", _score("perturbed", "trial_matching_loss")),
           ("inactivation", _condition_mean("I")), ("activation", _condition_mean("E")),
-          ("|Δ behaviour| error", _score("perturbed", "delta_behaviour_abs_error")),
+          ("\\|Δ behaviour\\| error", _score("perturbed", "delta_behaviour_abs_error")),
           ("cosine", _score("perturbed", "delta_behaviour_cosine")),
           ("right sign", _score("perturbed", "delta_behaviour_sign_agreement")))
 REFERENCE_SCORES = SCORES[:3] + SCORES[5:]

@@ -12,7 +12,9 @@ from nwb_biornn.analysis import metrics
 from nwb_biornn.core.errors import UserError
 
 SCORES = (("unperturbed", "trial_matching_loss"), ("unperturbed", "psth_error"),
-          ("perturbed", "trial_matching_loss"), ("perturbed", "delta_behaviour_abs_error"))
+          ("perturbed", "trial_matching_loss"), ("perturbed", "delta_behaviour_abs_error"),
+          ("perturbed", "delta_behaviour_cosine"), ("perturbed", "delta_behaviour_sign_agreement"))
+"""The held-out scores compared; a file written before a score existed counts as missing (NaN) for it."""
 NOT_GRID = ("fit.seed",)
 """Configuration fields that never make a grid point (the seeds of one grid point are summarized together)."""
 
@@ -33,10 +35,10 @@ def score_rows(descriptions: list) -> list:
         row = {"path": str(description["path"]), "preset": description["preset"], "seed": description["seed"],
                "session": description["session_id"], "grid": {}}
         for block, name in SCORES:
-            row[f"{block}.{name}"] = evaluation[block][name]
+            row[f"{block}.{name}"] = evaluation[block].get(name, float("nan"))
         if "reference" in evaluation:
             for block, name in SCORES:
-                row[f"reference.{block}.{name}"] = evaluation["reference"][block][name]
+                row[f"reference.{block}.{name}"] = evaluation["reference"][block].get(name, float("nan"))
         rows.append(row)
         configs.append({f"{table}.{key}": value for table, values in description.get("config", {}).items()
                         for key, value in values.items()})

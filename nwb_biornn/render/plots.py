@@ -131,9 +131,11 @@ def plot_comparison(summary: list, path) -> Path:
     with the spread over seeds and sessions as error bars."""
     labels = [entry["label"] for entry in summary]
     x = np.arange(len(labels))
-    titles = ("held-out light-off", "held-out light-off", "held-out light-on", "held-out light-on")
-    units = ("trial-matching loss", "PSTH error", "trial-matching loss", "|Δ response probability| error")
-    fig = Figure(figsize=(max(8, 0.6 * len(labels) * len(SCORES)), 3.4))
+    titles = ("held-out light-off", "held-out light-off", "held-out light-on", "held-out light-on",
+              "held-out light-on", "held-out light-on")
+    units = ("trial-matching loss", "PSTH error", "trial-matching loss", "|Δ response probability| error",
+             "cosine of Δ over conditions", "right sign of clear Δ")
+    fig = Figure(figsize=(max(12, 0.6 * len(labels) * len(SCORES)), 3.4))
     axes = fig.subplots(1, len(SCORES))
     for ax, (block, name), title, unit in zip(axes, SCORES, titles, units):
         stats = [entry[f"{block}.{name}"] for entry in summary]

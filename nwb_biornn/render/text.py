@@ -253,7 +253,7 @@ def format_comparison(summary: list, reference: dict | None = None) -> str:
     """A text table of :func:`~nwb_biornn.analysis.compare.summarize` (mean ± std, n), one row per preset and grid
     point, best light-on trial-matching loss first."""
     keys = [f"{block}.{name}" for block, name in SCORES]
-    short = ["TM light-off", "PSTH light-off", "TM light-on", "|Δ behaviour|"]
+    short = ["TM light-off", "PSTH light-off", "TM light-on", "|Δ behaviour|", "Δ cosine", "Δ right sign"]
     width = max([22] + [len(entry["label"]) + 2 for entry in summary])
     lines = [f"{'preset':<{width}}" + "".join(f"{name:>20}" for name in short)]
 
