@@ -143,3 +143,16 @@ def test_perturbed_block_compares_the_change_vectors_over_conditions():
         assert perturbed["delta_behaviour_sign_agreement"] == pytest.approx(
             np.mean(np.sign(recorded[clear]) == np.sign(predicted[clear])))
     assert all(r["recorded_delta_behaviour_sem"] > 0 and r["predicted_delta_behaviour_sem"] >= 0 for r in rows)
+
+
+def test_conditions_report_the_change_within_each_trial_type(lit_session):
+    """The per-type changes of a condition average, weighted by light trials, to its overall change."""
+    document, _ = evaluate(_held_out(lit_session), n_trials=60)
+    (row,) = document["conditions"]
+    lit = np.flatnonzero(lit_session.condition == 0)
+    types, counts = np.unique(lit_session.trial_type[lit], return_counts=True)
+    by_type = row["delta_by_trial_type"]
+    assert set(by_type) == set(types.tolist())
+    recorded = sum(c * by_type[t]["recorded"] for t, c in zip(types, counts)) / counts.sum()
+    assert recorded == pytest.approx(row["recorded_delta_behaviour"])
+    assert all(np.isfinite(entry["predicted"]) for entry in by_type.values())

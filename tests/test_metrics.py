@@ -86,3 +86,15 @@ def test_welch_overlap_counts_conditions_within_the_critical_t():
     assert metrics.welch_overlap(recorded, recorded_sem, predicted, predicted_sem) == 1
     assert metrics.welch_overlap(recorded, recorded_sem, predicted, predicted_sem, critical=5.0) == 2
     assert np.sum(np.abs(t[:2]) < 1.96) == 1
+
+
+def test_delta_response_by_type_is_the_change_within_each_light_trial_type():
+    type_light = np.array(["go", "go", "go", "nogo"])
+    on = np.array([1, 0, 0, 1], bool)
+    type_off = np.array(["go"] * 4 + ["probe"] * 2)
+    off = np.array([1, 1, 1, 0, 0, 0], bool)
+    by_type = metrics.delta_response_by_type(on, type_light, off, type_off)
+    assert by_type["go"] == pytest.approx(1 / 3 - 3 / 4) and np.isnan(by_type["nogo"]) and set(by_type) == {"go", "nogo"}
+    weights = {"go": 3}
+    assert metrics.delta_response(on[:3], type_light[:3], off, type_off) == pytest.approx(
+        sum(w * by_type[t] for t, w in weights.items()) / 3)

@@ -148,10 +148,12 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
     recorded_delta, recorded_sem, tm, recorded_area, recorded_unit = float("nan"), float("nan"), float("nan"), None, None
+    recorded_by_type = {}
     if len(heldout):
         recorded = (session.response[heldout], session.trial_type[heldout],
                     session.response[control], session.trial_type[control])
         recorded_delta, recorded_sem = metrics.delta_response(*recorded), metrics.delta_response_sem(*recorded)
+        recorded_by_type = metrics.delta_response_by_type(*recorded)
         tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
         recorded = session.spikes[heldout].astype(np.float32)
         recorded_area = area_rate_psth(recorded, groups, width, session.dt)
@@ -163,7 +165,10 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
         recorded_area_psth=recorded_area, unit_ids=session.unit_ids,
         predicted_unit_psth=rate_psth(lit.spikes, width, session.dt), recorded_unit_psth=recorded_unit,
         calibration=calibration, predicted_delta_sem=metrics.paired_difference_sem(lit_probability, off_probability),
-        recorded_delta_sem=recorded_sem)
+        recorded_delta_sem=recorded_sem, delta_by_trial_type={
+            trial_type: {"recorded": recorded_by_type.get(trial_type, float("nan")), "predicted": delta}
+            for trial_type, delta in metrics.delta_response_by_type(lit_probability, lit.trial_type, off_probability,
+                                                                    off.trial_type).items()})
 
 
 def predict_recorded_conditions(held_out: HeldOut, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
@@ -219,6 +224,7 @@ def condition_rows(predictions: list) -> list:
         "recorded_delta_behaviour": p.recorded_delta_behaviour,
         "predicted_delta_behaviour": p.predicted_delta_behaviour,
         "recorded_delta_behaviour_sem": p.recorded_delta_sem, "predicted_delta_behaviour_sem": p.predicted_delta_sem,
+        "delta_by_trial_type": p.delta_by_trial_type,
         "trial_matching_loss": p.trial_matching_loss, "calibration": p.calibration,
     } for p in predictions]
 

@@ -58,6 +58,21 @@ def delta_response(response_light, type_light, response_off, type_off) -> float:
     return on - off
 
 
+def delta_response_by_type(response_light, type_light, response_off, type_off) -> dict:
+    """:func:`delta_response` of each trial type of the light trials (NaN for a type without light-off trials).
+
+    Examples
+    --------
+    >>> delta_response_by_type(np.array([0, 1, 1], bool), np.array(["go", "go", "nogo"]),
+    ...                        np.array([1, 1, 0], bool), np.array(["go", "go", "nogo"]))
+    {'go': -0.5, 'nogo': 1.0}
+    """
+    response_light, type_light = np.asarray(response_light, float), np.asarray(type_light)
+    response_off, type_off = np.asarray(response_off, float), np.asarray(type_off)
+    return {str(t): float(response_light[type_light == t].mean() - response_off[type_off == t].mean())
+            if np.any(type_off == t) else float("nan") for t in np.unique(type_light)}
+
+
 def delta_response_sem(response_light, type_light, response_off, type_off) -> float:
     """Standard error of :func:`delta_response` for recorded (Bernoulli) trials.
 

@@ -1,7 +1,7 @@
 """What a fitted model predicts for one perturbation condition, and how it compares with the recording."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,6 +38,9 @@ class ConditionPrediction:
     recorded_unit_psth : ndarray, shape (bins, units) or None
     calibration : bool
         True when this condition was used to calibrate light power, and is therefore not a held-out score.
+    delta_by_trial_type : dict
+        ``{trial type: {"recorded": Δ, "predicted": Δ}}``, the change within each trial type of the held-out
+        trials (recorded NaN without recorded trials).
     predicted_delta_sem, recorded_delta_sem : float
         Standard errors of the two changes (:func:`~nwb_biornn.analysis.metrics.paired_difference_sem` over the
         simulated trials, :func:`~nwb_biornn.analysis.metrics.delta_response_sem` of the recorded ones; NaN when
@@ -59,3 +62,4 @@ class ConditionPrediction:
     calibration: bool = False
     predicted_delta_sem: float = float("nan")
     recorded_delta_sem: float = float("nan")
+    delta_by_trial_type: dict = field(default_factory=dict)
