@@ -302,3 +302,23 @@ def test_light_shape_and_inputs_are_checked():
         model.simulate(torch.zeros(1, 5, 1), light=torch.zeros(5, 3))
     lit = model.simulate(torch.zeros(2, 5, 1), light=torch.full((5, 4), 1.0), seed=0)
     assert lit.spikes.sum() > 0
+
+
+def test_input_and_readout_steps_follow_the_reference_code_only_when_asked():
+    """W_in -= lr·s/√|W_in| (L½), w_out -= 10·s·lr·|w_out| (L1), with s = sparsity_across (method.md §2)."""
+    layout = NeuronLayout.hidden({"A": 5, "B": 5})
+    for asked in (False, True):
+        model = BioRNN(ModelConfig(sparsity_across=0.5, sparsity_within=0.0, sparsity_inputs=asked), layout, 2, DT)
+        with torch.no_grad():
+            model.input_weights.fill_(0.04)
+            model.input_weights[0, 0] = 1e-4
+            model.readout_weights.fill_(2.0)
+        model.constrain_(model.snapshot(), lr=0.01)
+        if asked:
+            assert model.input_weights[1, 1].item() == pytest.approx(0.04 - 0.01 * 0.5 / 0.2)
+            assert model.input_weights[0, 0].item() == 0
+            excitatory = model.readout_weights[model.excitatory]
+            assert torch.allclose(excitatory, torch.full_like(excitatory, 2.0 - 10 * 0.5 * 0.01 * 2.0))
+        else:
+            assert torch.all(model.input_weights[1:] == 0.04) and model.input_weights[0, 0].item() == pytest.approx(1e-4)
+            assert torch.all(model.readout_weights[model.excitatory] == 2.0)

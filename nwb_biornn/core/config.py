@@ -41,6 +41,10 @@ class ModelConfig:
     """Strength of the L1/2 proximal step on across-area weights (0 disables it)."""
     sparsity_within: float = 1e-3
     """Strength of the L1/2 step on every weight (``l1_decay`` in the reference code)."""
+    sparsity_inputs: bool = False
+    """Also shrink the input weights by the across-area L1/2 step and the readout weights by an L1 step of ten
+    times ``sparsity_across``, as the reference code does (method.md §2, sparsity); off by default so far
+    (docs/results.md, mechanism recovery)."""
     tau_e: float = 0.030
     tau_i: float = 0.010
     threshold: float = 0.1

@@ -167,6 +167,11 @@ class _State:
     history: Tensor  # (max delay, K, N): the spikes of the last steps, oldest first
 
 
+def _shrunk(values: Tensor, shrink: Tensor) -> Tensor:
+    """``values`` moved towards zero by ``shrink`` (>= 0), stopping at zero."""
+    return values.sign() * (values.abs() - shrink).clamp(min=0)
+
+
 class BioRNN(torch.nn.Module):
     """Biologically informed RNN of ``layout.n_neurons`` neurons (presets via :class:`ModelConfig` flags).
 
@@ -294,7 +299,7 @@ class BioRNN(torch.nn.Module):
 
     def snapshot(self) -> dict:
         """Copies of the parameters :meth:`constrain_` needs from before an optimizer step."""
-        return {"weight": self.weight.detach().clone()}
+        return {name: getattr(self, name).detach().clone() for name in ("weight", "input_weights", "readout_weights")}
 
     @torch.no_grad()
     def constrain_(self, before: dict, lr: float) -> None:
@@ -303,7 +308,9 @@ class BioRNN(torch.nn.Module):
         Dale's law (non-negative magnitudes, input and readout weights), the connectivity mask, the resting
         potential clamp to ``[-theta, 0.99 theta]``, non-negative noise, and the L1/2 proximal step
         ``|W| -= lr * (sparsity_within + sparsity_across * across) / sqrt(|W_before|)`` on weights with
-        ``|W_before| > 1e-7`` (a weight the step would take through zero becomes zero), then :attr:`constraints`.
+        ``|W_before| > 1e-7`` (a weight the step would take through zero becomes zero); with
+        ``config.sparsity_inputs``, ``|W_in| -= lr * sparsity_across / sqrt(|W_in_before|)`` likewise and
+        ``|w_out| -= 10 * sparsity_across * lr * |w_out_before|`` (method.md §2); then :attr:`constraints`.
 
         Parameters
         ----------
@@ -321,7 +328,13 @@ class BioRNN(torch.nn.Module):
             strength = config.sparsity_within + config.sparsity_across * self.across
             old = before["weight"].abs()
             shrink = lr * strength * old.clamp(min=WEIGHT_FLOOR).rsqrt() * (old > WEIGHT_FLOOR)
-            self.weight.copy_(self.weight.sign() * (self.weight.abs() - shrink).clamp(min=0))
+            self.weight.copy_(_shrunk(self.weight, shrink))
+        if config.sparsity_inputs and config.sparsity_across > 0:
+            old = before["input_weights"].abs()
+            shrink = lr * config.sparsity_across * old.clamp(min=WEIGHT_FLOOR).rsqrt() * (old > WEIGHT_FLOOR)
+            self.input_weights.copy_(_shrunk(self.input_weights, shrink))
+            shrink = 10 * config.sparsity_across * lr * before["readout_weights"].abs()
+            self.readout_weights.copy_(_shrunk(self.readout_weights, shrink))
         self.weight.mul_(self.mask)
         self.readout_weights.mul_(self.excitatory)
         self.resting_potential.clamp_(-config.threshold, 0.99 * config.threshold)
