@@ -43,15 +43,20 @@ def test_optogenetic_series_power_is_data_times_conversion(tmp_path):
     assert photostim.epochs[0].offset == pytest.approx(starts[1] + LIGHT_ONSET + LIGHT_DURATION)
 
 
+def coded_type_session(n: int):
+    """A 000221/000572-like file: a ``PhotostimulationType`` code whose text names no power, and one ALM site."""
+    description = '"0" = no stimulation; "1" = photoinhibition of left ALM, delay, 500 ms'
+    nwbfile = factories.base_nwbfile(n, units=(("ALM", "E"),), unit_area_column="location", trial_columns={
+        "PhotostimulationType": (description, [0.0, 1.0] * (n // 2)),
+        "SampleOnset": ("sample onset", [SAMPLE] * n), "DelayOnset": ("delay onset", [DELAY] * n)})
+    return nwbfile, factories.add_site(nwbfile, "ALM_site", "ALM")
+
+
 def test_coded_type_takes_its_power_from_a_converted_trace(tmp_path):
     """000221/000572: a code whose text gives no power reads it from the OptogeneticSeries, in mW after
     conversion."""
-    description = '"0" = no stimulation; "1" = photoinhibition of left ALM, delay, 500 ms'
     n = 4
-    nwbfile = factories.base_nwbfile(n, units=(("ALM", "E"),), unit_area_column="location", trial_columns={
-        "PhotostimulationType": (description, [0.0, 1.0, 0.0, 1.0]),
-        "SampleOnset": ("sample onset", [SAMPLE] * n), "DelayOnset": ("delay onset", [DELAY] * n)})
-    site = factories.add_site(nwbfile, "ALM_site", "ALM")
+    nwbfile, site = coded_type_session(n)
     starts = trial_starts(n)
     times = np.arange(0.0, starts[-1] + TRIAL_PERIOD, 0.01)
     mw = np.zeros(len(times))
@@ -304,12 +309,8 @@ def test_optogenetic_series_site_is_resolved_with_the_area_map(tmp_path):
 def test_coded_type_power_is_the_peak_of_the_trace_inside_the_light_window(tmp_path):
     """[onset, offset): the sample at the onset counts (here the peak of a ramp), the one at the offset (the next
     light) does not, nor does any other trial's light; 0.8 mW is light."""
-    description = '"0" = no stimulation; "1" = photoinhibition of left ALM, delay, 500 ms'
     n = 4
-    nwbfile = factories.base_nwbfile(n, units=(("ALM", "E"),), unit_area_column="location", trial_columns={
-        "PhotostimulationType": (description, [0.0, 1.0, 0.0, 1.0]),
-        "SampleOnset": ("sample onset", [SAMPLE] * n), "DelayOnset": ("delay onset", [DELAY] * n)})
-    site = factories.add_site(nwbfile, "ALM_site", "ALM")
+    nwbfile, site = coded_type_session(n)
     on1, on3 = trial_starts(n)[1] + DELAY, trial_starts(n)[3] + DELAY
     times = [0.0, on1 - 0.05, on1, on1 + 0.2, on1 + 0.4, on1 + 0.5, on1 + 0.55, on3, on3 + 0.25, on3 + 0.5]
     mw = [0.0, 0.0, 8.0, 6.0, 4.0, 30.0, 0.0, 0.8, 0.8, 0.0]
