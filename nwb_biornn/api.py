@@ -128,8 +128,8 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
         raise UserError(f"--steps must be a positive number of training steps, not {steps}")
     fit_config = dataclasses.replace(fit_config, **changes)
     if hidden_areas or hidden_neurons is not None:
-        model_config = dataclasses.replace(
-            model_config, hidden_areas=tuple(dict.fromkeys(list(model_config.hidden_areas) + list(hidden_areas or ()))),
+        model_config = dataclasses.replace(   # ModelConfig drops repeated areas
+            model_config, hidden_areas=(*model_config.hidden_areas, *(hidden_areas or ())),
             hidden_area_neurons=model_config.hidden_area_neurons if hidden_neurons is None else hidden_neurons)
     for table, values in (overrides or {}).items():
         if table not in ("model", "fit"):
@@ -150,6 +150,13 @@ def check_options(sessions: list[Session], *, subject_overrides: dict | None = N
         calibration_indices(session, tuple(calibrate_on))
 
 
+def check_out_folder(out, resume: bool) -> None:
+    """Raise :class:`UserError` when ``out`` already holds a fit and ``resume`` does not continue it (what
+    :func:`fit` refuses; the CLI asks before loading anything)."""
+    if out is not None and (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
+        raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
+
+
 def fit(sessions: list[Session], model_config: ModelConfig, fit_config: FitConfig, *, out=None, resume=False,
         device="auto", progress=None) -> FitResult:
     """Fit one network to the unperturbed training trials of ``sessions``.
@@ -157,12 +164,10 @@ def fit(sessions: list[Session], model_config: ModelConfig, fit_config: FitConfi
     With ``out``, checkpoints and metrics are written under it, and a folder that already holds a fit is
     refused unless ``resume`` continues it. ``progress(step, metrics)`` follows the training.
     """
-    if out is not None and (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
-        raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
-    hidden = tuple(dict.fromkeys(list(model_config.hidden_areas)
-                                 + [a for s in sessions for a in s.metadata.get("hidden_areas", ())]))
-    if hidden != model_config.hidden_areas:     # sessions loaded with hidden_areas need their neurons
-        model_config = dataclasses.replace(model_config, hidden_areas=hidden)
+    check_out_folder(out, resume)
+    loaded_hidden = [area for session in sessions for area in session.metadata.get("hidden_areas", ())]
+    if set(loaded_hidden) - set(model_config.hidden_areas):   # sessions loaded with hidden areas need their neurons
+        model_config = dataclasses.replace(model_config, hidden_areas=(*model_config.hidden_areas, *loaded_hidden))
     return train(sessions, model_config, fit_config, out_dir=out, resume=resume, device=resolve_device(device),
                  progress=progress)
 

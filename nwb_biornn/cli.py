@@ -183,8 +183,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     model_config, fit_config = api.configure(preset_name, config_file, steps, seed, source,
                                              hidden_areas=hidden_areas, hidden_neurons=hidden_neurons)
     api.resolve_device(device)
-    if (Path(out) / "checkpoints" / "last.pt").exists() and not resume:
-        raise UserError(f"{out} already holds a fit; add --resume to continue it, or choose another --out")
+    api.check_out_folder(out, resume)
     area_map = parse_area_overrides(areas_text) if areas_text else None
     click.echo(f"loading {source} ...", err=True)
     sessions = api.load_sessions(source, sessions_glob, cache_dir=cache_dir, api_url=api_url, stream=stream,

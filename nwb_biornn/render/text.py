@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nwb_biornn.analysis.compare import SCORES
-from nwb_biornn.core.session import Session
-from nwb_biornn.recordings.inspection import describe_session, inspection_document
+from nwb_biornn.recordings.inspection import inspection_document
 
 
 def json_safe(value):
@@ -96,11 +95,6 @@ def format_evaluation(document: dict) -> str:
 
 def _counts(values: dict) -> str:
     return ", ".join(f"{value} {count}" for value, count in values.items())
-
-
-def format_session(session: Session) -> str:
-    """What was loaded from one session, before anything is fitted (what ``fit`` and ``inspect`` print)."""
-    return format_session_document(describe_session(session))
 
 
 def format_session_document(doc: dict) -> str:
