@@ -308,9 +308,10 @@ def perturb(model_file, area: str, window: tuple, *, power: float = 5.0, cell_ty
     return {
         "condition": condition.label, "area": area, "cell_type": cell_type, "window": list(window),
         "power": condition.power, "power_unit": condition.power_unit, "n_trials": n_trials, "seed": seed,
-        "recorded_trials": prediction.n_heldout_trials,
+        "recorded_trials": prediction.n_heldout_trials, "behaviour": session.behaviour_kind,
         "predicted_delta_behaviour": prediction.predicted_delta_behaviour,
         "recorded_delta_behaviour": prediction.recorded_delta_behaviour,
+        "delta_by_trial_type": prediction.delta_by_trial_type,
         "trial_matching_loss": prediction.trial_matching_loss,
         "areas": list(prediction.areas),
         "time": prediction.time.tolist(),

@@ -288,8 +288,10 @@ def info(model_file, as_json):
 
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False))
-@click.option("--objective", default="behaviour", show_default=True, type=click.Choice(["behaviour"]),
-              help="behaviour: the behaviour readout (lick rate) summed over the response window, times dt.")
+@click.option("--objective", type=click.Choice(["behaviour", "lick_right", "correct"]),
+              help="behaviour: expected licks in the response window; lick_right: P(first lick on the right); "
+                   "correct: P(first lick at the instructed port) (two-choice sessions; the default there, "
+                   "behaviour elsewhere).")
 @click.option("--neurons", "n_neurons", default=10, show_default=True, type=int, help="Neurons per set.")
 @click.option("--window", "window_text",
               help="START,STOP in seconds relative to the alignment event (default: the last 100 ms before the "

@@ -10,8 +10,8 @@ import dataclasses
 import numpy as np
 from pynwb import NWBHDF5IO
 
-from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import HIDDEN
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.recordings.nwbfile import load_session

@@ -128,13 +128,16 @@ def write(nwbfile, path):
 
 
 def write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2), early=(), sites=("ALM",), trial_site=None,
-                 units=(("Secondary motor area, layer 5", "E"), ("ALM", "I")), protocols=None, **base_kwargs):
+                 units=(("Secondary motor area, layer 5", "E"), ("ALM", "I")), protocols=None, lick_events=None,
+                 **base_kwargs):
     """DANDI:000363 / the ``demo`` layout: string ``photostim_*`` columns from the trial start, BehavioralEvents
     (go, sample with early-lick replays, left/right licks, photostim start/stop with ``control``), JSON sites.
 
     ``trial_site[k]`` is the index into ``sites`` of the site lit in trial ``k``. With ``protocols`` (one id per
     site) the sites are named ``laser_<protocol>`` and ``control`` holds protocol ids, as in the map-ephys export;
-    otherwise ``control`` indexes ``control_description``. ``base_kwargs`` go to :func:`base_nwbfile`."""
+    otherwise ``control`` indexes ``control_description``. ``lick_events`` (series name -> session-clock times)
+    replaces the left/right licks of the ``licked`` trials (left in even trials, right in odd ones).
+    ``base_kwargs`` go to :func:`base_nwbfile`."""
     def light(value):
         return [f"{value:.4f}" if k in lit else "N/A" for k in range(n_trials)]
 
@@ -157,12 +160,14 @@ def write_000363(path, n_trials=6, lit=(1, 4), licked=(0, 1, 2), early=(), sites
                                              "ap_location": 2.5, "ml_location": 1.5}]))
     control = np.asarray(protocols)[site[list(lit)]] if protocols else site[list(lit)]
     lit_starts = starts[list(lit)]
+    licks = lick_events if lick_events is not None else {
+        "left_lick_times": lick_times(starts, [k in licked and k % 2 == 0 for k in range(n_trials)]),
+        "right_lick_times": lick_times(starts, [k in licked and k % 2 == 1 for k in range(n_trials)])}
     add_events(nwbfile, {
         "sample_start_times": np.sort(np.r_[starts + SAMPLE, starts[list(early)] + 0.3]),
         "delay_start_times": starts + DELAY,
         "go_start_times": starts + GO,
-        "left_lick_times": lick_times(starts, [k in licked and k % 2 == 0 for k in range(n_trials)]),
-        "right_lick_times": lick_times(starts, [k in licked and k % 2 == 1 for k in range(n_trials)]),
+        **licks,
         "photostim_start_times": lit_starts + LIGHT_ONSET,
         "photostim_stop_times": lit_starts + LIGHT_ONSET + LIGHT_DURATION,
     }, photostim_start_times={"data": np.full(len(lit), LIGHT_POWER), "unit": "mW",

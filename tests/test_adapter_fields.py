@@ -4,13 +4,11 @@ trial start)."""
 
 import numpy as np
 import nwb_factories as factories
-from nwb_factories import decode
 import pytest
-from nwb_factories import DELAY, GO, LIGHT_DURATION, LIGHT_ONSET, SAMPLE, TRIAL_PERIOD, trial_starts
+from nwb_factories import DELAY, GO, LIGHT_DURATION, LIGHT_ONSET, SAMPLE, TRIAL_PERIOD, decode, trial_starts
 from pynwb.ogen import OptogeneticSeries
 
 from nwb_biornn.recordings import adapters
-
 
 
 def write_scaled_trace(path, data_per_watt: float, conversion: float, offset: float = 0.0, power_w: float = 0.004,

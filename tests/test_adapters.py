@@ -1,15 +1,24 @@
 
 import numpy as np
-import pytest
-
 import nwb_factories as factories
-from nwb_factories import decode, opened
-from nwb_factories import (DELAY, ECONOMO, GO, LIGHT_DURATION, LIGHT_ONSET, LIGHT_POWER, SAMPLE, TRIAL_PERIOD,
-                           trial_starts)
-from nwb_biornn.recordings import adapters
+import pytest
+from nwb_factories import (
+    DELAY,
+    ECONOMO,
+    GO,
+    LIGHT_DURATION,
+    LIGHT_ONSET,
+    LIGHT_POWER,
+    SAMPLE,
+    TRIAL_PERIOD,
+    decode,
+    opened,
+    trial_starts,
+)
+
 from nwb_biornn.core.errors import UserError
-
-
+from nwb_biornn.core.session import CHOICE_PORTS, LICK_PORTS
+from nwb_biornn.recordings import adapters
 
 
 def test_000363_trials_use_the_last_sample_event_before_the_go_cue(tmp_path):
@@ -21,7 +30,7 @@ def test_000363_trials_use_the_last_sample_event_before_the_go_cue(tmp_path):
     assert trials.sources["go_cue"] == "go_start_times"
     assert trials.trial_type.tolist() == ["left", "right"] * 3
     assert trials.excluded.tolist() == ["", "", "", "early lick", "", ""]
-    assert trials.outcome_response.tolist() == [True, True, True, False, False, False]
+    assert trials.choice.labels.tolist() == ["left", "right", "left", "none", "none", "none"]   # hit / ignore
 
 
 def test_000363_light_from_string_columns_with_sites_from_event_control(tmp_path):
@@ -181,9 +190,26 @@ def test_real_economo_file_layout():
     with opened(ECONOMO) as nwbfile:
         trials = adapters.read_trials(nwbfile, ECONOMO)
         photostim = adapters.read_photostim(nwbfile, trials)
-        licks, names = adapters.read_licks(nwbfile)
+        licks = adapters.read_licks(nwbfile)
     assert len(trials) == 178 and np.isfinite(trials.stop).all()
     assert np.all(trials.stop > trials.start)
     assert np.all((trials.events["go_cue"] > trials.start) & (trials.events["sample"] > trials.start))
     assert photostim.layout == "stim_present flag" and photostim.epochs == [] and photostim.undecoded == {}
-    assert names == ["lick_left_times", "lick_right_times"] and len(licks) > 100 and np.all(np.diff(licks) >= 0)
+    assert licks.names == ["lick_left_times", "lick_right_times"] and licks.ports == CHOICE_PORTS
+    for times in licks.times.values():
+        assert len(times) > 50 and np.all(np.diff(times) >= 0)
+
+
+@pytest.mark.parametrize("names, ports", [
+    (("left_lick_times", "right_lick_times"), CHOICE_PORTS), (("lick_left_times", "lick_right_times"), CHOICE_PORTS),
+    (("lick_times",), LICK_PORTS), (("left_lick_times", "lick_times"), LICK_PORTS)])
+def test_lick_series_are_split_by_side_only_when_every_name_gives_one(tmp_path, names, ports):
+    nwbfile = factories.base_nwbfile(2)
+    factories.add_events(nwbfile, {name: [1.0 + i, 5.0 + i] for i, name in enumerate(names)})
+    with opened(factories.write(nwbfile, tmp_path / "f.nwb")) as nwbfile:
+        licks = adapters.read_licks(nwbfile)
+    assert licks.ports == ports
+    if ports == CHOICE_PORTS:
+        assert licks.times["left"].tolist() == [1.0, 5.0] and licks.times["right"].tolist() == [2.0, 6.0]
+    else:
+        assert licks.times["lick"].tolist() == sorted(t for i in range(len(names)) for t in (1.0 + i, 5.0 + i))

@@ -1,7 +1,7 @@
 import pytest
 
-from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text, parse_area_overrides
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text, parse_area_overrides
 
 
 @pytest.mark.parametrize("text, area", [

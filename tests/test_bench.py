@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nwb_biornn.fit.bench import benchmark, gemm_gflops, step_flops, synthetic_session
 from nwb_biornn.cli import main
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.fit.bench import benchmark, gemm_gflops, step_flops, synthetic_session
 
 KEYS = {"neurons", "time_steps", "batch", "seconds_per_step", "gflops", "gemm_gflops", "peak_memory_mb"}
 

@@ -68,9 +68,11 @@ def test_lick_rate_counts_licks_just_before_the_window():
     np.testing.assert_allclose(rate[0], [20.0, 20.0, 0.0, 0.0, 0.0])
 
 
-def test_any_event_in_half_open_windows():
-    found = binning.any_event_in(np.array([1.0, 5.0]), np.array([0.0, 1.0, 1.5, 5.0]), np.array([1.0, 2.0, 4.0, 6.0]))
-    assert found.tolist() == [False, True, False, True]
+def test_first_event_in_half_open_windows_is_the_earliest_event_or_nan():
+    first = binning.first_event_in(np.array([5.0, 1.0, 5.5]), np.array([0.0, 1.0, 1.5, 5.0, 5.2]),
+                                   np.array([1.0, 2.0, 4.0, 6.0, 5.5]))
+    np.testing.assert_array_equal(first, [np.nan, 1.0, np.nan, 5.0, np.nan])
+    assert np.isnan(binning.first_event_in(np.array([]), np.array([0.0]), np.array([1.0]))).all()
 
 
 @pytest.mark.parametrize("n_units", [1, 4])

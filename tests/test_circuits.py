@@ -3,10 +3,10 @@ feedforward from feedback."""
 import numpy as np
 import pytest
 
-from nwb_biornn.synthetic import circuits
-from nwb_biornn.core.session import Condition
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition
 from nwb_biornn.model.light import MW_TO_CURRENT
+from nwb_biornn.synthetic import circuits
 
 N_TRIALS = 40
 STIMULUS_STEP = round(circuits.STIMULUS_ONSET / circuits.DT)
@@ -124,9 +124,9 @@ def test_population_rate_and_lick_probability_closed_forms():
     spikes = np.zeros((2, n_time, layout.n_neurons), np.uint8)
     a_excitatory = np.flatnonzero((layout.area == "A") & layout.excitatory)
     spikes[0, STIMULUS_STEP, a_excitatory] = 1  # one spike per A-E neuron in one trial, at the stimulus onset
-    lick_rate = np.zeros((2, n_time))
+    lick_rate = np.zeros((2, n_time, 1))
     lick_rate[1, STIMULUS_STEP:] = 10.0  # 10 Hz over the 0.3 s response window: 3 expected licks
-    trials = circuits.CircuitTrials(spikes=spikes, lick_rate=lick_rate, licks=np.zeros((2, n_time), bool))
+    trials = circuits.CircuitTrials(spikes=spikes, lick_rate=lick_rate, licks=np.zeros((2, n_time, 1), bool))
     assert circuits.population_rate(trials, layout, "A", "E", (0.0, 0.1)) == pytest.approx(0.5 / 0.1)
     assert circuits.population_rate(trials, layout, "A", "E", (0.002, 0.1)) == 0.0
     assert circuits.population_rate(trials, layout, "B", "E") == 0.0

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from nwb_factories import ECONOMO as REAL_FILE
 
 from nwb_biornn.cli import main
 from nwb_biornn.synthetic.demo import write_demo_dandiset
-from nwb_factories import ECONOMO as REAL_FILE
-
 
 
 def run(*args):

@@ -5,13 +5,13 @@ import time
 import h5py
 import numpy as np
 import pytest
+from dandi_server import API_KEY
 from pynwb import NWBHDF5IO
 
-from dandi_server import API_KEY
+from nwb_biornn.core.errors import UserError
 from nwb_biornn.recordings.dandi import DandiArchive
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.recordings.sources import resolve_source
-from nwb_biornn.core.errors import UserError
 
 PUBLISHED_1 = ["sub-1/sub-1_ses-a.nwb", "sub-2/sub-2_ses-a.nwb", "sub-2/sub-2_ses-b.nwb"]
 PUBLISHED_2 = PUBLISHED_1 + ["sub-3/sub-3_ses-a.nwb"]

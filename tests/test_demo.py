@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pynwb import NWBHDF5IO
 
-from nwb_biornn.synthetic import circuits, demo
-from nwb_biornn.recordings.nwbfile import load_session
-from nwb_biornn.core.session import UNPERTURBED
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import UNPERTURBED
 from nwb_biornn.nwbio import read_reference_circuit
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.synthetic import circuits, demo
 
 SMALL = dict(n_trials=40, perturbed_fraction=0.5, units_per_area=5)
 

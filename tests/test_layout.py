@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from synthetic_sessions import make_session
+
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.model.layout import HIDDEN, NeuronLayout, layout_for_sessions
 

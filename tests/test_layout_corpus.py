@@ -17,7 +17,7 @@ from pynwb import NWBHDF5IO
 
 from nwb_biornn.analysis import perturb
 from nwb_biornn.cli import main
-from nwb_biornn.core.session import UNPERTURBED
+from nwb_biornn.core.session import CHOICE_PORTS, UNPERTURBED
 from nwb_biornn.recordings import adapters
 from nwb_biornn.recordings.inspection import describe_session
 from nwb_biornn.recordings.nwbfile import load_session
@@ -204,10 +204,10 @@ def test_guo_000009_quirks(guo):
     long = np.flatnonzero(lit & (np.round(session.light_window[:, 0], 2) == -3.46))[0]
     assert session.trial_light(long).onset == pytest.approx(-3.46) and session.trial_light(long).epoch == "delay"
     assert session.trial_light(int(np.flatnonzero(~lit)[0])) is None
-    choice = session.metadata["choice"]
-    assert set(choice.tolist()) == {"left", "right", ""}
-    assert session.response.sum() == np.isin(choice, ("left", "right")).sum()
-    assert session.behaviour_name == "none"        # no lick events anywhere
+    assert session.ports == CHOICE_PORTS and set(session.choice.tolist()) == {"left", "right", ""}
+    # the labels do not tell the side of a non-performing trial or an early lick
+    np.testing.assert_array_equal(session.choice == "", np.isin(session.excluded, ("no go_cue event", "early lick")))
+    assert session.behaviour_name == "none" and not session.behaviour.any()       # no lick events anywhere
 
 
 def test_economo_000006_quirks(tmp_path):
@@ -218,7 +218,10 @@ def test_economo_000006_quirks(tmp_path):
     assert session.behaviour_name == "lick_rate" and session.metadata["photostim_layout"] == "stim_present flag"
     flagged = session.excluded == "light on (stim_present) but the file gives no light timing"
     assert flagged.sum() == 8 and session.unit_area.tolist() == ["ALM"] * 3
-    assert describe_session(session)["behaviour"] == "lick"
+    assert session.ports == CHOICE_PORTS and describe_session(session)["behaviour"] == "choice"
+    with factories.opened(path) as nwbfile:                  # lick_left_times / lick_right_times, as labelled
+        labels = adapters.read_trials(nwbfile, str(path)).choice.labels
+    np.testing.assert_array_equal(session.choice[labels != ""], labels[labels != ""])
 
 
 def test_li_000011_quirks(tmp_path):
@@ -229,6 +232,7 @@ def test_li_000011_quirks(tmp_path):
     assert session.metadata["choice_task"] == "two-choice"
     assert session.metadata["choice_source"] == "trials.trial_instruction + trials.outcome"
     assert session.behaviour_name == "none"                # lick_trace is an analog trace, not lick events
+    assert session.ports == CHOICE_PORTS and set(session.choice.tolist()) == {"left", "right"}
     assert session.unit_cell_type.tolist() == ["E", "E", "E", "I"]
 
 
@@ -243,7 +247,7 @@ def test_map_ephys_000363_and_000060_and_matnwb_quirks(tmp_path):
         assert file.attrs["nwb_version"] == "2.5.0"
     coded = load_session(matnwb)
     assert coded.condition[[4, 7]].tolist() == [UNPERTURBED] * 2 and coded.usable[[4, 7]].all()   # NaN codes
-    assert coded.metadata["choice"].tolist() == ["left", "right"] * 4
+    assert coded.choice.tolist() == ["left", "right"] * 4 and coded.ports == CHOICE_PORTS
 
 
 # --- no-light sentinels in every adapter ---------------------------------------------------------------------------

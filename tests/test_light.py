@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from nwb_biornn.core.session import Condition
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import MW_TO_CURRENT, light_current
 

@@ -26,11 +26,11 @@ def test_box_filter_matches_hand_computed_windows():
 def test_population_features_average_groups_then_filter():
     spikes = torch.zeros(1, 8, 4)
     spikes[0, :, 0] = 1  # group 0 = neurons {0, 1}: mean 0.5
-    behaviour = torch.full((1, 8), 3.0)
+    behaviour = torch.stack([torch.full((1, 8), 3.0), torch.full((1, 8), 7.0)], -1)  # two ports
     features = losses.population_features(spikes, behaviour, [np.array([0, 1]), np.array([2, 3])], (2, 2))
-    assert features.shape == (1, 3, 6)  # width 2: stride 1, no padding: 8 -> 7 -> 6
+    assert features.shape == (1, 4, 6)  # width 2: stride 1, no padding: 8 -> 7 -> 6
     assert torch.allclose(features[0, 0], torch.tensor(0.5)) and torch.allclose(features[0, 1], torch.tensor(0.0))
-    assert torch.allclose(features[0, 2], torch.tensor(3.0))
+    assert torch.allclose(features[0, 2], torch.tensor(3.0)) and torch.allclose(features[0, 3], torch.tensor(7.0))
     neural = losses.population_features(spikes, None, [np.array([0, 1]), np.array([2, 3])], (2, 2))
     assert torch.equal(neural, features[:, :2])
 
@@ -143,3 +143,15 @@ def test_gradient_normalizer_gives_each_task_its_weight_of_a_unit_gradient():
     restored = losses.GradientNormalizer({"trial": 2.0, "psth": 1.0})
     restored.load_state_dict(normalizer.state_dict())
     assert restored.average == normalizer.average and restored.updates == normalizer.updates
+
+
+def test_choice_loss_is_the_kl_divergence_of_the_mean_simulated_distribution_within_trial_types():
+    recorded = losses.choice_distributions(np.array(["left", "left", "right", "none", "right", ""]),
+                                           np.array(["l", "l", "l", "l", "r", "r"]), ("left", "right"))
+    assert np.allclose(recorded["l"], [0.5, 0.25, 0.25]) and np.allclose(recorded["r"], [0.0, 1.0, 0.0])
+    simulated = torch.tensor([[0.6, 0.2, 0.2], [0.4, 0.2, 0.4], [0.1, 0.8, 0.1]], dtype=torch.float64)
+    value = losses.choice_loss(simulated, np.array(["l", "l", "r"]), recorded)
+    kl_l = sum(p * math.log(p / q) for p, q in zip([0.5, 0.25, 0.25], [0.5, 0.2, 0.3]))
+    kl_r = math.log(1 / 0.8)
+    assert float(value) == pytest.approx((2 * kl_l + kl_r) / 3)
+    assert losses.choice_loss(simulated, np.array(["x", "x", "x"]), recorded) is None

@@ -101,7 +101,7 @@ def reference_simulation(model: BioRNN, inputs: torch.Tensor, seed: int):
         kappa = math.exp(-model.dt / config.tau_readout)
         v = rest.expand(k, n).clone()
         refractory = torch.zeros(k, n, dtype=torch.long)
-        z_all, trace, behaviour = [], torch.zeros(k, dtype=torch.float64), []
+        z_all, trace, behaviour = [], torch.zeros(k, model.n_ports, dtype=torch.float64), []
         for t in range(n_warm + n_time):
             recurrent = torch.zeros(k, n, dtype=torch.float64)
             for post in range(n):
@@ -119,15 +119,15 @@ def reference_simulation(model: BioRNN, inputs: torch.Tensor, seed: int):
             else:
                 z = torch.sigmoid(config.temperature * (v - threshold) / config.threshold) * dt_ms / 2
             z_all.append(z)
-            trace = kappa * trace + (1 - kappa) * (z @ (model.readout_weights * model.excitatory)) / model.dt
+            trace = kappa * trace + (1 - kappa) * (z @ (model.readout_weights * model.excitatory[:, None])) / model.dt
             behaviour.append(torch.nn.functional.softplus(model.readout_bias + trace))
     return torch.stack(z_all[n_warm:], 1), torch.stack(behaviour[n_warm:], 1)
 
 
 def trained_looking(config, dt=DT, seed=3):
-    """A small two-area network with across-area and random weights (as after some training)."""
+    """A small two-area network with across-area and random weights (as after some training), and two ports."""
     layout = NeuronLayout.hidden({"A": 5, "B": 4})
-    model = BioRNN(config, layout, 2, dt, seed=seed).double()
+    model = BioRNN(config, layout, 2, dt, seed=seed, n_ports=2).double()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.weight.add_(torch.rand(model.weight.shape, generator=generator, dtype=torch.float64) * 0.3)
@@ -204,10 +204,11 @@ def test_backpropagation_through_time_matches_finite_differences(delay_max):
 
     def loss():
         sim = model.simulate(inputs, seed=4)
-        return (sim.spikes * target).sum() + sim.behaviour.sum()
+        return (sim.spikes * target).sum() + (sim.behaviour * torch.tensor([1.0, -2.0], dtype=torch.float64)).sum()
 
     loss().backward()
-    for param, index in ((model.weight, (7, 1)), (model.input_weights, (2, 0)), (model.noise, (3,))):
+    for param, index in ((model.weight, (7, 1)), (model.input_weights, (2, 0)), (model.noise, (3,)),
+                         (model.readout_weights, (1, 1)), (model.readout_bias, (0,))):
         with torch.no_grad():
             param[index] += 1e-6
             up = loss().item()

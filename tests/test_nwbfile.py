@@ -3,16 +3,17 @@ import shutil
 
 import h5py
 import numpy as np
+import nwb_factories as factories
 import pytest
+from nwb_factories import ECONOMO, GO, LIGHT_ONSET, REALDATA, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE, UNIT_STEP
 from pynwb import NWBHDF5IO
 
-import nwb_factories as factories
-from nwb_factories import (ECONOMO, GO, LIGHT_ONSET, REALDATA, SAMPLE, SPIKE_AFTER_GO, SPIKE_AFTER_SAMPLE,
-                           UNIT_STEP)
-from nwb_biornn.recordings.nwbfile import load_session, safe_label
-from nwb_biornn.core.session import UNPERTURBED, Condition, Source
-from nwb_biornn.render.text import format_sessions
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import CHOICE_PORTS, LICK_PORTS, UNPERTURBED, Condition, Source
+from nwb_biornn.recordings import adapters, binning
+from nwb_biornn.recordings.inspection import describe_session
+from nwb_biornn.recordings.nwbfile import load_session, safe_label
+from nwb_biornn.render.text import format_sessions
 
 PYNAPPLE = [REALDATA / "peyrache_pynapple_phy_A8604-211122.nwb",
             REALDATA / "peyrache_pynapple_neurosuite_A2929-200711.nwb"]
@@ -53,12 +54,15 @@ def test_000363_layout_conditions_behaviour_and_inputs(demo_like):
     assert session.condition.tolist() == [UNPERTURBED, 0, UNPERTURBED, UNPERTURBED, 0, UNPERTURBED]
     assert session.excluded.tolist() == [""] * 6
     assert session.response_window == (0.0, 1.0)
+    assert session.ports == CHOICE_PORTS and session.choice.tolist() == ["left", "right", "left"] + ["none"] * 3
     assert session.response.tolist() == [True, True, True, False, False, False]
     lick_bin = round((0.2 + 1.7) / 0.002)                   # licks at go + 0.2 s and go + 0.22 s
-    assert session.behaviour_name == "lick_rate"
-    assert session.behaviour[0, lick_bin] == pytest.approx(20.0)
-    assert session.behaviour[0, lick_bin + 10] == pytest.approx(40.0)
-    assert session.behaviour[0, lick_bin + 25] == pytest.approx(20.0) and session.behaviour[3].max() == 0
+    assert session.behaviour_name == "lick_rate" and session.behaviour.shape == (6, 1350, 2)
+    assert session.behaviour[0, lick_bin, 0] == pytest.approx(20.0)
+    assert session.behaviour[0, lick_bin + 10, 0] == pytest.approx(40.0)
+    assert session.behaviour[0, lick_bin + 25, 0] == pytest.approx(20.0) and session.behaviour[0, :, 1].max() == 0
+    assert session.behaviour[1, lick_bin + 10, 1] == pytest.approx(40.0) and session.behaviour[1, :, 0].max() == 0
+    assert session.behaviour[3].max() == 0
     assert session.input_names == ("left", "right", "go_cue")
     assert np.flatnonzero(session.inputs[0, :, 0]).tolist() == list(range(100, 105))
     assert not session.inputs[0, :, 1].any() and session.inputs[1, 100, 1] == 1
@@ -104,7 +108,62 @@ def test_summary_lists_units_conditions_behaviour_and_exclusions(tmp_path, demo_
     assert "    ALM-I -1.200--0.700s 5.5mW: 2 trials (2 usable)" in text
     assert "    vS1-I -1.200--0.700s 5.5mW: 1 trials (0 usable)" in text
     assert "  excluded: target area vS1 not recorded (1); early lick (1)" in text
-    assert "lick_rate from left_lick_times, right_lick_times" in text and "in 3 of 6 trials" in text
+    assert "  behaviour: choice (two-choice) from left_lick_times, right_lick_times [" in text
+    assert "in 3 of 6 trials" in text
+
+
+def test_left_and_right_lick_series_give_per_port_rates_and_the_first_lick_choice(tmp_path):
+    go = factories.trial_starts(6) + GO
+    left = [go[0] + 0.1, go[1] + 0.3, go[2] - 0.5, go[5] + 0.5]
+    right = [go[1] + 0.2, go[3] + 1.2, go[5] + 0.5]
+    session = load_session(factories.write_000363(tmp_path / "f.nwb", lit=(), lick_events={
+        "left_lick_times": left, "right_lick_times": right}))
+    assert session.ports == CHOICE_PORTS and session.response_window == (0.0, 1.0)
+    # left only; right first, then left; a lick only before the window; one only after it; no lick; a tie
+    assert session.choice.tolist() == ["left", "right", "none", "none", "none", ""]
+    before = round((-0.5 - session.t_start) / session.dt)
+    assert session.behaviour[2, before, 0] == pytest.approx(20.0) and session.behaviour[2, :, 1].max() == 0
+    for port, times in enumerate((left, right)):
+        np.testing.assert_array_equal(session.behaviour[..., port],
+                                      binning.lick_rate(np.array(times), go, session.t_start, session.dt,
+                                                        session.n_time))
+
+
+def test_lick_series_without_a_side_give_one_lick_port(tmp_path):
+    starts = factories.trial_starts(4)
+    nwbfile = factories.base_nwbfile(4)
+    factories.add_events(nwbfile, {"go_start_times": starts + GO,
+                                   "lick_times": factories.lick_times(starts, [True, False, True, False])})
+    session = load_session(factories.write(nwbfile, tmp_path / "f.nwb"))
+    assert session.ports == LICK_PORTS and session.behaviour.shape[2] == 1 and session.behaviour_name == "lick_rate"
+    assert session.choice.tolist() == ["lick", "none", "lick", "none"]
+    assert describe_session(session)["behaviour"] == "lick" and describe_session(session)["behaviour_recorded"]
+
+
+def test_two_choice_labels_without_licks_give_the_labelled_sides_and_no_traces(tmp_path):
+    session = load_session(factories.write_000009(tmp_path / "f.nwb"))
+    assert session.ports == CHOICE_PORTS and session.behaviour_name == "none"
+    assert session.behaviour.shape == (6, session.n_time, 2) and not session.behaviour.any()
+    assert session.choice.tolist() == ["left", "right"] * 3                     # type + response 'correct'
+    assert session.metadata["behaviour_source"] == "trials.type + trials.response"
+    document = describe_session(session)
+    assert (document["behaviour"], document["behaviour_recorded"]) == ("choice", False)
+    assert document["choices"] == {"left": 3, "right": 3} and document["choice_task"] == "two-choice"
+
+
+@pytest.mark.parametrize("columns, choice, source", [
+    ({"trial_type": ("go or nogo", ["go", "go", "nogo", "nogo", "go"]),
+      "outcome": ("hit/miss/fa/cr", ["hit", "miss", "fa", "cr", "N/A"])},
+     ["lick", "none", "lick", "none", ""], "trials.trial_type + trials.outcome"),
+    ({"outcome": ("outcome", ["correct", "ignore", "early lick", "N/A", "no response"])},
+     ["lick", "none", "", "", "none"], "trials.outcome"),
+    ({}, [""] * 5, "")])
+def test_go_no_go_labels_without_licks_give_one_lick_port(tmp_path, columns, choice, source):
+    nwbfile = factories.base_nwbfile(5, trial_columns=columns)
+    session = load_session(factories.write(nwbfile, tmp_path / "f.nwb"))
+    assert session.ports == LICK_PORTS and session.behaviour_name == "none" and not session.behaviour.any()
+    assert session.choice.tolist() == choice and session.metadata["behaviour_source"] == source
+    assert describe_session(session)["behaviour"] == ("lick" if source else None)     # nothing known: say so
 
 
 def test_area_map_overrides_unit_areas(tmp_path):
@@ -136,8 +195,8 @@ def test_coded_layout_reports_undecodable_codes(tmp_path):
     assert session.excluded[4] == "" and session.condition[4] == UNPERTURBED     # a NaN code means no light
     assert session.excluded[5].startswith("photostimulation code 3")
     assert session.behaviour_name == "none"                                       # no lick events, but labels:
-    assert session.metadata["choice"].tolist() == ["left", "right"] * 3            # HitL / HitR
-    assert session.metadata["choice_task"] == "two-choice" and session.response.tolist() == [True] * 6
+    assert session.choice.tolist() == ["left", "right"] * 3                       # HitL / HitR
+    assert session.metadata["choice_task"] == "two-choice" and session.ports == CHOICE_PORTS
 
 
 def test_real_economo_session():
@@ -159,6 +218,23 @@ def test_real_economo_session():
     assert session.subject["subject_id"] == "anm369963"
 
 
+def test_real_economo_session_decodes_left_and_right_licks_as_a_two_choice_session():
+    session = load_session(ECONOMO)
+    assert session.ports == CHOICE_PORTS and session.behaviour.shape == (178, session.n_time, 2)
+    with factories.opened(ECONOMO) as nwbfile:
+        licks = adapters.event_series(nwbfile)
+        every_lick = np.concatenate([adapters.series_times(licks[name])
+                                     for name in ("lick_left_times", "lick_right_times")])
+        labels = adapters.read_trials(nwbfile, str(ECONOMO)).choice.labels
+    go = session.metadata["align_times"]
+    combined = binning.lick_rate(every_lick, go, session.t_start, session.dt, session.n_time)
+    np.testing.assert_allclose(session.behaviour.sum(axis=2), combined, atol=1e-3)
+    assert session.behaviour[..., 0].max() > 0 and session.behaviour[..., 1].max() > 0
+    labelled = labels != ""                     # 'lick left/right' + 'correct/incorrect/no response': 172 trials
+    agree = np.mean(session.choice[labelled] == labels[labelled])
+    assert labelled.sum() == 172 and agree >= 0.97           # measured: 171 of 172 first licks match the labels
+
+
 def test_the_demo_dandiset_loads_with_its_ground_truth_conditions(tmp_path):
     from nwb_biornn.synthetic.demo import demo_conditions, write_demo_dandiset
 
@@ -169,6 +245,8 @@ def test_the_demo_dandiset_loads_with_its_ground_truth_conditions(tmp_path):
     assert set(session.conditions) <= set(demo_conditions()) and len(session.conditions) >= 5
     assert session.input_names == ("go", "nogo") and session.t_start == pytest.approx(-0.1)
     assert session.response_window == (0.0, 0.3)
+    assert session.ports == LICK_PORTS and session.behaviour_name == "lick_rate"    # one 'lick_times' series
+    assert set(session.choice.tolist()) <= {"lick", "none"}
 
 
 @pytest.mark.parametrize("path", PYNAPPLE)

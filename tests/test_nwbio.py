@@ -7,6 +7,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -19,15 +20,16 @@ from pynwb.behavior import BehavioralEvents
 from pynwb.file import Subject
 from pynwb.misc import Units
 
+import ndx_biornn
 from nwb_biornn import nwbio
+from nwb_biornn.analysis.predictions import ConditionPrediction
 from nwb_biornn.core.config import FitConfig, ModelConfig
-from nwb_biornn.recordings.binning import bin_spikes
-from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import CHOICE_PORTS, LICK_PORTS, UNPERTURBED, Condition, Session, Source
 from nwb_biornn.fit.trainer import FitResult
 from nwb_biornn.model.layout import layout_for_sessions
 from nwb_biornn.model.network import BioRNN
-from nwb_biornn.analysis.predictions import ConditionPrediction
+from nwb_biornn.recordings.binning import bin_spikes
 from nwb_biornn.render.text import format_info
 
 UNIT_IDS = [10, 11, 12]
@@ -36,6 +38,9 @@ ALIGN = TRIAL_START + 0.5
 T_START, DT, N_TIME = -0.2, 0.005, 80
 SPLIT = np.array(["train", "train", "test", "train", "perturbation", "excluded"])
 SITE = "laser_ALM"
+CHOICES = {LICK_PORTS: ["lick", "none", "lick", "lick", "none", "lick"],
+           CHOICE_PORTS: ["left", "right", "none", "left", "right", ""]}
+BACK_COMPAT = Path(__file__).parent / "back_compat"
 LICKS = {"left_lick_times": TRIAL_START[[0, 2]] + 0.6, "right_lick_times": TRIAL_START[[1, 3, 3]] + [0.6, 0.6, 0.7]}
 SUMMARY = {"evaluation": {"session": "s1", "held_out": {"calibration_conditions": []},
                           "unperturbed": {"trial_matching_loss": 0.5, "psth_error": 0.9, "n_trials": 3},
@@ -74,8 +79,9 @@ def _write_source(path, rng):
         io.write(nwbfile)
 
 
-def _session(path, rng, unit_ids=(12, 10), session_id="s1"):
-    """The session as a loader would return it for the fitted units ``unit_ids`` (in that column order)."""
+def _session(path, rng, unit_ids=(12, 10), session_id="s1", ports=LICK_PORTS):
+    """The session as a loader would return it for the fitted units ``unit_ids`` (in that column order), of a
+    go/no-go task (``ports`` :data:`LICK_PORTS`) or a two-choice task (:data:`CHOICE_PORTS`)."""
     times = _spike_times(np.random.default_rng(0))
     spikes = bin_spikes([times[UNIT_IDS.index(u)] for u in unit_ids], ALIGN, T_START, DT, N_TIME)[0]
     return Session(
@@ -83,8 +89,8 @@ def _session(path, rng, unit_ids=(12, 10), session_id="s1"):
         unit_area=np.array(["ALM", "vS1"][:len(unit_ids)]), unit_cell_type=np.array(["E", "I"][:len(unit_ids)]),
         trial_ids=np.arange(6), trial_type=np.array(list("LRLRLR")),
         inputs=rng.random((6, N_TIME, 2)).astype(np.float32), input_names=("stimulus", "go_cue"),
-        behaviour=rng.random((6, N_TIME)).astype(np.float32), behaviour_name="lick rate (Hz)",
-        response=np.array([1, 0, 1, 1, 0, 1], bool), response_window=(0.0, 0.15),
+        behaviour=rng.random((6, N_TIME, len(ports))).astype(np.float32), behaviour_name="lick_rate", ports=ports,
+        choice=np.array(CHOICES[ports]), response_window=(0.0, 0.15),
         condition=np.array([UNPERTURBED] * 4 + [0, UNPERTURBED]),
         conditions=(Condition("ALM", "I", 0.0, 0.1, 5.0, site=SITE),),
         excluded=np.array([""] * 5 + ["early lick"]), subject={"subject_id": "m1", "species": "Mus musculus",
@@ -99,10 +105,10 @@ def _session(path, rng, unit_ids=(12, 10), session_id="s1"):
 def _result(sessions, splits, seed=3):
     layout = layout_for_sessions(sessions, hidden_per_area=2)
     config = ModelConfig(warmup=0.01)
-    model = BioRNN(config, layout, n_inputs=2, dt=DT, seed=seed)
+    model = BioRNN(config, layout, n_inputs=2, dt=DT, seed=seed, n_ports=len(sessions[0].ports))
     with torch.no_grad():
         model.resting_potential.uniform_(-0.05, 0.05)
-        model.readout_bias.fill_(0.3)
+        model.readout_bias.copy_(torch.linspace(0.3, -0.2, model.n_ports))
     history = [{"step": 0, "lr": 1e-3, "trial": 2.0, "psth": 1.0, "rate": 0.5, "behaviour": 0.4, "total": 3.9},
                {"step": 1, "lr": 1e-3, "trial": 1.5, "psth": 0.8, "rate": 0.4, "behaviour": 0.3, "total": 3.0,
                 "test_total": 3.5}]
@@ -140,6 +146,16 @@ def written(tmp_path_factory):
                            reference=reference, predictions=predictions, path=path)
 
 
+@pytest.fixture(scope="module")
+def written_choice(written):
+    """A two-choice session of the same source and a model with two readout ports, written to its own dandiset."""
+    rng = np.random.default_rng(2)
+    session = _session(written.source, rng, ports=CHOICE_PORTS)
+    result = _result([session], [SPLIT])
+    path = nwbio.write_model_file(written.root / "choice", session, result, 0, [_prediction(session, rng)])
+    return SimpleNamespace(root=written.root / "choice", session=session, result=result, path=path)
+
+
 def test_file_is_named_and_placed_for_dandi_and_the_source_is_untouched(written):
     out = written.root / "out"
     assert written.path == out / "sub-m1" / "sub-m1_ses-s1_desc-biornn.nwb"
@@ -155,11 +171,12 @@ def test_session_is_rebuilt_exactly_from_the_file(written):
     loaded = nwbio.read_model_file(written.path)
     session, back = written.session, loaded.session
     for name in ("spikes", "inputs", "behaviour", "unit_ids", "unit_area", "unit_cell_type", "trial_ids",
-                 "trial_type", "response", "condition", "excluded"):
+                 "trial_type", "choice", "response", "condition", "excluded"):
         np.testing.assert_array_equal(getattr(back, name), getattr(session, name), err_msg=name)
     assert back.spikes.sum() > 0
     assert (back.dt, back.t_start, back.align_event, back.input_names, back.response_window) == (
         DT, T_START, "go_cue", ("stimulus", "go_cue"), (0.0, 0.15))
+    assert (back.ports, back.behaviour_name) == (LICK_PORTS, "lick_rate")
     # the stored source names the DANDI asset, never the local path it was read from (portable provenance)
     assert back.conditions == session.conditions and back.source == replace(session.source,
                                                                             path=session.source.asset_path)
@@ -167,6 +184,55 @@ def test_session_is_rebuilt_exactly_from_the_file(written):
     np.testing.assert_array_equal(back.metadata[nwbio.ALIGN_TIMES], ALIGN)
     assert back.metadata["lab"] == "test"
     np.testing.assert_array_equal(loaded.split, SPLIT)
+
+
+def test_two_choice_session_and_model_read_back_and_resimulate_identically(written_choice):
+    loaded = nwbio.read_model_file(written_choice.path)
+    session, back = written_choice.session, loaded.session
+    assert back.ports == CHOICE_PORTS and back.behaviour_kind == "choice" and back.behaviour.shape == (6, N_TIME, 2)
+    for name in ("behaviour", "choice", "outcome", "spikes", "inputs"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(session, name), err_msg=name)
+    arrays = written_choice.result.model.to_arrays()
+    assert arrays["readout_weights"].shape == (written_choice.result.layout.n_neurons, 2)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(loaded.model.to_arrays()[key], value, err_msg=key)
+    assert loaded.model.n_ports == 2 and loaded.model_id == nwbio.model_id(written_choice.result.model)
+    inputs = torch.as_tensor(session.inputs[:3])
+    expected = written_choice.result.model.simulate(inputs, seed=loaded.seed)
+    got = loaded.model.simulate(inputs, seed=loaded.seed)
+    assert expected.spikes.sum() > 0 and got.behaviour.shape == (3, N_TIME, 2)
+    assert torch.equal(got.spikes, expected.spikes) and torch.equal(got.behaviour, expected.behaviour)
+    with NWBHDF5IO(written_choice.path, "r") as io:
+        nwbfile = io.read()
+        assert list(nwbfile.trials["biornn_choice"][:]) == CHOICES[CHOICE_PORTS]
+        assert "biornn_response" not in nwbfile.trials.colnames
+        assert list(nwbfile.processing["biornn"]["fitted_session"].ports) == list(CHOICE_PORTS)
+    info = nwbio.describe_model_file(written_choice.path)
+    assert info["behaviour"] == {"name": "lick_rate", "kind": "choice", "ports": ["left", "right"]}
+
+
+def test_a_file_written_by_ndx_biornn_0_1_0_reads_as_one_lick_port():
+    """The committed file of nwb-biornn at ndx-biornn 0.1.0 (tests/back_compat/make_model_file.py): 2-D behaviour,
+    a boolean biornn_response column, a readout of one output (weights [neurons], scalar bias)."""
+    path, simulated = BACK_COMPAT / "model_ndx-biornn_0.1.0.nwb", np.load(BACK_COMPAT / "model_ndx-biornn_0.1.0.npz")
+    with h5py.File(path, "r") as raw:
+        stored = raw["processing/biornn/fitted_session/behaviour"][()]
+        assert stored.shape == (6, N_TIME) and raw["processing/biornn/biornn_model"].attrs["readout_bias"].shape == ()
+    loaded = nwbio.read_model_file(path)
+    session = loaded.session
+    assert session.ports == LICK_PORTS and session.behaviour_kind == "lick"
+    np.testing.assert_array_equal(session.behaviour, stored[:, :, None])
+    assert session.choice.tolist() == CHOICES[LICK_PORTS] and session.response.tolist() == [1, 0, 1, 1, 0, 1]
+    assert loaded.model.n_ports == 1 and loaded.model.to_arrays()["readout_bias"].shape == (1,)
+    assert nwbio.model_id(loaded.model) == loaded.model_id
+    inputs = torch.as_tensor(session.inputs[:3])
+    for model, prefix in ((loaded.model, ""), (loaded.reference, "reference_")):
+        with torch.no_grad():
+            got = model.simulate(inputs, seed=3)
+        np.testing.assert_array_equal(got.spikes.numpy(), simulated[f"{prefix}spikes"])
+        np.testing.assert_allclose(got.behaviour.numpy()[:, :, 0], simulated[f"{prefix}behaviour"], rtol=1e-5)
+    assert nwbio.describe_model_file(path)["behaviour"] == {"name": "lick rate (Hz)", "kind": "lick",
+                                                           "ports": ["lick"]}
 
 
 def test_lick_events_are_copied(written):
@@ -277,7 +343,9 @@ def test_interrupted_write_leaves_no_file(written, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["dandiset.yaml"]
 
 
-def test_file_passes_dandi_validate_and_nwbinspector(written):
+@pytest.mark.parametrize("fixture, folder", [("written", "out"), ("written_choice", "choice")])
+def test_file_passes_dandi_validate_and_nwbinspector(fixture, folder, request):
+    written = request.getfixturevalue(fixture)
     from nwbinspector import Importance, inspect_nwbfile, load_config
     critical = list(inspect_nwbfile(nwbfile_path=written.path, config=load_config(filepath_or_keyword="dandi"),
                                     importance_threshold=Importance.CRITICAL))
@@ -285,7 +353,7 @@ def test_file_passes_dandi_validate_and_nwbinspector(written):
     os.environ.setdefault("DANDI_NO_ET", "1")
     from dandi.validate import Severity
     from dandi.validate._core import validate
-    errors = [r for r in validate(str(written.root / "out")) if r.severity is not None
+    errors = [r for r in validate(str(written.root / folder)) if r.severity is not None
               and r.severity >= Severity.ERROR]
     assert errors == [], [e.message for e in errors]
 
@@ -321,6 +389,7 @@ def test_describe_and_format_info(written):
     layout, mask = written.result.layout, written.result.model.to_arrays()["connectivity_mask"]
     across = (layout.area[:, None] != layout.area[None, :]) & mask
     assert info["source"]["dandiset_id"] == "000363" and info["preset"] == "biornn"
+    assert info["behaviour"] == {"name": "lick_rate", "kind": "lick", "ports": ["lick"]}
     assert info["neurons"] == {"ALM": {"E": 3, "I": 0, "mapped": 1}, "vS1": {"E": 2, "I": 1, "mapped": 1}}
     assert info["across_area_weights"]["allowed"] == int(across.sum())
     assert info["training"]["steps"] == 2 and info["scores"] == SUMMARY
@@ -328,7 +397,7 @@ def test_describe_and_format_info(written):
     text = format_info(info)
     assert "DANDI:000363/0.230822.0" in text and "vS1: 2 E + 1 I (1 mapped)" in text
     assert "predicted delta behaviour -0.400, recorded -0.300, 1 held-out trials" in text
-    assert "scores       light-off TM 0.500, PSTH 0.900 (3 trials); light-on TM 1.000, |Δ behaviour| 0.100" in text
+    assert "scores       light-off TM 0.500, PSTH 0.900 (3 trials); light-on TM 1.000, |ΔP(lick)| 0.100" in text
     assert "light        0.04 model current per mW (the fixed default)" in text and "label" not in text
 
 
@@ -385,12 +454,14 @@ def test_bad_files_raise_user_errors(written, tmp_path):
     text.write_text("not hdf5")
     newer = tmp_path / "newer.nwb"
     newer.write_bytes(written.path.read_bytes())
+    major, minor, _ = ndx_biornn.__version__.split(".")
+    version = f"{major}.{int(minor) + 1}.0"
     with h5py.File(newer, "a") as raw:
         group = raw["specifications/ndx-biornn"]
-        group.move("0.1.0", "0.2.0")
-        namespace = json.loads(group["0.2.0/namespace"][()])
-        namespace["namespaces"][0]["version"] = "0.2.0"
-        group["0.2.0/namespace"][()] = json.dumps(namespace)
+        group.move(ndx_biornn.__version__, version)
+        namespace = json.loads(group[f"{version}/namespace"][()])
+        namespace["namespaces"][0]["version"] = version
+        group[f"{version}/namespace"][()] = json.dumps(namespace)
     cases = [(tmp_path / "missing.nwb", "no such file"), (text, "not an NWB file"),
              (written.source, "holds no bioRNN model"), (newer, "newer than the installed")]
     for path, message in cases:

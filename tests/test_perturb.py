@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
+from choice_sessions import make_choice_session
 from synthetic_sessions import make_session, teacher_model
 
+from nwb_biornn.analysis.perturb import ResponseRule, replay_trials, simulate_trials
 from nwb_biornn.core.session import Condition
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.analysis.perturb import ResponseRule, replay_trials, simulate_trials
 
 
 @pytest.fixture(scope="module")
@@ -23,24 +24,38 @@ def test_response_rule_learns_the_bout_size_per_trial_type(session):
     go = session.trial_type == "go"
     session.behaviour[go, 60:70] = 100.0        # 100 Hz over 10 bins of 2 ms: 2 licks per go trial
     session.behaviour[~go, 60:65] = 20.0        # 0.2 licks per no-go trial
-    session.response[:] = False
-    session.response[np.flatnonzero(go)[:8]] = True      # 8 of 10 go trials respond
-    session.response[np.flatnonzero(~go)[:1]] = True     # 1 of 10 no-go trials
+    session.choice[:] = "none"
+    session.choice[np.flatnonzero(go)[:8]] = "lick"      # 8 of 10 go trials respond
+    session.choice[np.flatnonzero(~go)[:1]] = "lick"     # 1 of 10 no-go trials
     session.response_window = (session.time[55], session.time[79] + session.dt)
     rule = ResponseRule.learn(session, np.ones(session.n_trials, bool))
     assert (rule.start, rule.stop) == (55, 80)
     expected = (2.0 + 0.2) / (-np.log(1 - 0.8) - np.log(1 - 0.1))
     assert rule.licks_per_bout == pytest.approx(expected)
-    np.testing.assert_allclose(rule.probability(session.behaviour[:2]),
+    np.testing.assert_allclose(rule.outcome_probability(session.behaviour[:2], session.trial_type[:2]),
                                1 - np.exp(-np.array([2.0, 0.2]) / expected))
 
 
 def test_response_rule_without_licks_predicts_no_response(session):
     session.behaviour[:] = 0.0
-    session.response[:] = False
+    session.choice[:] = "none"
     rule = ResponseRule.learn(session, np.ones(session.n_trials, bool))
     assert rule.licks_per_bout == 1.0
-    assert np.all(rule.probability(session.behaviour) == 0)
+    assert np.all(rule.outcome_probability(session.behaviour, session.trial_type) == 0)
+
+
+def test_two_choice_outcome_is_the_probability_of_a_first_lick_at_the_instructed_port():
+    choice = make_choice_session(n_trials=4, n_time=80)
+    choice.behaviour[:] = 0.0
+    choice.behaviour[:, 40:50, 0] = 100.0      # 2 left licks in every trial, then
+    choice.behaviour[:, 50:60, 1] = 100.0      # 2 right licks
+    choice.response_window = (choice.time[40], choice.time[79] + choice.dt)
+    rule = ResponseRule(40, 80, choice.dt, 1.0, choice.ports)
+    left_first = 1 - np.exp(-2.0)
+    right_first = np.exp(-2.0) * (1 - np.exp(-2.0))
+    np.testing.assert_allclose(rule.outcome_probability(choice.behaviour, np.array(["lick left", "lick right",
+                                                                                     "catch", "L"])),
+                               [left_first, right_first, np.nan, left_first])
 
 
 def test_replay_trials_cycles_in_order():

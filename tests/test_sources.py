@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.synthetic.demo import demo_folder
 
 LAYOUT = ["sub-2/sub-2_ses-b.nwb", "sub-1/sub-1_ses-a.nwb", "sub-2/sub-2_ses-a.nwb", "top.nwb"]

@@ -87,7 +87,7 @@ def plain_losses(objective, copies, trial_type, rng):
     terms = {"trial": losses.trial_matching_loss(model_z, data_z, objective.config.trial_matching, rng, trial_type,
                                                 data.trial_type)}
     spikes, behaviour = copies["psth"]
-    means = torch.cat([spikes.mean(0), behaviour.mean(0)[:, None]], -1)
+    means = torch.cat([spikes.mean(0), behaviour.mean(0)], -1)
     terms["psth"] = losses.psth_loss(losses.psth(means[None], objective.widths[0]), data.psth)
     spikes, _ = copies["rate"]
     terms["rate"] = losses.rate_loss(spikes.mean(0), data.rates, objective.dt, objective.baseline_bins)

@@ -6,23 +6,30 @@ import json
 import numpy as np
 import pytest
 import torch
+from choice_sessions import choice_teacher, make_choice_session
 from click.testing import CliRunner
-from synthetic_sessions import make_session, teacher_model
 from pynwb import NWBHDF5IO
+from synthetic_sessions import make_session, teacher_model
 
+from nwb_biornn.analysis.target import (
+    choose_sets,
+    default_window,
+    light_gradient,
+    objective_function,
+    stimulation,
+    target,
+)
 from nwb_biornn.cli import main
 from nwb_biornn.core.config import ModelConfig, preset
-from nwb_biornn.synthetic import demo
-from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.fit.trainer import fit
+from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.nwbio import write_model_file
 from nwb_biornn.nwbio.ground_truth import read_reference_network
-from nwb_biornn.analysis.target import (behaviour_objective, choose_sets, default_window, light_gradient, stimulation, target,
-                               window_mask)
+from nwb_biornn.recordings.nwbfile import load_session
+from nwb_biornn.synthetic import demo
 
 
 def smooth_network(recurrent_scale=0.3):
@@ -36,14 +43,21 @@ def smooth_network(recurrent_scale=0.3):
     return FittedNetwork(model, layout, 0), session
 
 
-def test_light_gradient_matches_finite_differences_per_trial():
-    network, session = smooth_network()
+def smooth_choice_network():
+    """A two-choice session and a float64 sigmoid-unit copy of its teacher (exact gradients)."""
+    session = make_choice_session(n_trials=10, n_time=100)
+    layout = layout_for_sessions([session])
+    arrays = choice_teacher(layout).to_arrays()
+    arrays["recurrent_weights"] *= 0.3
+    model = BioRNN.from_arrays(ModelConfig(spiking=False), layout, session.dt, arrays).double()
+    return FittedNetwork(model, layout, 0), session
+
+
+@pytest.mark.parametrize("name", ["behaviour", "lick_right", "correct"])
+def test_light_gradient_matches_finite_differences_per_trial(name):
+    network, session = smooth_network() if name == "behaviour" else smooth_choice_network()
     inputs = torch.as_tensor(session.inputs[:2], dtype=torch.float64)
-    bins = np.flatnonzero(window_mask(session.time, session.dt, session.response_window))
-
-    def objective(behaviour):
-        return behaviour_objective(behaviour, bins, session.dt)
-
+    objective = objective_function(name, session, np.arange(2))
     value, gradient = light_gradient(network.model, inputs, objective, seed=3)
     assert gradient.shape == (2, session.n_time, 20)
     eps = 1e-5
@@ -57,7 +71,7 @@ def test_light_gradient_matches_finite_differences_per_trial():
         finite = (shifted[0] - shifted[1]) / (2 * eps)
         assert finite[k] == pytest.approx(gradient[k, t, i], rel=1e-4, abs=1e-9)
         assert finite[1 - k] == pytest.approx(0, abs=1e-9)  # trials are independent
-    assert abs(gradient[:, 50:, :]).max() > 1e-3
+    assert abs(gradient[:, 50 if name == "behaviour" else 0:, :]).max() > 1e-3  # a first lick ends the choice
     with torch.no_grad():
         assert value == pytest.approx(objective(network.model.simulate(inputs, seed=3).behaviour).numpy())
 
@@ -66,9 +80,8 @@ def test_spiking_gradient_flows_through_the_surrogate():
     session = make_session(n_trials=4, n_time=100)
     model = BioRNN.from_arrays(ModelConfig(), layout_for_sessions([session]), session.dt,
                                teacher_model(NeuronLayout.hidden({"A": 10, "B": 10})).to_arrays())
-    bins = np.flatnonzero(window_mask(session.time, session.dt, session.response_window))
-    _, gradient = light_gradient(model, torch.as_tensor(session.inputs), lambda b: behaviour_objective(b, bins,
-                                                                                                     session.dt), 0)
+    objective = objective_function("behaviour", session, np.arange(session.n_trials))
+    _, gradient = light_gradient(model, torch.as_tensor(session.inputs), objective, 0)
     assert np.isfinite(gradient).all()
     assert np.abs(gradient[:, session.time < 0.1]).sum() > 0
     assert np.abs(gradient[:, session.time >= 0.1]).max() == 0  # nothing after the response window counts
@@ -174,7 +187,8 @@ def test_target_command_reports_sets_transfer_and_stores_them(demo_model_file, t
         assert list(table["neurons"][0].index) == document["sets"]["positive"]["neurons"]["model_ids"]
         assert table["simulated_effect"][3] == pytest.approx(document["transfer"]["positive"]["simulated"])
         assert table["objective"][0] == document["objective_description"]
-    assert "summed over the response window 0..0.3 s" in document["objective_description"]
+    assert "expected licks in the response window" in document["objective_description"]
+    assert document["objective_description"].endswith("0..0.3 s")
 
 
 def test_target_command_text_and_errors(demo_model_file):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nwb_biornn.core.config import ModelConfig
-from nwb_biornn.synthetic import circuits, teachers
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN
+from nwb_biornn.synthetic import circuits, teachers
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "regenerate_teachers.py"
 

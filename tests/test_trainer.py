@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
-
+from choice_sessions import make_choice_session
 from synthetic_sessions import make_session
+
 from nwb_biornn.core.config import FitConfig, ModelConfig
-from nwb_biornn.core.session import Condition
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import Condition
 from nwb_biornn.fit.trainer import evaluate_losses, fit, split_trials
 from nwb_biornn.model.network import BioRNN, Simulation
 
@@ -154,3 +155,18 @@ def test_sessions_with_trial_types_of_their_own_fit_together_with_small_batches(
     config = dataclasses.replace(QUICK, steps=12, batch_size=2, eval_every=6)
     result = fit([session, other], ModelConfig(), config)
     assert result.steps == 12 and all(np.isfinite(h["trial"]) for h in result.history)
+
+
+@pytest.mark.parametrize("traces", [True, False], ids=["per-port lick traces", "choices from trial labels"])
+def test_a_two_choice_session_fits_a_readout_per_port_to_its_behaviour(traces):
+    data = make_choice_session(n_trials=80, n_time=100, traces=traces, seed=2)
+    config = FitConfig(steps=60, batch_size=40, eval_every=20, lr=5e-3)
+    result = fit([data], ModelConfig(), config)
+    assert result.model.n_ports == 2 and result.model.readout_weights.shape == (data.n_units, 2)
+    term = "behaviour" if traces else "choice"
+    assert all(term in h for h in result.history) and not any(
+        ("choice" if traces else "behaviour") in h for h in result.history)
+    untrained = BioRNN(result.model_config, result.layout, 2, data.dt, seed=config.seed, n_ports=2)
+    before = evaluate_losses(untrained, [data], result.splits, config, split="train")
+    after = evaluate_losses(result.model, [data], result.splits, config, split="train")
+    assert after[term] < 0.7 * before[term]

@@ -83,8 +83,9 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
     their own); trials are paired by the Hungarian algorithm within each trial type, as in the fit. As in the
     paper's perturbation test (method.md §4.1) the behaviour trace is left out: single-trial lick counts are
     mostly Poisson noise, which would set the floor of the score, and behaviour has its own score (the change
-    in response probability). The PSTH error is the z-scored PSTH loss of each trial type, on the scale of the
-    recorded trials' PSTH over all types, averaged over types weighted by their recorded trials.
+    in P(lick) or P(correct)). The PSTH error is the z-scored PSTH loss of each trial type (behaviour traces
+    included when they were recorded), on the scale of the recorded trials' PSTH over all types, averaged over
+    types weighted by their recorded trials.
     """
     widths = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)
     groups = area_groups(session)
@@ -93,8 +94,9 @@ def score_trials(simulated: SimulatedTrials, session: Session, trials: np.ndarra
         return losses.population_features(torch.as_tensor(spikes, dtype=torch.float32), None, groups, widths)
 
     def psth(spikes, behaviour):
-        channels = np.concatenate([spikes, behaviour[..., None]], -1).astype(np.float32)
-        return losses.psth(torch.as_tensor(channels), widths[0])
+        traces = session.behaviour_name != "none"
+        channels = np.concatenate([spikes, behaviour], -1) if traces else spikes
+        return losses.psth(torch.as_tensor(channels, dtype=torch.float32), widths[0])
 
     control = np.flatnonzero(session.unperturbed)
     recorded_type = session.trial_type[trials]
@@ -131,7 +133,10 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
 
     Simulated trials replay the inputs of the held-out trials of the condition (or, for a condition that was
     never recorded, of every usable light-off trial). Light-on and light-off simulations share their random
-    numbers (same seed), and the change in response probability is compared within trial types.
+    numbers (same seed), and the change in the outcome's probability (:attr:`Session.outcome`: P(lick), or
+    P(correct) in a two-choice task) is compared within trial types. The recorded change is measured against
+    every usable light-off trial (training and test: nothing is fitted to a recorded rate), and only trials
+    whose outcome is known count on either side.
     """
     network, session, split, fit_config, rule = (held_out.network, held_out.session, held_out.split,
                                                  held_out.fit_config, held_out.rule)
@@ -143,15 +148,21 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
     args = (network.model, network.layout, session, network.session_index, replay, n_trials)
     lit = simulate_trials(*args, condition=condition, seed=seed, mw_to_current=mw_to_current)
     off = simulate_trials(*args, condition=None, seed=seed)
-    lit_probability, off_probability = rule.probability(lit.behaviour), rule.probability(off.behaviour)
-    predicted = metrics.delta_response(lit_probability, lit.trial_type, off_probability, off.trial_type)
+    lit_probability = rule.outcome_probability(lit.behaviour, lit.trial_type)
+    off_probability = rule.outcome_probability(off.behaviour, off.trial_type)
+    scored = np.isfinite(lit_probability) & np.isfinite(off_probability)
+    lit_probability, off_probability = lit_probability[scored], off_probability[scored]
+    lit_type, off_type = lit.trial_type[scored], off.trial_type[scored]
+    predicted = metrics.delta_response(lit_probability, lit_type, off_probability, off_type)
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
     recorded_delta, recorded_sem, tm, recorded_area, recorded_unit = float("nan"), float("nan"), float("nan"), None, None
     recorded_by_type = {}
     if len(heldout):
-        recorded = (session.response[heldout], session.trial_type[heldout],
-                    session.response[control], session.trial_type[control])
+        outcome = session.outcome
+        known_heldout, known_control = heldout[np.isfinite(outcome[heldout])], control[np.isfinite(outcome[control])]
+        recorded = (outcome[known_heldout], session.trial_type[known_heldout],
+                    outcome[known_control], session.trial_type[known_control])
         recorded_delta, recorded_sem = metrics.delta_response(*recorded), metrics.delta_response_sem(*recorded)
         recorded_by_type = metrics.delta_response_by_type(*recorded)
         tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
@@ -167,8 +178,8 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
         calibration=calibration, predicted_delta_sem=metrics.paired_difference_sem(lit_probability, off_probability),
         recorded_delta_sem=recorded_sem, delta_by_trial_type={
             trial_type: {"recorded": recorded_by_type.get(trial_type, float("nan")), "predicted": delta}
-            for trial_type, delta in metrics.delta_response_by_type(lit_probability, lit.trial_type, off_probability,
-                                                                    off.trial_type).items()})
+            for trial_type, delta in metrics.delta_response_by_type(lit_probability, lit_type, off_probability,
+                                                                    off_type).items()})
 
 
 def predict_recorded_conditions(held_out: HeldOut, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
@@ -240,6 +251,7 @@ def evaluate(held_out: HeldOut, seed: int = 0, n_trials: int = DEFAULT_TRIALS, r
     split = held_out.split
     document = {
         "session": held_out.session.session_id or held_out.session.identifier,
+        "behaviour": held_out.session.behaviour_kind,
         "held_out": {"test_trials": int(np.sum(split == Split.TEST)),
                      "perturbation_trials": int(np.sum(split == Split.PERTURBATION)),
                      "calibration_conditions": list(calibrate_on)},

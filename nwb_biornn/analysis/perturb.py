@@ -1,16 +1,19 @@
 """Simulate a fitted model (or a reference circuit) on a session's trials, with or without light.
 
-The behavioural response of a simulated trial is given a probability by a :class:`ResponseRule` learned from
-the recording alone, so that predicted and recorded changes in response probability are measured alike.
+The behavioural outcome of a simulated trial (a lick, or the correct port) is given a probability by a
+:class:`ResponseRule` learned from the recording alone, so that predicted and recorded changes in P(lick) or
+P(correct) are measured alike.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from nwb_biornn.core.session import Condition, Session
+from nwb_biornn.core.session import LICK_PORTS, Condition, Session, instructed_port
+from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
@@ -21,14 +24,17 @@ DEFAULT_TRIALS = 200
 
 @dataclass(frozen=True)
 class ResponseRule:
-    """Probability that a simulated trial shows the behavioural response, from its behaviour trace.
+    """Probability of each simulated trial's outcome (:attr:`Session.outcome`) from its behaviour traces.
 
-    The behaviour readout is a lick rate (Hz), fitted to the recorded one. Licks come in bouts; with bouts as a
-    Poisson process, a trial with ``n`` expected licks in the response window responds with probability
-    ``1 - exp(-n / b)``. The bout size ``b`` is learned from the recorded trials alone, per trial type:
-    ``b = sum_t N_t / sum_t -ln(1 - P_t)`` with ``N_t`` the mean lick count in the window and ``P_t`` the
-    fraction of responding trials of type ``t``. Recorded and simulated trials are thus scored on the same
-    footing: the recorded responses are observed, the simulated ones are their expected value.
+    The behaviour readout is one lick rate (Hz) per port, fitted to the recorded ones. A simulated trial's choice
+    is the port of its first lick bout in the response window, and no bout is no response
+    (:func:`~nwb_biornn.model.choice.first_bout_probabilities`); its outcome is a response (go/no-go, one port:
+    ``1 - exp(-n / b)`` for ``n`` expected licks) or the instructed port (two-choice: P(correct)). The bout
+    size ``b`` is learned from the recorded trials alone, per trial type: ``b = sum_t N_t / sum_t -ln(1 - P_t)``
+    with ``N_t`` the mean lick count in the window (all ports) and ``P_t`` the fraction of responding trials of
+    type ``t``; without recorded traces (behaviour from trial labels) the readout was fitted to the choices
+    themselves and ``b = 1``. Recorded and simulated trials are thus scored on the same footing: the recorded
+    outcomes are observed, the simulated ones are their expected value.
 
     Attributes
     ----------
@@ -37,11 +43,14 @@ class ResponseRule:
     dt : float
         Bin width in seconds.
     licks_per_bout : float
+    ports : tuple of str
+        :attr:`Session.ports`.
 
     Examples
     --------
     >>> rule = ResponseRule(start=1, stop=3, dt=0.5, licks_per_bout=1.0)
-    >>> rule.probability(np.array([[0.0, 2.0, 2.0, 0.0], [9.0, 0.0, 0.0, 9.0]])).round(3)
+    >>> rule.outcome_probability(np.array([[0.0, 2.0, 2.0, 0.0], [9.0, 0.0, 0.0, 9.0]])[..., None],
+    ...                          np.array(["go", "go"])).round(3)
     array([0.865, 0.   ])
     """
 
@@ -49,13 +58,16 @@ class ResponseRule:
     stop: int
     dt: float
     licks_per_bout: float
+    ports: tuple = LICK_PORTS
 
     @classmethod
     def learn(cls, session: Session, trials: np.ndarray) -> "ResponseRule":
         """The rule of ``session``, with the bout size estimated on ``trials`` (a boolean mask)."""
-        start, stop = np.searchsorted(session.time + session.dt / 2, session.response_window)
-        start, stop = int(start), int(max(stop, start + 1))
-        rule = cls(start, stop, session.dt, 1.0)
+        window = session.response_bins
+        rule = cls(window.start, window.stop, session.dt, 1.0, session.ports)
+        if session.behaviour_name == "none":
+            return rule
+        trials = trials & (session.choice != "")
         counts = rule.expected_licks(session.behaviour[trials])
         responded = session.response[trials]
         licks, bouts = 0.0, 0.0
@@ -63,15 +75,27 @@ class ResponseRule:
             of_type = session.trial_type[trials] == trial_type
             fraction = min(responded[of_type].mean(), 1 - 0.5 / of_type.sum())
             licks, bouts = licks + counts[of_type].mean(), bouts - np.log1p(-fraction)
-        return cls(start, stop, session.dt, float(licks / bouts) if licks > 0 and bouts > 0 else 1.0)
+        return dataclasses.replace(rule, licks_per_bout=float(licks / bouts) if licks > 0 and bouts > 0 else 1.0)
 
     def expected_licks(self, behaviour: np.ndarray) -> np.ndarray:
-        """Expected lick count in the response window of traces of shape (trials, time)."""
-        return behaviour[:, self.start:self.stop].sum(axis=1) * self.dt
+        """Expected lick count (all ports) in the response window of traces of shape (trials, time, ports)."""
+        return behaviour[:, self.start:self.stop].sum(axis=(1, 2)) * self.dt
 
-    def probability(self, behaviour: np.ndarray) -> np.ndarray:
-        """Response probability of every trial of behaviour traces of shape (trials, time)."""
-        return -np.expm1(-self.expected_licks(behaviour) / self.licks_per_bout)
+    def choice_probabilities(self, behaviour: np.ndarray) -> np.ndarray:
+        """Probability of each port, then of no response, for traces (trials, time, ports); (trials, ports + 1)."""
+        window = torch.as_tensor(np.asarray(behaviour[:, self.start:self.stop], dtype=np.float64))
+        return first_bout_probabilities(window, self.dt, self.licks_per_bout).numpy()
+
+    def outcome_probability(self, behaviour: np.ndarray, trial_type: np.ndarray) -> np.ndarray:
+        """Probability of each trial's outcome: P(lick), or P(correct) with the port its type instructs (NaN for
+        a type that instructs none)."""
+        probabilities = self.choice_probabilities(behaviour)
+        if self.ports == LICK_PORTS:
+            return probabilities[:, 0]
+        instructed = np.array([self.ports.index(port) if (port := instructed_port(t, self.ports)) else -1
+                               for t in trial_type])
+        picked = probabilities[np.arange(len(instructed)), np.maximum(instructed, 0)]
+        return np.where(instructed >= 0, picked, np.nan)
 
 
 @dataclass
@@ -82,7 +106,7 @@ class SimulatedTrials:
     ----------
     spikes : ndarray, shape (trials, time, units)
         Spikes of the model neuron standing for each unit of the session (zero for units without one).
-    behaviour : ndarray, shape (trials, time)
+    behaviour : ndarray, shape (trials, time, ports)
     trial_type : ndarray, shape (trials,)
         Trial type of the recorded trial whose inputs were replayed.
     """

@@ -1,7 +1,10 @@
 """Gradient-targeted micro-stimulation (method.md §5): which recorded neurons to stimulate to move behaviour.
 
-The objective ``Y`` of a trial is the behaviour readout summed over the session's response window (times the
-bin width: for a lick rate in Hz, the expected number of licks in the window). Its gradient with respect to a
+The objective ``Y`` of a trial (:data:`OBJECTIVES`) is read from the behaviour readout in the session's response
+window: the expected number of licks there (``behaviour``), or, in a two-choice task, the probability that the
+first lick is on the right (``lick_right``) or at the instructed port (``correct``), by the choice rule of
+:mod:`nwb_biornn.model.choice` with the bout size learned from the recording
+(:class:`~nwb_biornn.analysis.perturb.ResponseRule`). Its gradient with respect to a
 current ``I[k, t, i]`` injected into neuron ``i`` at step ``t`` of trial ``k`` flows through the surrogate
 gradient of the spiking network. Stimulating a set ``S`` with a current ``power`` during the window ``W``
 changes ``Y`` by, to first order::
@@ -26,15 +29,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, replay_trials
+from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule, replay_trials
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.session import Session
+from nwb_biornn.core.session import Session, instructed_port
+from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
 
-OBJECTIVES = ("behaviour",)
-"""Objectives: ``behaviour`` is the behaviour readout summed over the response window, times the bin width."""
+OBJECTIVES = {
+    "behaviour": "expected licks in the response window (the readout of every port summed, times the bin width)",
+    "lick_right": "P(first lick on the right) in the response window",
+    "correct": "P(first lick at the instructed port) in the response window",
+}
+"""Objective name -> what it measures; ``lick_right`` and ``correct`` need a two-choice session."""
 DEFAULT_NEURONS = 10
 """Neurons per set (the paper stimulated 20-40 of several hundred neurons; the demo records 40 units)."""
 DEFAULT_POWER = 0.1
@@ -138,9 +146,40 @@ def window_mask(time: np.ndarray, dt: float, window) -> np.ndarray:
     return (centre >= window[0]) & (centre < window[1])
 
 
-def behaviour_objective(behaviour: torch.Tensor, response_bins: np.ndarray, dt: float) -> torch.Tensor:
-    """The ``behaviour`` objective of each trial: ``dt * sum`` of the readout (K, T) over the response bins."""
-    return behaviour[:, torch.as_tensor(response_bins, device=behaviour.device)].sum(dim=1) * dt
+def default_objective(session: Session) -> str:
+    """``correct`` for a two-choice session, ``behaviour`` otherwise."""
+    return "correct" if session.behaviour_kind == "choice" else "behaviour"
+
+
+def objective_function(name: str, session: Session, trials: np.ndarray):
+    """The objective ``name`` of the replayed ``trials`` (indices): behaviour readout (K, T, P) -> (K,).
+
+    Raises
+    ------
+    UserError
+        For an unknown objective, or a choice objective on a go/no-go session.
+    """
+    if name not in OBJECTIVES:
+        raise UserError(f"unknown objective {name!r}; use one of {', '.join(OBJECTIVES)}")
+    rule = ResponseRule.learn(session, session.unperturbed)
+    window = slice(rule.start, rule.stop)
+    if name == "behaviour":
+        return lambda behaviour: behaviour[:, window].sum(dim=(1, 2)) * session.dt
+    if session.behaviour_kind != "choice":
+        raise UserError(f"objective {name!r} needs a two-choice session; this one is go/no-go (use behaviour)")
+    if name == "lick_right":
+        column = torch.as_tensor(np.full(len(trials), session.ports.index("right")))
+    else:
+        instructed = [instructed_port(t, session.ports) for t in session.trial_type[trials]]
+        if not any(instructed):
+            raise UserError("objective 'correct' needs trial types that name a port (e.g. 'lick left')")
+        column = torch.as_tensor([session.ports.index(p) if p else len(session.ports) for p in instructed])
+
+    def probability(behaviour):
+        probabilities = first_bout_probabilities(behaviour[:, window], session.dt, rule.licks_per_bout)
+        picked = probabilities.gather(1, column.to(behaviour.device)[:, None])[:, 0]
+        return torch.where(column.to(behaviour.device) < len(session.ports), picked, torch.zeros_like(picked))
+    return probability
 
 
 def light_gradient(model: BioRNN, inputs: torch.Tensor, objective, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +190,7 @@ def light_gradient(model: BioRNN, inputs: torch.Tensor, objective, seed: int) ->
     model : BioRNN
     inputs : Tensor, shape (K, T, n_inputs)
     objective : callable
-        Behaviour readout (K, T) -> objective per trial (K,).
+        Behaviour readout (K, T, P) -> objective per trial (K,).
     seed : int
 
     Returns
@@ -206,7 +245,7 @@ def simulated_change(model: BioRNN, inputs: torch.Tensor, light: torch.Tensor, o
 
 
 def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT_NEURONS, window=None,
-           power: float = DEFAULT_POWER, n_trials: int = DEFAULT_TRIALS, seed: int = 0, objective: str = "behaviour",
+           power: float = DEFAULT_POWER, n_trials: int = DEFAULT_TRIALS, seed: int = 0, objective: str | None = None,
            include_hidden: bool = False, transfer_to: FittedNetwork | None = None) -> Targeting:
     """Choose neuron sets by the gradient of the objective and measure their predicted and simulated effects.
 
@@ -222,6 +261,8 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
         Stimulation window in seconds; default :func:`default_window`.
     power : float
         Stimulation current (model units, threshold gap 0.1).
+    objective : str, optional
+        A name of :data:`OBJECTIVES`; default :func:`default_objective`.
     include_hidden : bool
         Also target neurons that stand for no recorded unit.
     transfer_to : FittedNetwork, optional
@@ -229,8 +270,7 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
         ``session``): the ground-truth circuit (:mod:`nwb_biornn.nwbio.ground_truth`) or a second fitted model
         (:func:`on_session_units`). The chosen sets are applied to its neurons of the same units as well.
     """
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}")
+    objective = default_objective(session) if objective is None else objective
     if not power > 0:
         raise UserError(f"--power must be a positive current, not {power}")
     window = default_window(session) if window is None else (float(window[0]), float(window[1]))
@@ -238,17 +278,14 @@ def target(network: FittedNetwork, session: Session, *, n_neurons: int = DEFAULT
     if not steps.any():
         raise UserError(f"the window {window[0]:g}..{window[1]:g} s holds no bin of the session "
                         f"({session.t_start:g}..{session.time[-1] + session.dt:g} s)")
-    response_bins = np.flatnonzero(window_mask(session.time, session.dt, session.response_window))
     control = np.flatnonzero(session.unperturbed)
     if not len(control):
         raise UserError("the session has no usable light-off trials to take task inputs from")
-    inputs = torch.as_tensor(session.inputs[replay_trials(control, n_trials)], dtype=torch.float32)
-
-    def score(behaviour):
-        return behaviour_objective(behaviour, response_bins, session.dt)
-
-    described = (f"{objective}: {session.behaviour_name} summed over the response window "
-                 f"{session.response_window[0]:g}..{session.response_window[1]:g} s, times the bin width")
+    replayed = replay_trials(control, n_trials)
+    inputs = torch.as_tensor(session.inputs[replayed], dtype=torch.float32)
+    score = objective_function(objective, session, replayed)
+    described = (f"{objective}: {OBJECTIVES[objective]} "
+                 f"{session.response_window[0]:g}..{session.response_window[1]:g} s")
 
     model, layout = network.model, network.layout
     baseline, gradient = light_gradient(model, inputs, score, seed)

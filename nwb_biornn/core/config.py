@@ -93,8 +93,9 @@ class FitConfig:
     clip_grad: float = 500.0
     trial_matching: str = "hungarian"
     """``"hungarian"`` (exact assignment, scipy), ``"sinkhorn"`` (geomloss) or ``"none"`` (no trial matching)."""
-    loss_weights: dict = field(default_factory=lambda: {"trial": 2.0, "psth": 1.0, "rate": 1.0})
-    """Relative weights of the normalized task gradients (method.md §3.4)."""
+    loss_weights: dict = field(default_factory=lambda: {"trial": 2.0, "psth": 1.0, "rate": 1.0, "choice": 1.0})
+    """Relative weights of the normalized task gradients (method.md §3.4); ``choice`` applies to sessions whose
+    behaviour is known from trial labels only (:func:`nwb_biornn.fit.losses.choice_loss`)."""
     normalize_gradients: bool = True
     psth_filter: float = 0.008
     """Width in seconds of the first box filter."""
@@ -118,9 +119,9 @@ class FitConfig:
             raise UserError(f"fit.trial_matching must be 'hungarian', 'sinkhorn' or 'none', not {self.trial_matching!r}")
         if not 0 <= self.test_fraction < 1:
             raise UserError("fit.test_fraction must lie in [0, 1)")
-        unknown = set(self.loss_weights) - {"trial", "psth", "rate"}
+        unknown = set(self.loss_weights) - {"trial", "psth", "rate", "choice"}
         if unknown:
-            raise UserError(f"fit.loss_weights has unknown terms {sorted(unknown)}; known: trial, psth, rate")
+            raise UserError(f"fit.loss_weights has unknown terms {sorted(unknown)}; known: trial, psth, rate, choice")
 
 
 _SIGMA = dict(spiking=False, dale=False, local_inhibition=False, sparsity_across=0.0)

@@ -5,6 +5,7 @@ and fitting, perturbation and evaluation only ever see sessions.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -12,6 +13,12 @@ import numpy as np
 
 UNPERTURBED = -1
 """Value of :attr:`Session.condition` for a trial without light."""
+LICK_PORTS = ("lick",)
+"""The :attr:`Session.ports` of a go/no-go task: one response, to lick or not."""
+CHOICE_PORTS = ("left", "right")
+"""The :attr:`Session.ports` of a two-choice task: lick left or lick right."""
+NO_RESPONSE = "none"
+"""The :attr:`Session.choice` of a trial without a response."""
 
 
 @dataclass(frozen=True)
@@ -128,13 +135,20 @@ class Session:
     inputs : ndarray, shape (trials, time, n_inputs), float32
         Deterministic task inputs to the network (stimulus and cue pulses), one channel per ``input_names``.
     input_names : tuple of str
-    behaviour : ndarray, shape (trials, time), float32
-        The behaviour trace the readout is fitted to (lick rate in Hz for lick events).
+    behaviour : ndarray, shape (trials, time, ports), float32
+        The behaviour traces the readout is fitted to, one per port of :attr:`ports` (lick rate in Hz); zeros
+        when ``behaviour_name`` is ``"none"``.
     behaviour_name : str
-    response : ndarray, shape (trials,), bool
-        Whether the behavioural response (e.g. a lick in the response window) happened.
+        ``"lick_rate"`` when lick events were recorded, ``"none"`` when the behaviour is known only from trial
+        labels (then the readout is fitted to :attr:`choice`).
+    ports : tuple of str
+        The responses the task offers: :data:`LICK_PORTS` (go/no-go: lick or not) or :data:`CHOICE_PORTS`
+        (two-choice: lick left or right), see :attr:`behaviour_kind`.
+    choice : ndarray, shape (trials,), str
+        The port of each trial's response (the port licked first in the response window, or the trial labels),
+        :data:`NO_RESPONSE` without a response, ``""`` where unknown.
     response_window : tuple of float
-        Seconds (relative to the alignment event) in which ``response`` is decided.
+        Seconds (relative to the alignment event) in which ``choice`` is decided.
     condition : ndarray, shape (trials,), int
         Index into ``conditions``, or ``UNPERTURBED`` (-1).
     conditions : tuple of Condition
@@ -149,9 +163,7 @@ class Session:
     metadata : dict
         Facts about the decoding (see :mod:`nwb_biornn.recordings.nwbfile`): where areas, cell types, behaviour
         and light were read from, ``warnings`` (list of str), ``hidden_areas``, and, when the trials table
-        labels the animal's choice, ``choice`` (per-trial str array: ``"left"``/``"right"``/``"none"`` for
-        two-choice tasks, ``"hit"``/``"miss"``/``"false alarm"``/``"correct rejection"`` for go/no-go, ``""``
-        unknown), ``choice_task`` and ``choice_source``.
+        labels the animal's choice, ``choice_task`` (``"two-choice"`` or ``"go/no-go"``) and ``choice_source``.
     light_window : ndarray, shape (trials, 2), float, or None
         Each lit trial's own light onset and offset (s, relative to the alignment event), NaN for trials without
         decoded light; None means every trial of a condition has the condition's window.
@@ -170,7 +182,8 @@ class Session:
     input_names: tuple
     behaviour: np.ndarray
     behaviour_name: str
-    response: np.ndarray
+    ports: tuple
+    choice: np.ndarray
     response_window: tuple
     condition: np.ndarray
     conditions: tuple
@@ -188,14 +201,21 @@ class Session:
         n_trials, n_time, n_units = self.spikes.shape
         if self.light_window is not None and np.shape(self.light_window) != (n_trials, 2):
             raise ValueError(f"light_window must have shape ({n_trials}, 2), not {np.shape(self.light_window)}")
-        for name in ("trial_ids", "trial_type", "response", "condition", "excluded"):
+        for name in ("trial_ids", "trial_type", "choice", "condition", "excluded"):
             if len(getattr(self, name)) != n_trials:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_trials} trials")
         for name in ("unit_ids", "unit_area", "unit_cell_type"):
             if len(getattr(self, name)) != n_units:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n_units} units")
-        if self.inputs.shape[:2] != (n_trials, n_time) or self.behaviour.shape != (n_trials, n_time):
-            raise ValueError("inputs and behaviour must share the (trials, time) shape of spikes")
+        if self.ports not in (LICK_PORTS, CHOICE_PORTS):
+            raise ValueError(f"ports must be {LICK_PORTS} or {CHOICE_PORTS}, not {self.ports!r}")
+        if self.inputs.shape[:2] != (n_trials, n_time) or self.behaviour.shape != (n_trials, n_time, len(self.ports)):
+            raise ValueError("inputs and behaviour must share the (trials, time) shape of spikes, behaviour with "
+                             "one trace per port")
+        unknown = set(np.unique(self.choice).tolist()) - set(self.ports) - {NO_RESPONSE, ""}
+        if unknown:
+            raise ValueError(f"choice has values {sorted(unknown)} that are not ports {self.ports}, "
+                             f"{NO_RESPONSE!r} or ''")
         if len(self.input_names) != self.inputs.shape[2]:
             raise ValueError("input_names must name every input channel")
 
@@ -215,6 +235,43 @@ class Session:
     def time(self) -> np.ndarray:
         """Left edge of every bin, in seconds relative to the alignment event."""
         return self.t_start + self.dt * np.arange(self.n_time)
+
+    @property
+    def behaviour_kind(self) -> str:
+        """``"lick"`` (go/no-go: the response is to lick) or ``"choice"`` (two-choice: which port is licked)."""
+        return "choice" if self.ports == CHOICE_PORTS else "lick"
+
+    @property
+    def response(self) -> np.ndarray:
+        """Boolean mask of trials with a response (at any port)."""
+        return np.isin(self.choice, self.ports)
+
+    @property
+    def instructed(self) -> np.ndarray:
+        """The port each trial instructs (:func:`instructed_port` of its type) in a two-choice task, else ``""``."""
+        if self.behaviour_kind != "choice":
+            return np.full(self.n_trials, "", dtype=object).astype(str)
+        ports = {trial_type: instructed_port(trial_type, self.ports) for trial_type in np.unique(self.trial_type)}
+        return np.array([ports[t] for t in self.trial_type], dtype=object).astype(str)
+
+    @property
+    def outcome(self) -> np.ndarray:
+        """The behaviour scored per trial, float (trials,): whether the animal responded (lick tasks) or chose the
+        instructed port (two-choice, :attr:`instructed`); NaN where the choice or the instruction is unknown.
+
+        Perturbation effects are changes in its mean: ΔP(lick) or ΔP(correct).
+        """
+        known = self.choice != ""
+        if self.behaviour_kind == "lick":
+            return np.where(known, self.response, np.nan)
+        instructed = self.instructed
+        return np.where(known & (instructed != ""), self.choice == instructed, np.nan)
+
+    @property
+    def response_bins(self) -> slice:
+        """The bins of :attr:`response_window` (at least one): those whose centre lies inside it."""
+        start, stop = np.searchsorted(self.time + self.dt / 2, self.response_window)
+        return slice(int(start), int(max(stop, start + 1)))
 
     @property
     def areas(self) -> tuple:
@@ -248,3 +305,18 @@ class Session:
     def trials_of(self, condition_index: int) -> np.ndarray:
         """Boolean mask of usable trials of one condition (``UNPERTURBED`` for light-off trials)."""
         return self.usable & (self.condition == condition_index)
+
+
+def instructed_port(trial_type: str, ports: tuple = CHOICE_PORTS) -> str:
+    """The port a trial type names, ``""`` when it names none or several.
+
+    A port is named by its name as a word, or by its initial as a word (``"l"``, ``"r"``).
+
+    Examples
+    --------
+    >>> instructed_port("lick right"), instructed_port("L"), instructed_port("catch")
+    ('right', 'left', '')
+    """
+    words = set(re.findall(r"[a-z]+", str(trial_type).lower()))
+    named = [port for port in ports if port in words or port[0] in words]
+    return named[0] if len(named) == 1 else ""

@@ -32,7 +32,7 @@ import torch
 
 from nwb_biornn.core.config import preset
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.session import UNPERTURBED, Session, Source
+from nwb_biornn.core.session import LICK_PORTS, NO_RESPONSE, UNPERTURBED, Session, Source
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model import sparse
 from nwb_biornn.model.memory import reuse_freed_memory
@@ -49,7 +49,7 @@ def synthetic_session(n_units: int, n_time: int, n_trials: int, dt: float = 0.00
     """A :class:`Session` of random spikes: ``n_units`` units over two areas (80 % E), two trial types.
 
     Units fire as Poisson processes at random rates around :data:`FIRING_RATE`; the stimulus and go pulses
-    (10 ms) start at a quarter and at half of the trial, the lick rate is random.
+    (10 ms) start at a quarter and at half of the trial, the lick rate of its one port (go/no-go) is random.
     """
     rng = np.random.default_rng(seed)
     rates = rng.gamma(2.0, FIRING_RATE / 2, n_units) * dt
@@ -61,12 +61,13 @@ def synthetic_session(n_units: int, n_time: int, n_trials: int, dt: float = 0.00
     width = max(1, round(0.010 / dt))
     inputs[trial_type == "go", n_time // 4:n_time // 4 + width, 0] = 1
     inputs[:, n_time // 2:n_time // 2 + width, 1] = 1
-    behaviour = rng.gamma(1.0, 2.0, (n_trials, n_time)).astype(np.float32)
+    behaviour = rng.gamma(1.0, 2.0, (n_trials, n_time, len(LICK_PORTS))).astype(np.float32)
     return Session(
         spikes=spikes, dt=dt, t_start=-n_time // 2 * dt, align_event="go_cue", unit_ids=np.arange(n_units),
         unit_area=area, unit_cell_type=cell_type, trial_ids=np.arange(n_trials), trial_type=trial_type,
         inputs=inputs, input_names=INPUT_NAMES, behaviour=behaviour, behaviour_name="lick_rate",
-        response=behaviour.mean(1) > 2.0, response_window=(0.0, n_time // 2 * dt),
+        ports=LICK_PORTS, choice=np.where(behaviour.mean((1, 2)) > 2.0, LICK_PORTS[0], NO_RESPONSE),
+        response_window=(0.0, n_time // 2 * dt),
         condition=np.full(n_trials, UNPERTURBED), conditions=(), excluded=np.full(n_trials, ""),
         subject={"subject_id": "bench", "species": "Mus musculus", "sex": "U", "age": "P90D", "date_of_birth": None},
         session_id="bench", identifier="bench", session_description="random data for nwb-biornn bench",

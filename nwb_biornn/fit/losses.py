@@ -44,13 +44,13 @@ def box_filter(x: Tensor, width: int) -> Tensor:
 
 
 def population_features(spikes: Tensor, behaviour: Tensor | None, groups: list, widths: tuple[int, int]) -> Tensor:
-    """Per-trial features: the doubly filtered mean activity of each neuron group and the behaviour trace.
+    """Per-trial features: the doubly filtered mean activity of each neuron group and the behaviour traces.
 
     Parameters
     ----------
     spikes : Tensor, shape (K, T, N)
-    behaviour : Tensor, shape (K, T), or None
-        Appended as the last feature unless None.
+    behaviour : Tensor, shape (K, T, P), or None
+        Appended as the last ``P`` features (one per port) unless None.
     groups : list of index arrays
         Columns of ``spikes`` averaged together (one per area).
     widths : (int, int)
@@ -58,7 +58,7 @@ def population_features(spikes: Tensor, behaviour: Tensor | None, groups: list, 
 
     Returns
     -------
-    Tensor, shape (K, len(groups) + 1, T''), or (K, len(groups), T'') without behaviour
+    Tensor, shape (K, len(groups) + P, T''), or (K, len(groups), T'') without behaviour
     """
     averaging = group_averaging(groups, spikes.shape[-1], spikes.device).to(spikes.dtype)
     return group_features(spikes @ averaging, behaviour, widths)
@@ -66,7 +66,7 @@ def population_features(spikes: Tensor, behaviour: Tensor | None, groups: list, 
 
 def group_features(group_rates: Tensor, behaviour: Tensor | None, widths: tuple[int, int]) -> Tensor:
     """:func:`population_features` from the group means (K, T, G) already taken."""
-    stacked = group_rates if behaviour is None else torch.cat([group_rates, behaviour[..., None]], dim=-1)
+    stacked = group_rates if behaviour is None else torch.cat([group_rates, behaviour], dim=-1)
     return box_filter(box_filter(stacked, widths[0]), widths[1]).transpose(1, 2)
 
 
@@ -204,6 +204,60 @@ def rate_loss(model_mean: Tensor, data_rates: Tensor, dt: float, n_bins: int) ->
     ``model_mean`` is the trial mean (T, N) of the simulated spikes.
     """
     return (baseline_rates(model_mean, dt, n_bins) - data_rates).pow(2).mean()
+
+
+def choice_distributions(choice: np.ndarray, trial_type: np.ndarray, ports: tuple) -> dict:
+    """Recorded share of each port, then of no response, per trial type, over the trials whose choice is known.
+
+    Examples
+    --------
+    >>> choice_distributions(np.array(["left", "none", "right", ""]), np.array(["l", "l", "r", "r"]),
+    ...                      ("left", "right"))
+    {'l': array([0.5, 0. , 0.5]), 'r': array([0., 1., 0.])}
+    """
+    shares = {}
+    for kind in np.unique(trial_type):
+        known = choice[(trial_type == kind) & (choice != "")]
+        if len(known):
+            shares[str(kind)] = np.array([np.mean(known == outcome) for outcome in (*ports, "none")])
+    return shares
+
+
+def choice_loss(probabilities: Tensor, trial_type: np.ndarray, recorded: dict) -> Tensor | None:
+    """Kullback-Leibler divergence of the simulated from the recorded choice distribution, within trial types.
+
+    Parameters
+    ----------
+    probabilities : Tensor, shape (K, P + 1)
+        Each simulated trial's probability of choosing each port and of no response
+        (:func:`nwb_biornn.model.choice.first_bout_probabilities`).
+    trial_type : ndarray, shape (K,)
+    recorded : dict
+        :func:`choice_distributions` of the recorded trials.
+
+    Returns
+    -------
+    Tensor or None
+        ``sum_t w_t KL(recorded_t || mean simulated_t)``, ``w_t`` the share of simulated trials of type ``t``
+        among those whose type was recorded; zero when the distributions match; None when no type was recorded.
+
+    Examples
+    --------
+    >>> recorded = {"go": np.array([0.5, 0.5])}
+    >>> float(choice_loss(torch.tensor([[0.9, 0.1], [0.1, 0.9]]), np.array(["go", "go"]), recorded))
+    0.0
+    """
+    terms, counts = [], []
+    for kind, target in recorded.items():
+        rows = np.flatnonzero(trial_type == kind)
+        if len(rows):
+            simulated = probabilities[torch.as_tensor(rows, device=probabilities.device)].mean(0).clamp(min=1e-6)
+            target = torch.as_tensor(target, dtype=simulated.dtype, device=simulated.device)
+            terms.append(torch.special.xlogy(target, target).sum() - (target * simulated.log()).sum())
+            counts.append(len(rows))
+    if not terms:
+        return None
+    return sum(t * c for t, c in zip(terms, counts)) / sum(counts)
 
 
 class GradientNormalizer:

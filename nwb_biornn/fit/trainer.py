@@ -1,7 +1,9 @@
 """Fitting a :class:`~nwb_biornn.model.network.BioRNN` to sessions (method.md §3.2-3.5).
 
 Every step simulates a batch of trials whose task inputs are drawn from the training trials of all sessions,
-computes per session the trial-matching, PSTH and baseline-rate losses on the neurons mapped to that session,
+computes per session the trial-matching, PSTH and baseline-rate losses on the neurons mapped to that session
+(the features include the behaviour traces of each port when licks were recorded; a session whose behaviour is
+known only from trial labels has the choice loss instead, :func:`~nwb_biornn.fit.losses.choice_loss`),
 balances their gradients (:class:`~nwb_biornn.fit.losses.GradientNormalizer`), takes an AdamW step with
 gradient clipping and applies the network's constraints. Test trials are scored every ``eval_every`` steps.
 
@@ -25,12 +27,13 @@ from nwb_biornn.core.files import atomic_path
 from nwb_biornn.core.session import UNPERTURBED
 from nwb_biornn.core.split import Split
 from nwb_biornn.fit import losses, summaries
+from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.memory import reuse_freed_memory
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
 
-TASKS = ("trial", "psth", "rate")
+TASKS = ("trial", "psth", "rate", "choice")
 MAX_RECOVERIES = 5
 """Consecutive non-finite steps (each followed by a reload and a halved learning rate) before giving up."""
 
@@ -41,7 +44,8 @@ class FitResult:
 
     ``model`` holds the parameters with the lowest test loss when test trials were scored, else the last ones.
     ``history`` has one entry per step: ``step``, ``lr``, ``trial``, ``psth``, ``rate``, ``behaviour`` (z-scored
-    PSTH error of the behaviour trace), ``total`` and, on evaluation steps, ``test_total``.
+    PSTH error of the behaviour traces) or ``choice`` (for sessions known from trial labels only), ``total`` and,
+    on evaluation steps, ``test_total``.
     """
 
     model: BioRNN
@@ -128,13 +132,15 @@ def build_trainer(sessions, model_config: ModelConfig, fit_config: FitConfig, ou
                                  model_config.hidden_areas, model_config.hidden_area_neurons)
     splits = [split_trials(s, fit_config.test_fraction, fit_config.seed, fit_config.train_on_perturbed)
               for s in sessions]
-    model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], sessions[0].dt, seed=fit_config.seed).to(device)
+    model = BioRNN(model_config, layout, sessions[0].inputs.shape[2], sessions[0].dt, seed=fit_config.seed,
+                   n_ports=len(sessions[0].ports)).to(device)
     objective = _Objective(sessions, splits, layout, fit_config, device)
     return Trainer(model, objective, splits, model_config, fit_config, out_dir)
 
 
 def evaluate_losses(model: BioRNN, sessions, splits, fit_config: FitConfig, split: Split = Split.TEST) -> dict:
-    """Loss terms (``trial``, ``psth``, ``rate``, ``behaviour``) and weighted ``total`` of ``model`` on a split.
+    """Loss terms (``trial``, ``psth``, ``rate``, ``choice``, ``behaviour``) and weighted ``total`` of ``model`` on a
+    split.
 
     Uses up to ``fit_config.batch_size`` simulated trials with inputs drawn from the split's trials and the same
     fixed seed as the evaluation during :func:`fit`, so two models are compared on the same draws.
@@ -151,9 +157,9 @@ def _check_compatible(sessions):
     first = sessions[0]
     for s in sessions[1:]:
         same_grid = math.isclose(s.dt, first.dt) and s.n_time == first.n_time
-        if not same_grid or tuple(s.input_names) != tuple(first.input_names):
-            raise UserError(f"session {s.session_id!r} has a different time grid or input channels than "
-                            f"{first.session_id!r}; fit sessions with the same task and binning together")
+        if not same_grid or tuple(s.input_names) != tuple(first.input_names) or s.ports != first.ports:
+            raise UserError(f"session {s.session_id!r} has a different time grid, input channels or response ports "
+                            f"than {first.session_id!r}; fit sessions with the same task and binning together")
 
 
 def _session_neurons(layout: NeuronLayout, index: int):
@@ -167,7 +173,11 @@ def _session_neurons(layout: NeuronLayout, index: int):
 
 
 class _SessionData:
-    """The recorded side of one session's losses, precomputed on the device."""
+    """The recorded side of one session's losses, precomputed on the device.
+
+    ``traces`` says whether the session's behaviour traces were recorded (they are then features of the losses);
+    ``choices`` holds the recorded choice distributions of the choice loss when they were not.
+    """
 
     def __init__(self, session, trials: np.ndarray, layout: NeuronLayout, index: int, widths, baseline_bins, device,
                  session_neurons: tuple):
@@ -176,11 +186,15 @@ class _SessionData:
         every = np.array_equal(neurons, np.arange(layout.n_neurons))
         self.columns = None if every else losses.columns_of(neurons, device)
         spikes = torch.as_tensor(session.spikes[trials][..., units], dtype=torch.float32, device=device)
+        self.traces = session.behaviour_name != "none"
         behaviour = torch.as_tensor(session.behaviour[trials], dtype=torch.float32, device=device)
-        self.psth = losses.psth(torch.cat([spikes, behaviour[..., None]], -1), widths[0])
-        self.features = losses.population_features(spikes, behaviour, groups, widths)
+        self.n_ports, self.response_bins = len(session.ports), session.response_bins
+        self.psth = losses.psth(torch.cat([spikes, behaviour], -1) if self.traces else spikes, widths[0])
+        self.features = losses.population_features(spikes, behaviour if self.traces else None, groups, widths)
         self.rates = losses.baseline_rates(spikes.mean(0), session.dt, baseline_bins)
         self.trial_type = session.trial_type[trials]
+        self.choices = ({} if self.traces else
+                        losses.choice_distributions(session.choice[trials], self.trial_type, session.ports))
 
 
 class _Objective:
@@ -196,9 +210,6 @@ class _Objective:
             self.weights["trial"] = 0.0
         if config.baseline_window == 0:
             self.weights["rate"] = 0.0
-        self.tasks = [task for task in TASKS if self.weights[task] > 0]
-        if not self.tasks:
-            raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
         self.train = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == Split.TRAIN)]
         self.test = [(s, t) for s, split in enumerate(splits) for t in np.flatnonzero(split == Split.TEST)]
         if not self.train:
@@ -209,6 +220,11 @@ class _Objective:
                             for i, session in enumerate(sessions)
                             if len(trials := np.array([t for s, t in pool if s == i], dtype=np.int64))]
                      for name, pool in ((Split.TRAIN, self.train), (Split.TEST, self.test)) if pool}
+        if not any(data.choices for data in self.data[Split.TRAIN]):
+            self.weights["choice"] = 0.0
+        self.tasks = [task for task in TASKS if self.weights[task] > 0]
+        if not self.tasks:
+            raise UserError("every loss weight is zero; set a positive fit.loss_weights entry")
         groups, self.group_columns = [], []
         for neurons, _, session_groups in per_session:
             self.group_columns.append(slice(len(groups), len(groups) + len(session_groups)))
@@ -217,7 +233,7 @@ class _Objective:
         self._lights = {}
 
     def outputs(self, simulation) -> tuple:
-        """What the losses read from a simulation: group rates (K, T, G), neuron means (T, N), behaviour (K, T)."""
+        """What the losses read from a simulation: group rates (K, T, G), neuron means (T, N), behaviour (K, T, P)."""
         summary = summaries.summarize_spikes(simulation.spikes, self.averaging)
         return summary.group_rates, summary.neuron_mean, simulation.behaviour
 
@@ -255,7 +271,7 @@ class _Objective:
         output = self.outputs(model.simulate(inputs, light, seed=_seed(self.config.seed, -1)))
         copies = {t: output for t in self.tasks}
         terms = {name: float(value) for name, value in self.losses(copies, trial_type, split, rng).items()}
-        terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks)
+        terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks if task in terms)
         return terms
 
     def losses(self, copies: dict, trial_type: np.ndarray, split: str, rng: np.random.Generator) -> dict:
@@ -271,20 +287,29 @@ class _Objective:
             for task, (group_rates, neuron_mean, behaviour) in copies.items():
                 if data.columns is not None:
                     neuron_mean = neuron_mean[:, data.columns]
+                traces = behaviour if data.traces else None
                 if task == "trial":
                     if not np.isin(data.trial_type, trial_type).any():
                         continue
                     rates = group_rates[..., self.group_columns[data.index]]
-                    model_z, data_z = losses.zscore_features(losses.group_features(rates, behaviour, self.widths),
+                    model_z, data_z = losses.zscore_features(losses.group_features(rates, traces, self.widths),
                                                              data.features)
                     terms[task].append(losses.trial_matching_loss(model_z, data_z, self.config.trial_matching, rng,
                                                                   trial_type, data.trial_type))
                 elif task == "psth":
-                    means = torch.cat([neuron_mean, behaviour.mean(0)[:, None]], -1)
+                    means = neuron_mean if traces is None else torch.cat([neuron_mean, traces.mean(0)], -1)
                     model_psth = losses.psth(means[None], self.widths[0])
                     terms[task].append(losses.psth_loss(model_psth, data.psth))
-                    with torch.no_grad():
-                        terms["behaviour"].append(losses.psth_loss(model_psth[:, -1:], data.psth[:, -1:]))
+                    if traces is not None:
+                        with torch.no_grad():
+                            ports = slice(-data.n_ports, None)
+                            terms["behaviour"].append(losses.psth_loss(model_psth[..., ports], data.psth[..., ports]))
+                elif task == "choice":
+                    if data.choices:
+                        probabilities = first_bout_probabilities(behaviour[:, data.response_bins], self.dt)
+                        value = losses.choice_loss(probabilities, trial_type, data.choices)
+                        if value is not None:
+                            terms[task].append(value)
                 else:
                     terms[task].append(losses.rate_loss(neuron_mean, data.rates, self.dt, self.baseline_bins))
         return {task: torch.stack(values).mean() for task, values in terms.items() if values}
@@ -367,11 +392,11 @@ class Trainer:
             copies = {task: output for task in self.tasks}
         terms = self.objective.losses(copies, trial_type, Split.TRAIN, rng)
         weights = self.objective.weights
-        total = sum(weights[task] * terms[task] for task in self.tasks)
+        total = sum(weights[task] * terms[task] for task in self.tasks if task in terms)
         if not torch.isfinite(total):
             return None
         self.optimizer.zero_grad(set_to_none=True)
-        (sum(terms[task] for task in self.tasks) if self.normalizer else total).backward()
+        (sum(terms[task] for task in self.tasks if task in terms) if self.normalizer else total).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         before = self.model.snapshot()
         lr = self.optimizer.param_groups[0]["lr"]

@@ -12,9 +12,10 @@ with ``a_j = exp(-dt / tau_j)``, ``gap_j = theta_j - v_rest_j`` (reset by subtra
 ``u = (v - theta) / theta`` (``theta`` = ``ModelConfig.threshold``, the fixed threshold gap at rest, 0.1 ≙ 25 mV).
 ``L`` is the optogenetic current (:mod:`nwb_biornn.model.light`): a constant current ``c`` moves the steady
 potential by ``c``. Sigmoid units (``spiking=False``) emit ``sigmoid(temperature u) dt_ms / 2`` per step
-(at most 500 Hz) and have no reset or refractoriness. The behaviour readout is
-``softplus(b + trace_t)``, where ``trace`` leaks with ``tau_readout`` towards ``sum_{i in E} w_i z_i(t) / dt``
-(a weighted population rate in Hz), so the output is non-negative and in Hz like a lick rate.
+(at most 500 Hz) and have no reset or refractoriness. The behaviour readout has one output per port (one lick
+port for go/no-go, two for a two-choice task): ``softplus(b_p + trace_p(t))``, where ``trace_p`` leaks with
+``tau_readout`` towards ``sum_{i in E} w_ip z_i(t) / dt`` (a weighted population rate in Hz), so each output is
+non-negative and in Hz like a lick rate.
 
 Deliberate differences from the reference code (method.md §9): inhibitory synapses are active at every drawn
 delay, "same area" means the same area name, and self-connections are absent in every preset.
@@ -64,8 +65,8 @@ class Simulation:
     ----------
     spikes : Tensor, shape (K, T, N)
         Spikes (0/1) per step or, for sigmoid units, expected spikes per step.
-    behaviour : Tensor, shape (K, T)
-        Behaviour readout, in the units of ``Session.behaviour`` (Hz for a lick rate).
+    behaviour : Tensor, shape (K, T, P)
+        Behaviour readout of each of the ``P`` ports, in the units of ``Session.behaviour`` (Hz for a lick rate).
     voltage : Tensor, shape (K, T, N), optional
         Membrane potential that each step's spike is drawn from, when asked for.
     """
@@ -79,7 +80,7 @@ class _Recurrence(torch.autograd.Function):
     """The time loop of :class:`_Loop` with a hand-written backward pass (backpropagation through time).
 
     Differentiable in the external current ``(T, K, N)``, the stacked recurrent blocks, the reset gap and the
-    readout weights ``(N,)``. Returns the spikes (T, K, N) and the readout's weighted sum of them (T, K), so that
+    readout weights ``(N, P)``. Returns the spikes (T, K, N) and the readout's weighted sums of them (T, K, P), so that
     the spikes have one consumer fewer in the autograd graph: the readout's gradient reaches the spikes inside
     the backward loop instead of as a second full-size gradient that autograd would add. The forward pass keeps
     the spikes (which are also the output), the membrane potentials and, for spiking units, which neurons were
@@ -186,6 +187,8 @@ class BioRNN(torch.nn.Module):
         Step in seconds.
     seed : int
         Seed of the initial weights and synaptic delays.
+    n_ports : int
+        Behaviour outputs (``len(Session.ports)``: 1 for go/no-go, 2 for a two-choice task).
 
     Examples
     --------
@@ -194,10 +197,11 @@ class BioRNN(torch.nn.Module):
     >>> model = BioRNN(ModelConfig(), layout, n_inputs=1, dt=0.002)
     >>> sim = model.simulate(torch.zeros(3, 50, 1), seed=0)
     >>> sim.spikes.shape, sim.behaviour.shape
-    (torch.Size([3, 50, 20]), torch.Size([3, 50]))
+    (torch.Size([3, 50, 20]), torch.Size([3, 50, 1]))
     """
 
-    def __init__(self, config: ModelConfig, layout: NeuronLayout, n_inputs: int, dt: float, seed: int = 0):
+    def __init__(self, config: ModelConfig, layout: NeuronLayout, n_inputs: int, dt: float, seed: int = 0,
+                 n_ports: int = 1):
         super().__init__()
         if not dt > 0:
             raise ValueError(f"dt must be positive, not {dt}")
@@ -226,8 +230,9 @@ class BioRNN(torch.nn.Module):
         bound = 1 / math.sqrt(max(n_inputs, 1))
         self.input_weights = torch.nn.Parameter(torch.rand(n, n_inputs, generator=generator) * bound)
         n_exc = max(int(excitatory.sum()), 1)
-        self.readout_weights = torch.nn.Parameter(torch.rand(n, generator=generator) * (2 / n_exc) * excitatory)
-        self.readout_bias = torch.nn.Parameter(torch.zeros(()))
+        self.readout_weights = torch.nn.Parameter(torch.rand(n, n_ports, generator=generator) * (2 / n_exc)
+                                                  * excitatory[:, None])
+        self.readout_bias = torch.nn.Parameter(torch.zeros(n_ports))
         self.resting_potential = torch.nn.Parameter(torch.zeros(n))
         self.noise = torch.nn.Parameter(torch.full((n,), config.noise), requires_grad=config.train_noise)
         self.constraints: list = []
@@ -241,6 +246,10 @@ class BioRNN(torch.nn.Module):
     @property
     def n_inputs(self) -> int:
         return self.input_weights.shape[1]
+
+    @property
+    def n_ports(self) -> int:
+        return self.readout_weights.shape[1]
 
     def recurrent_weights(self) -> Tensor:
         """Signed effective weights ``W[post, pre]`` (zero outside the connectivity mask)."""
@@ -285,7 +294,7 @@ class BioRNN(torch.nn.Module):
         warm_draws, draws = (Draws((length, k, self.n_neurons), generator, self.config.spiking, device, dtype)
                              for length in (n_warm, n_time))
         start_drawing(warm_draws, draws)
-        trace = torch.zeros(k, device=device, dtype=dtype)
+        trace = torch.zeros(k, self.n_ports, device=device, dtype=dtype)
         with torch.no_grad():
             state = self._rest_state(k, step)
             _, warm_rate, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None,
@@ -336,7 +345,7 @@ class BioRNN(torch.nn.Module):
             shrink = 10 * config.sparsity_across * lr * before["readout_weights"].abs()
             self.readout_weights.copy_(_shrunk(self.readout_weights, shrink))
         self.weight.mul_(self.mask)
-        self.readout_weights.mul_(self.excitatory)
+        self.readout_weights.mul_(self.excitatory[:, None])
         self.resting_potential.clamp_(-config.threshold, 0.99 * config.threshold)
         self.noise.clamp_(min=0)
         for constraint in self.constraints:
@@ -367,7 +376,8 @@ class BioRNN(torch.nn.Module):
         if missing:
             raise UserError(f"the stored model lacks {sorted(missing)}; the file is incomplete or not a bioRNN model")
         n_inputs = np.asarray(arrays["input_weights"]).shape[1]
-        model = cls(config, layout, n_inputs, dt)
+        readout = np.asarray(arrays["readout_weights"])
+        model = cls(config, layout, n_inputs, dt, n_ports=readout.shape[1] if readout.ndim == 2 else 1)
         n = layout.n_neurons
         if np.asarray(arrays["recurrent_weights"]).shape != (n, n):
             raise UserError(f"the stored model has {np.asarray(arrays['recurrent_weights']).shape[0]} neurons but "
@@ -382,7 +392,8 @@ class BioRNN(torch.nn.Module):
             model.weight.copy_(signed * model.sign[None, :] * model.mask)
             for name in ("input_weights", "readout_weights", "readout_bias", "resting_potential", "threshold", "tau",
                          "noise"):
-                getattr(model, name).copy_(torch.as_tensor(np.asarray(arrays[name], dtype=np.float32)))
+                parameter = getattr(model, name)
+                parameter.copy_(torch.as_tensor(np.asarray(arrays[name], dtype=np.float32)).reshape(parameter.shape))
         return model
 
     _ARRAY_KEYS = ("recurrent_weights", "connectivity_mask", "delays", "input_weights", "readout_weights",
@@ -410,7 +421,7 @@ class BioRNN(torch.nn.Module):
     def _run(self, inputs: Tensor, light: Tensor | None, state: _State, draws: Draws, step: _Step,
              record_voltage: bool = False):
         """Integrate ``inputs`` (K, T, n_in) from ``state`` with the run's ``draws`` (being drawn); returns spikes
-        (K, T, N), the readout's weighted sum of them (K, T), the final state and, if ``record_voltage``, the
+        (K, T, N), the readout's weighted sums of them (K, T, P), the final state and, if ``record_voltage``, the
         membrane potential of every step (K, T, N), else None."""
         n_time = inputs.shape[1]
         external = self._external(inputs, light, draws, step)
@@ -421,7 +432,7 @@ class BioRNN(torch.nn.Module):
                      rate_scale=dt_ms / 2, draws=draws,
                      sparse_density=sparse_density_limit(external.device, self.config.spiking, *external.shape[1:],
                                                          len(step.delays)))
-        readout = self.readout_weights * self.excitatory
+        readout = self.readout_weights * self.excitatory[:, None]
         differentiable = (external, step.recurrent, step.gap, readout)
         if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
             spikes, rate = _Recurrence.apply(*differentiable, loop)
@@ -431,7 +442,7 @@ class BioRNN(torch.nn.Module):
         prefix = len(state.history)
         final = _State(loop.v, loop.free_from - n_time, loop.buffer[-prefix:].detach())
         voltage = loop.potentials.transpose(0, 1).clone() if record_voltage else None
-        return spikes.transpose(0, 1), rate.T, final, voltage
+        return spikes.transpose(0, 1), rate.transpose(0, 1), final, voltage
 
     def _external(self, inputs: Tensor, light: Tensor | None, draws: Draws, step: _Step) -> Tensor:
         """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``); its
@@ -451,15 +462,15 @@ class BioRNN(torch.nn.Module):
         return external
 
     def _readout_trace(self, weighted: Tensor, start: Tensor) -> Tensor:
-        """Leaky trace (K, T) of the weighted excitatory rate (``weighted`` spikes per step, (K, T), over ``dt``),
-        starting from ``start`` (K,)."""
+        """Leaky trace (K, T, P) of the weighted excitatory rates (``weighted`` spikes per step, (K, T, P), over
+        ``dt``), starting from ``start`` (K, P)."""
         n_time = weighted.shape[1]
         kappa = math.exp(-self.dt / self.config.tau_readout)
         lag = torch.arange(n_time, device=weighted.device)
         diff = (lag[:, None] - lag[None, :]).to(weighted.dtype)
         kernel = torch.where(diff >= 0, (1 - kappa) * torch.exp(diff.clamp(min=0) * math.log(kappa)), 0.0)
         decay = torch.exp((lag + 1).to(weighted.dtype) * math.log(kappa))
-        return (weighted / self.dt) @ kernel.T + start[:, None] * decay
+        return kernel @ (weighted / self.dt) + start[:, None, :] * decay[:, None]
 
 
 @dataclass
@@ -573,7 +584,7 @@ class _Loop:
     def backward(self, grad_spikes: Tensor, grad_weighted: Tensor, recurrent: Tensor, gap: Tensor, readout: Tensor,
                  needs_grad) -> tuple:
         """Gradients w.r.t. ``external``, ``recurrent``, ``gap`` and ``readout`` of :meth:`run` (with ``keep``)
-        and :func:`_weighted_sum` of its spikes, given those of the spikes (T, K, N) and of the sum (T, K)."""
+        and :func:`_weighted_sum` of its spikes, given those of the spikes (T, K, N) and of the sums (T, K, P)."""
         n_time, k, n = grad_spikes.shape
         buffer, d_min, spiking = self.buffer, self.delays[0], self.spiking
         prefix = len(buffer) - n_time
@@ -586,7 +597,7 @@ class _Loop:
         chunk_start, slopes = n_time, None
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
-            addend = torch.mul(grad_weighted[b0:b1].unsqueeze(-1), readout).add_(grad_spikes[b0:b1])
+            addend = torch.matmul(grad_weighted[b0:b1], readout.T).add_(grad_spikes[b0:b1])
             grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
             for t in reversed(range(b0, b1)):
                 if t < chunk_start:
@@ -609,14 +620,15 @@ class _Loop:
             previous = buffer[prefix - 1:prefix - 1 + n_time]
             grad_gap = -sum((grad_v[c0:c0 + CHUNK_STEPS] * previous[c0:c0 + CHUNK_STEPS]).sum((0, 1))
                             for c0 in range(0, n_time, CHUNK_STEPS))
-        grad_readout = buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(-1) if needs_grad[3] else None
+        grad_readout = (buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(n_time * k, -1)
+                        if needs_grad[3] else None)
         return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap, grad_readout
 
 
 def _weighted_sum(spikes: Tensor, weights: Tensor) -> Tensor:
-    """``spikes @ weights`` for time-major spikes (T, K, N) and weights (N,), shape (T, K)."""
+    """``spikes @ weights`` for time-major spikes (T, K, N) and weights (N, P), shape (T, K, P)."""
     n_time, k, n = spikes.shape
-    return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k)
+    return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k, weights.shape[1])
 
 
 def _delayed_product(addend: Tensor, buffer: Tensor, now: int, lags: list, stacked: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ _ARRAY_FIELDS = {"recurrent_weights": "recurrent_weights", "connectivity_mask": 
                  "delays": "delays", "input_weights": "input_weights", "readout_weights": "readout_weights",
                  "resting_potential": "resting_potential", "threshold": "threshold", "tau": "membrane_time_constant",
                  "noise": "noise", "refractory_steps": "refractory_steps"}
-"""``BioRNN.to_arrays`` key -> BioRNNModel dataset (``readout_bias`` is an attribute)."""
+"""``BioRNN.to_arrays`` key -> BioRNNModel dataset (``readout_bias``, one value per port, is an attribute)."""
 
 
 def model_id(model) -> str:
@@ -49,7 +49,8 @@ def model_container(model, name: str, description: str, fit_config: FitConfig | 
         name=name, description=description, model_id=model_id(model), preset=model.config.preset,
         software=SOFTWARE, software_version=__version__, dt=float(model.dt),
         random_seed=int(fit_config.seed) if fit_config is not None else None,
-        hyperparameters=json.dumps(hyperparameters), readout_bias=float(arrays["readout_bias"]),
+        hyperparameters=json.dumps(hyperparameters),
+        readout_bias=np.atleast_1d(np.asarray(arrays["readout_bias"], np.float64)),
         neurons=_neuron_table(model.layout, unit_rows, units), source_units=units, **datasets, **attributes)
 
 
@@ -71,7 +72,7 @@ def _neuron_table(layout: NeuronLayout, unit_rows, units) -> BioRNNNeuronTable:
 
 
 def network_from_container(container):
-    """The BioRNN stored in a BioRNNModel container."""
+    """The BioRNN stored in a BioRNNModel container (one readout port when the file predates ports)."""
     from nwb_biornn.model.network import BioRNN
     hyperparameters = json.loads(container.hyperparameters)
     config = from_dict(ModelConfig, hyperparameters["model"])
@@ -82,5 +83,5 @@ def network_from_container(container):
                           unit=np.asarray(neurons["unit_column"][:], np.int64),
                           areas=tuple(hyperparameters["areas"]))
     arrays = {key: np.asarray(getattr(container, field)[()]) for key, field in _ARRAY_FIELDS.items()}
-    arrays["readout_bias"] = np.float32(container.readout_bias)
+    arrays["readout_bias"] = np.asarray(container.readout_bias, np.float32)
     return BioRNN.from_arrays(config, layout, float(container.dt), arrays)

@@ -1,7 +1,7 @@
 """What ``nwb-biornn info`` shows about a model file, read from NWB alone (no torch).
 
-:func:`describe_model_file` gathers the facts as a JSON-able dict (source, model, neurons, across-area sparsity,
-training, held-out scores, predictions); :func:`nwb_biornn.render.text.format_info` renders it as text.
+:func:`describe_model_file` gathers the facts as a JSON-able dict (source, behaviour, model, neurons, across-area
+sparsity, training, held-out scores, predictions); :func:`nwb_biornn.render.text.format_info` renders it as text.
 """
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import json
 
 import numpy as np
 
+from nwb_biornn.core.session import CHOICE_PORTS, LICK_PORTS
 from nwb_biornn.nwbio.common import FITTED_SESSION, MODEL, MODULE, PREDICTIONS, REFERENCE, TARGETS, python_scalar
 from nwb_biornn.nwbio.read import open_model_file
 
 
 def describe_model_file(path) -> dict:
-    """What ``nwb-biornn info`` shows: source, model, neurons, sparsity, training, held-out scores, predictions.
+    """What ``nwb-biornn info`` shows: source, behaviour, model, neurons, sparsity, training, held-out scores,
+    predictions.
+
+    ``behaviour`` is ``{"name", "kind", "ports"}``: the trace fitted (``lick_rate`` or ``none``), ``"lick"``
+    (go/no-go) or ``"choice"`` (two-choice), and the response ports (``["lick"]`` for files that predate ports).
 
     Reads only NWB (no torch). Raises :class:`UserError` like :func:`~nwb_biornn.nwbio.read_model_file`.
     """
@@ -47,6 +52,7 @@ def describe_model_file(path) -> dict:
                        **_provenance(grid)},
             "subject_id": nwbfile.subject.subject_id if nwbfile.subject else None,
             "session_id": nwbfile.session_id,
+            "behaviour": _behaviour(grid),
             "model_id": container.model_id, "preset": container.preset, "seed": int(container.random_seed),
             "config": {table: container.hyperparameter_values.get(table, {}) for table in ("model", "fit")},
             "software": f"{container.software} {container.software_version}",
@@ -60,6 +66,12 @@ def describe_model_file(path) -> dict:
             "has_reference": REFERENCE in module.data_interfaces,
             "targeted_sets": len(module[TARGETS]) if TARGETS in module.data_interfaces else 0,
         }
+
+
+def _behaviour(grid) -> dict:
+    ports = LICK_PORTS if grid.ports is None else tuple(str(port) for port in grid.ports)
+    return {"name": grid.behaviour_name, "kind": "choice" if ports == CHOICE_PORTS else "lick",
+            "ports": list(ports)}
 
 
 def _provenance(grid) -> dict:

@@ -19,7 +19,7 @@ from ndx_biornn import UnitResponseSeries
 from nwb_biornn.analysis.predictions import ConditionPrediction
 from nwb_biornn.core.config import FitConfig, ModelConfig, from_dict
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.session import Condition, Session, Source
+from nwb_biornn.core.session import LICK_PORTS, NO_RESPONSE, Condition, Session, Source
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.nwbio.common import (
     ALIGN_TIMES,
@@ -161,8 +161,7 @@ def _session(nwbfile, grid, container, layout, session_index) -> Session:
         unit_cell_type=np.asarray(units["biornn_cell_type"][:]).astype(str)[rows],
         trial_ids=np.asarray(trials.id[:]), trial_type=np.asarray(trials["biornn_trial_type"][:]).astype(str),
         inputs=np.asarray(grid.inputs[()], np.float32), input_names=tuple(str(n) for n in grid.input_names[:]),
-        behaviour=np.asarray(grid.behaviour[()], np.float32), behaviour_name=grid.behaviour_name,
-        response=np.asarray(trials["biornn_response"][:], bool),
+        behaviour_name=grid.behaviour_name, **_behaviour(grid, trials),
         response_window=tuple(float(t) for t in grid.response_window),
         condition=np.asarray(trials["biornn_condition"][:], np.int64),
         conditions=tuple(Condition(**c) for c in metadata["conditions"]),
@@ -174,6 +173,21 @@ def _session(nwbfile, grid, container, layout, session_index) -> Session:
         light_window=np.column_stack([np.asarray(trials[f"biornn_light_{edge}"][:], float)
                                       for edge in ("onset", "offset")])
         if "biornn_light_onset" in trials.colnames else None)
+
+
+def _behaviour(grid, trials) -> dict:
+    """The session's ``behaviour`` (trials, time, ports), ``ports`` and ``choice``.
+
+    Files written before ndx-biornn 0.2.0 have one port, ``lick``: a 2-D behaviour trace, no ``ports`` and a
+    boolean ``biornn_response`` column instead of ``biornn_choice``.
+    """
+    behaviour = np.asarray(grid.behaviour[()], np.float32)
+    if grid.ports is None:
+        response = np.asarray(trials["biornn_response"][:], bool)
+        return {"behaviour": behaviour[:, :, None], "ports": LICK_PORTS,
+                "choice": np.where(response, LICK_PORTS[0], NO_RESPONSE)}
+    return {"behaviour": behaviour, "ports": tuple(str(port) for port in grid.ports),
+            "choice": np.asarray(trials["biornn_choice"][:]).astype(str)}
 
 
 def _read_predictions(module, units, conditions=()) -> list:

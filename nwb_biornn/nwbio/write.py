@@ -29,7 +29,7 @@ from nwb_biornn import __version__
 from nwb_biornn.core.config import preset_label
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.files import atomic_path, write_dandiset_yaml
-from nwb_biornn.core.session import Session, Source
+from nwb_biornn.core.session import NO_RESPONSE, Session, Source
 from nwb_biornn.core.split import Split
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.nwbio.common import (
@@ -225,7 +225,8 @@ def _copy_trials(source: NWBFile, nwbfile: NWBFile, session: Session, split: np.
         "biornn_trial_type": ("Trial type the model compares behaviour within.", session.trial_type.astype(str)),
         "biornn_condition": ("Row of the session's light conditions, -1 without light.",
                              session.condition.astype(np.int64)),
-        "biornn_response": ("Whether the behavioural response happened.", session.response.astype(bool)),
+        "biornn_choice": (f"The port of the trial's response (one of {', '.join(session.ports)}), "
+                          f"'{NO_RESPONSE}' without a response, '' where unknown.", session.choice.astype(str)),
         "biornn_align_time": (f"Time of the {session.align_event} alignment event (s, session clock).", align),
         "biornn_excluded": ("Why the trial was excluded ('' if usable).", session.excluded.astype(str)),
     }
@@ -375,7 +376,7 @@ def _fitted_session(nwbfile, session: Session) -> FittedSession:
     return FittedSession(
         name=FITTED_SESSION, t_start=float(session.t_start), dt=float(session.dt), num_bins=session.n_time,
         align_event=session.align_event, response_window=[float(t) for t in session.response_window],
-        behaviour_name=session.behaviour_name, source_path=portable_source_name(source),
+        behaviour_name=session.behaviour_name, ports=list(session.ports), source_path=portable_source_name(source),
         source_identifier=session.identifier,
         metadata=json.dumps(metadata), input_names=list(session.input_names),
         inputs=H5DataIO(np.ascontiguousarray(session.inputs, dtype=np.float32), chunks=True, **GZIP),

@@ -9,8 +9,11 @@ clock; :mod:`nwb_biornn.recordings.nwbfile` turns those into a :class:`~nwb_bior
   reasons the source gives to leave trials out (early lick, bad trial, free water).
 * :func:`read_photostim` -> :class:`Photostim`: one :class:`LightEpoch` per light epoch, from the first layout
   found among :data:`PHOTOSTIM_ADAPTERS`.
-* :func:`read_choice`: the side licked (two-choice) or the go/no-go outcome from trial labels.
-* :func:`read_licks`, :func:`unit_locations`, :func:`unit_cell_types`, :func:`site_locations`.
+* :func:`read_choice`: the side licked (two-choice) or the go/no-go outcome from trial labels;
+  :func:`labelled_choice`: the ports and per-trial choice of a session without lick events.
+* :func:`read_licks` -> :class:`Licks`: lick times per port (left and right when the series' names say the
+  side, one ``lick`` port otherwise).
+* :func:`unit_locations`, :func:`unit_cell_types`, :func:`site_locations`.
 
 **No-light sentinels.** In every adapter a light cell that is ``'N/A'``, ``'n/a'``, ``'NA'``, ``'none'``, ``''``,
 NaN or None (:data:`MISSING_TEXT`), and a power of zero, mean "no light": the trial is a light-off trial, not an
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import CHOICE_PORTS, LICK_PORTS, NO_RESPONSE
 from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, areas_in_text
 
 MISSING_TEXT = ("", "n/a", "na", "none", "nan", "null", "unknown", "no stim", "nostim", "no stimulation")
@@ -70,8 +74,6 @@ class TrialTable:
     where the trial has none."""
     trial_type: np.ndarray
     excluded: np.ndarray
-    outcome_response: np.ndarray | None
-    """Response (True) / no response (False) from an outcome column, when there is one."""
     sources: dict = field(default_factory=dict)
     """Event name -> where it was read from (column or series name)."""
     choice: "Choice | None" = None
@@ -244,7 +246,7 @@ def read_trials(nwbfile, path: str) -> TrialTable:
     choice = read_choice(table)
     return TrialTable(ids=np.asarray(table.id[:], int), start=start, stop=stop, events=events,
                       trial_type=_trial_types(table, names), excluded=_source_exclusions(table, names),
-                      outcome_response=_outcome_response(table, names, choice), sources=sources, choice=choice)
+                      sources=sources, choice=choice)
 
 
 def _fill_stop(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -291,22 +293,6 @@ def _source_exclusions(table, names) -> np.ndarray:
         if name in names:
             mark(np.asarray([_numbers(value)[:1] == [1.0] for value in column(table, name)]), name.replace("_", " "))
     return excluded.astype(str)
-
-
-def _outcome_response(table, names, choice: Choice | None = None) -> np.ndarray | None:
-    """Whether the animal responded, from the trial labels: in a two-choice task a lick of either side (an
-    early lick, whose side the labels do not give, is not counted: such trials are excluded anyway), in other
-    tasks an outcome that is not a miss, an ignore, a correct rejection or missing."""
-    if choice is not None and choice.task == "two-choice":
-        return np.isin(choice.labels, ("left", "right"))
-    for name in ("outcome", "response"):
-        if name in names:
-            text = [_text(value).lower() for value in column(table, name)]
-            return np.array([value not in ("ignore", "no response", "miss", "cr", "noresponse", "correct rejection")
-                             and value not in MISSING_TEXT for value in text])
-    if choice is not None:
-        return np.isin(choice.labels, ("hit", "false alarm"))
-    return None
 
 
 _SIDES = {"left": "left", "l": "left", "lick left": "left", "lick l trial": "left", "right": "right", "r": "right",
@@ -383,6 +369,38 @@ def _go_nogo(kind: str, result: str) -> str:
     responded = result not in _NO_RESPONSE and result not in ("miss", "cr")
     return {(True, True): "hit", (True, False): "miss", (False, True): "false alarm",
             (False, False): "correct rejection"}[go, responded]
+
+
+_GO_NOGO_CHOICE = {"hit": LICK_PORTS[0], "false alarm": LICK_PORTS[0], "miss": NO_RESPONSE,
+                   "correct rejection": NO_RESPONSE}
+
+
+def labelled_choice(table, choice: Choice | None) -> tuple[tuple, np.ndarray, str]:
+    """The ports, the per-trial ``Session.choice`` and its source that the trial labels give a session without
+    lick events.
+
+    Two-choice labels (:func:`read_choice`) give :data:`~nwb_biornn.core.session.CHOICE_PORTS` and the side;
+    go/no-go labels give :data:`~nwb_biornn.core.session.LICK_PORTS`, ``"lick"`` for a hit or a false alarm and
+    ``"none"`` for a miss or a correct rejection; an ``outcome``/``response`` column alone gives ``"lick"``
+    unless it says no response (a miss, an ignore, a correct rejection...). ``""`` wherever the labels do not
+    tell (an early lick, a missing label), and on every trial of a table without labels.
+    """
+    if choice is not None and choice.task == "two-choice":
+        return CHOICE_PORTS, choice.labels, choice.source
+    if choice is not None:
+        labels = [_GO_NOGO_CHOICE.get(label, "") for label in choice.labels]
+        return LICK_PORTS, np.array(labels, dtype=object).astype(str), choice.source
+    name = next((name for name in ("outcome", "response") if name in table.colnames), None)
+    if name is None:
+        return LICK_PORTS, np.full(len(table), ""), ""
+    labels = [_responded(_text(value).lower()) for value in column(table, name)]
+    return LICK_PORTS, np.array(labels, dtype=object).astype(str), f"trials.{name}"
+
+
+def _responded(result: str) -> str:
+    if result in MISSING_TEXT or "early" in result:
+        return ""
+    return NO_RESPONSE if result in _NO_RESPONSE + ("miss", "cr", "correct rejection") else LICK_PORTS[0]
 
 
 # --- optogenetics ------------------------------------------------------------------------------------------------
@@ -801,13 +819,46 @@ def lick_series(nwbfile) -> dict:
     return {name: s for name, s in event_series(nwbfile).items() if "lick" in name and "time" in name}
 
 
-def read_licks(nwbfile) -> tuple[np.ndarray, list[str]] | None:
-    """All lick times of :func:`lick_series`, sorted, with the series names; None when the file has none."""
+@dataclass(frozen=True)
+class Licks:
+    """Lick times on the session clock, per port."""
+
+    times: dict
+    """Port -> sorted lick times: ``left`` and ``right`` (:data:`~nwb_biornn.core.session.CHOICE_PORTS`), or
+    ``lick`` (:data:`~nwb_biornn.core.session.LICK_PORTS`)."""
+    names: list
+    """The series read, sorted."""
+
+    @property
+    def ports(self) -> tuple:
+        return tuple(self.times)
+
+
+def lick_side(name: str) -> str | None:
+    """The side a lick series' name gives (``left_lick_times``, ``lick_right_times``...), None when it names
+    neither side or both.
+
+    Examples
+    --------
+    >>> lick_side("lick_left_times"), lick_side("right_lick_times"), lick_side("lick_times")
+    ('left', 'right', None)
+    """
+    sides = [side for side in CHOICE_PORTS if side in name.lower()]
+    return sides[0] if len(sides) == 1 else None
+
+
+def read_licks(nwbfile) -> Licks | None:
+    """The licks of :func:`lick_series` per port, None when the file has none: one port per side when every
+    series' name gives its side (:func:`lick_side`), else all licks on the one ``lick`` port."""
     series = lick_series(nwbfile)
     if not series:
         return None
-    times = np.sort(np.concatenate([series_times(s) for s in series.values()]))
-    return times, sorted(s.name for s in series.values())
+    sides = {name: lick_side(name) for name in series}
+    ports = CHOICE_PORTS if all(sides.values()) else LICK_PORTS
+    times = {port: np.sort(np.concatenate([np.empty(0)] + [series_times(s) for name, s in series.items()
+                                                            if ports == LICK_PORTS or sides[name] == port]))
+             for port in ports}
+    return Licks(times, sorted(s.name for s in series.values()))
 
 
 UNIT_AREA_COLUMNS = ("location", "brain_area", "anno_name", "brain_region", "area")

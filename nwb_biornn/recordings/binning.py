@@ -127,7 +127,15 @@ def lick_rate(lick_times: np.ndarray, align: np.ndarray, t_start: float, dt: flo
     return ((cumulative[:, box:] - cumulative[:, :-box]) / (box * dt)).astype(np.float32)
 
 
-def any_event_in(times: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """Boolean per trial: is there an event time in ``[start, stop)``?"""
+def first_event_in(times: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Per trial, the first event time in ``[start, stop)``, NaN where there is none.
+
+    Examples
+    --------
+    >>> first_event_in(np.array([1.0, 5.0, 5.5]), np.array([0.0, 1.5, 5.0]), np.array([1.0, 4.0, 6.0])).tolist()
+    [nan, nan, 5.0]
+    """
     times = np.sort(np.asarray(times, float))
-    return np.searchsorted(times, stop, side="left") > np.searchsorted(times, start, side="left")
+    first = np.searchsorted(times, start, side="left")
+    found = first < np.searchsorted(times, stop, side="left")
+    return np.where(found, np.r_[times, np.nan][first], np.nan)

@@ -5,8 +5,18 @@ The file is opened read-only and closed before returning; nothing is ever writte
 * **Alignment** (``align="auto"``): the go cue when the file has one, else the sample (stimulus) onset, else the
   trial start. Trials without the alignment event are excluded.
 * **Response window** (default): :data:`RESPONSE_DURATION` seconds from the go cue (from the alignment event
-  when there is no go cue), clipped to the typical trial end. ``Session.response`` is a lick inside it (or,
-  without lick events, the trials table's ``outcome``/``response`` column).
+  when there is no go cue), clipped to the typical trial end.
+* **Behaviour from lick events**: lick event series whose names give the side (``left_lick_times`` /
+  ``right_lick_times`` in 000363, 000060, 000010/11; ``lick_left_times`` / ``lick_right_times`` in 000006)
+  make a two-choice session: ``Session.ports`` is ``("left", "right")`` and ``Session.behaviour`` holds the left
+  and the right lick rate (:func:`nwb_biornn.recordings.binning.lick_rate`). Lick series without a side (the
+  ``demo``'s ``lick_times``) make one ``("lick",)`` port with the rate of all licks. ``Session.choice`` is the
+  port licked first inside the response window (``"none"`` without a lick there, ``""`` when the first licks
+  of two ports coincide or the trial has no alignment event); labels in the trials table do not override it.
+* **Behaviour without lick events**: the trial labels give the choice and the ports
+  (:func:`nwb_biornn.recordings.adapters.labelled_choice`): two-choice labels the side licked, go/no-go labels
+  or an ``outcome``/``response`` column ``"lick"``/``"none"``, ``""`` where they do not tell and on every trial
+  of a file without labels; ``Session.behaviour`` is zeros and ``behaviour_name`` ``"none"``.
 * **Window** (default): from :data:`BASELINE` seconds before the earliest of stimulus onset, light onset and
   response window, to the latest light offset (plus ramp) or response-window end, clipped to the typical
   (median) trial start and stop.
@@ -23,9 +33,6 @@ The file is opened read-only and closed before returning; nothing is ever writte
   area has no recorded unit keeps its trials out ("target area X not recorded") unless the area is one of
   ``hidden_areas`` (modelled by hidden neurons), and a warning names the area, the stimulation site's and the
   units' locations and the fix.
-* **Behaviour without lick events**: ``Session.response`` comes from the trial labels (a lick of either side in
-  a two-choice task), and the choice itself (the side licked, or the go/no-go outcome) is kept in
-  ``Session.metadata["choice"]`` (see :func:`nwb_biornn.recordings.adapters.read_choice`).
 * **Inputs**: a 10 ms pulse channel named after each trial type (``"left"``, ``"go"``...) at the sample onset of
   the trials of that type, and ``go_cue`` at the go cue (left out when it always coincides with the sample
   onset); a ``trial_start`` channel when the file has neither.
@@ -33,8 +40,8 @@ The file is opened read-only and closed before returning; nothing is ever writte
   cell types, behaviour and the alignment event were read from (``*_source``), holds the session-clock time
   of every trial's alignment event (``align_times``), the ``warnings`` of the decoding, the ``hidden_areas``
   asked for, the location texts of the units (``unit_locations``, distinct) and of the stimulation sites
-  (``site_locations``), and the choice labels (``choice``, ``choice_task``, ``choice_source``) when the trials
-  table has them.
+  (``site_locations``), and the task and columns of the choice labels (``choice_task``, ``choice_source``) when
+  the trials table has them.
 """
 from __future__ import annotations
 
@@ -48,7 +55,7 @@ import numpy as np
 from pynwb import NWBHDF5IO
 
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.session import UNPERTURBED, Condition, Session, Source
+from nwb_biornn.core.session import NO_RESPONSE, UNPERTURBED, Condition, Session, Source
 from nwb_biornn.recordings import adapters, binning
 from nwb_biornn.recordings.areas import UNKNOWN_AREA, area_of, coordinates_in_text
 
@@ -186,17 +193,8 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
     spikes[~has_align] = 0
 
     inputs, input_names = _inputs(trials, grid_align, t_start, dt, n_bins)
-    licks = adapters.read_licks(nwbfile)
-    if licks is not None:
-        behaviour = binning.lick_rate(licks[0], grid_align, t_start, dt, n_bins)
-        response = binning.any_event_in(licks[0], grid_align + response_window[0], grid_align + response_window[1])
-        behaviour_name, behaviour_source = "lick_rate", ", ".join(licks[1])
-    else:
-        behaviour = np.zeros((len(trials), n_bins), np.float32)
-        response = trials.outcome_response if trials.outcome_response is not None else np.zeros(len(trials), bool)
-        behaviour_name = "none"
-        behaviour_source = trials.choice.source if trials.choice is not None else \
-            "the trials' outcome column" if trials.outcome_response is not None else ""
+    behaviour, behaviour_name, ports, choice, behaviour_source = _behaviour(
+        nwbfile, trials, grid_align, has_align, t_start, dt, n_bins, response_window)
 
     modelled = set(unit_area.tolist()) | set(hidden_areas)
     condition, conditions, light_window, light_reasons = _conditions(photostim, trials, align, grid_align,
@@ -204,10 +202,9 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
     excluded = _exclusions(trials, has_align, align, light_reasons, observed)
     sites = adapters.site_locations(nwbfile)
     warnings_ = _unrecorded_warnings(conditions, condition, unit_area, locations, sites, hidden_areas)
-    choice = {}
+    labels = {}
     if trials.choice is not None:
-        choice = {"choice": trials.choice.labels, "choice_task": trials.choice.task,
-                  "choice_source": trials.choice.source}
+        labels = {"choice_task": trials.choice.task, "choice_source": trials.choice.source}
     inputs[~has_align] = 0.0
     behaviour[~has_align] = 0.0
 
@@ -216,7 +213,7 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
         spikes=spikes, dt=float(dt), t_start=float(t_start), align_event=align,
         unit_ids=np.asarray(units.id[:], int), unit_area=unit_area, unit_cell_type=np.asarray(cell_type, str),
         trial_ids=trials.ids, trial_type=trials.trial_type, inputs=inputs, input_names=input_names,
-        behaviour=behaviour, behaviour_name=behaviour_name, response=np.asarray(response, bool),
+        behaviour=behaviour, behaviour_name=behaviour_name, ports=ports, choice=choice,
         response_window=(float(response_window[0]), float(response_window[1])),
         condition=condition, conditions=conditions, excluded=excluded,
         subject={key: getattr(subject, key, None) if subject is not None else None
@@ -228,9 +225,29 @@ def _session(nwbfile, path, align, window, dt, area_map, source, response_window
                   "cell_type_source": cell_type_source, "behaviour_source": behaviour_source,
                   "align_source": trials.sources[align], "align_times": align_times,
                   "warnings": warnings_, "hidden_areas": list(hidden_areas),
-                  "unit_locations": list(dict.fromkeys(str(t) for t in locations)), "site_locations": sites, **choice},
+                  "unit_locations": list(dict.fromkeys(str(t) for t in locations)), "site_locations": sites, **labels},
         light_window=light_window,
     )
+
+
+def _behaviour(nwbfile, trials, align, has_align, t_start, dt, n_bins, response_window) -> tuple:
+    """(behaviour, behaviour_name, ports, choice, behaviour_source): per-port lick rates and the first-lick choice
+    when the file has lick events, else zero traces and the choice of the trial labels (module docstring)."""
+    licks = adapters.read_licks(nwbfile)
+    if licks is None:
+        ports, choice, source = adapters.labelled_choice(nwbfile.trials, trials.choice)
+        return np.zeros((len(trials), n_bins, len(ports)), np.float32), "none", ports, choice, source
+    behaviour = np.stack([binning.lick_rate(times, align, t_start, dt, n_bins) for times in licks.times.values()],
+                         axis=-1)
+    first = np.column_stack([binning.first_event_in(times, align + response_window[0], align + response_window[1])
+                             for times in licks.times.values()])
+    first = np.where(np.isnan(first), np.inf, first)                       # (trials, ports), inf: no lick
+    earliest = first.min(axis=1)
+    licked = np.isfinite(earliest)
+    choice = np.where(licked, np.asarray(licks.ports)[first.argmin(axis=1)], NO_RESPONSE).astype(object)
+    tied = (first == earliest[:, None]).sum(axis=1) > 1
+    choice[(licked & tied) | ~has_align] = ""
+    return behaviour, "lick_rate", licks.ports, choice.astype(str), ", ".join(licks.names)
 
 
 def _choose_alignment(trials, align, path) -> str:

@@ -23,23 +23,40 @@ def _save(fig: Figure, path) -> Path:
     return Path(path)
 
 
-def plot_behaviour_changes(predictions: list, path: Path) -> Path:
-    """Scatter of predicted against recorded change in response probability, one point per condition."""
+def plot_behaviour_changes(predictions: list, path: Path, kind: str = "lick") -> Path:
+    """Scatter of predicted against recorded change in P(lick) or P(correct) (``kind`` ``"choice"``), one point
+    per condition; for a two-choice session a second panel has one point per condition and trial type."""
     scored = [p for p in predictions if p.n_heldout_trials]
-    fig = Figure(figsize=(4.5, 4.5))
-    ax = fig.subplots()
-    recorded = np.array([p.recorded_delta_behaviour for p in scored])
-    predicted = np.array([p.predicted_delta_behaviour for p in scored])
-    colors = ["tab:blue" if p.condition.cell_type == "I" else "tab:red" for p in scored]
+    measure = "P(correct)" if kind == "choice" else "P(lick)"
+    fig = Figure(figsize=(9, 4.5) if kind == "choice" else (4.5, 4.5))
+    axes = fig.subplots(1, 2 if kind == "choice" else 1, squeeze=False)[0]
+    _diagonal(axes[0])
+    axes[0].scatter([p.recorded_delta_behaviour for p in scored], [p.predicted_delta_behaviour for p in scored],
+                    c=["tab:blue" if p.condition.cell_type == "I" else "tab:red" for p in scored],
+                    s=[12 + 3 * p.n_heldout_trials for p in scored], alpha=0.8)
+    for p in scored:
+        axes[0].annotate(p.condition.label, (p.recorded_delta_behaviour, p.predicted_delta_behaviour), fontsize=6,
+                         alpha=0.7)
+    axes[0].set(xlabel=f"recorded Δ{measure}", ylabel=f"predicted Δ{measure}",
+                title="held-out perturbations (blue: I, red: E)")
+    if kind == "choice":
+        _diagonal(axes[1])
+        types = sorted({t for p in scored for t in p.delta_by_trial_type})
+        for marker, trial_type in zip("o^sDv", types):
+            deltas = [p.delta_by_trial_type[trial_type] for p in scored if trial_type in p.delta_by_trial_type]
+            axes[1].scatter([d["recorded"] for d in deltas], [d["predicted"] for d in deltas], marker=marker,
+                            alpha=0.8, label=trial_type)
+        axes[1].legend(fontsize=7, frameon=False)
+        axes[1].set(xlabel=f"recorded Δ{measure}", ylabel=f"predicted Δ{measure}", title="per trial type")
+    return _save(fig, path)
+
+
+def _diagonal(ax) -> None:
+    """Identity line and zero axes on a recorded-vs-predicted panel of changes in probability."""
     ax.axline((0, 0), slope=1, color="0.7", lw=1)
     ax.axhline(0, color="0.9", lw=1)
     ax.axvline(0, color="0.9", lw=1)
-    ax.scatter(recorded, predicted, c=colors, s=[12 + 3 * p.n_heldout_trials for p in scored], alpha=0.8)
-    for p, x, y in zip(scored, recorded, predicted):
-        ax.annotate(p.condition.label, (x, y), fontsize=6, alpha=0.7)
-    ax.set(xlabel="recorded Δ response probability", ylabel="predicted Δ response probability",
-           xlim=(-1, 1), ylim=(-1, 1), title="held-out perturbations (blue: I, red: E)")
-    return _save(fig, path)
+    ax.set(xlim=(-1, 1), ylim=(-1, 1))
 
 
 def plot_condition_psths(prediction, control_time, control_psth, path: Path) -> Path:
@@ -66,7 +83,7 @@ def plot_training_curves(history: list, path: Path) -> Path:
     fig = Figure(figsize=(5, 3.2))
     ax = fig.subplots()
     steps = np.array([h["step"] for h in history])
-    for key in ("trial", "psth", "rate", "behaviour", "test_total"):
+    for key in ("trial", "psth", "rate", "choice", "behaviour", "test_total"):
         values = np.array([h.get(key, np.nan) for h in history], dtype=float)
         keep = np.isfinite(values) & (values > 0)
         if keep.any():
@@ -79,8 +96,8 @@ def plot_training_curves(history: list, path: Path) -> Path:
 def evaluation_plots(model_file, predictions: list, folder: Path) -> list:
     """All evaluation plots of a model file into ``folder``; returns the written paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [plot_behaviour_changes(predictions, folder / "behaviour_changes.png")]
     session = model_file.session
+    paths = [plot_behaviour_changes(predictions, folder / "behaviour_changes.png", session.behaviour_kind)]
     width = losses.filter_widths(model_file.fit_config.psth_filter, model_file.fit_config.pop_avg_resample,
                                  session.dt)[0]
     control = session.spikes[session.unperturbed].astype(np.float32)
@@ -133,7 +150,7 @@ def plot_comparison(summary: list, path) -> Path:
     x = np.arange(len(labels))
     titles = ("held-out light-off", "held-out light-off", "held-out light-on", "held-out light-on",
               "held-out light-on", "held-out light-on")
-    units = ("trial-matching loss", "PSTH error", "trial-matching loss", "|Δ response probability| error",
+    units = ("trial-matching loss", "PSTH error", "trial-matching loss", "|Δ behaviour| error (P(lick) or P(correct))",
              "cosine of Δ over conditions", "right sign of clear Δ")
     fig = Figure(figsize=(max(12, 0.6 * len(labels) * len(SCORES)), 3.4))
     axes = fig.subplots(1, len(SCORES))

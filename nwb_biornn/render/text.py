@@ -38,18 +38,30 @@ def number(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
+def behaviour_measure(kind: str | None) -> str:
+    """What a change in behaviour is a change of: ``P(correct)`` for a two-choice session, else ``P(lick)``.
+
+    Examples
+    --------
+    >>> behaviour_measure("choice"), behaviour_measure("lick")
+    ('P(correct)', 'P(lick)')
+    """
+    return "P(correct)" if kind == "choice" else "P(lick)"
+
+
 def evaluation_headline(document: dict) -> str:
     """One line of held-out scores (and the ground truth's, for synthetic sessions)."""
     unperturbed, perturbed = document["unperturbed"], document["perturbed"]
+    measure = behaviour_measure(document.get("behaviour"))
     line = (f"light-off TM {number(unperturbed['trial_matching_loss'])}, PSTH {number(unperturbed['psth_error'])} "
             f"({unperturbed['n_trials']} trials); light-on TM {number(perturbed['trial_matching_loss'])}, "
-            f"|Δ behaviour| {number(perturbed['delta_behaviour_abs_error'])} ({perturbed['n_conditions']} conditions, "
+            f"|Δ{measure}| {number(perturbed['delta_behaviour_abs_error'])} ({perturbed['n_conditions']} conditions, "
             f"{perturbed['n_trials']} trials)")
     if "reference" in document:
         reference = document["reference"]
         line += (f"; ground truth: light-off TM {number(reference['unperturbed']['trial_matching_loss'])}, "
                  f"light-on TM {number(reference['perturbed']['trial_matching_loss'])}, "
-                 f"|Δ behaviour| {number(reference['perturbed']['delta_behaviour_abs_error'])}")
+                 f"|Δ{measure}| {number(reference['perturbed']['delta_behaviour_abs_error'])}")
     return line
 
 
@@ -64,20 +76,22 @@ def _agreement(perturbed: dict) -> str:
 def format_evaluation(document: dict) -> str:
     """The evaluation document as a short table for people."""
     unperturbed, perturbed = document["unperturbed"], document["perturbed"]
+    measure = "Δ" + behaviour_measure(document.get("behaviour"))
     lines = [f"session {document['session']}: held out {document['held_out']['test_trials']} light-off test trials "
-             f"and {document['held_out']['perturbation_trials']} perturbation trials",
+             f"and {document['held_out']['perturbation_trials']} perturbation trials; behaviour "
+             f"{document.get('behaviour', 'lick')}, scored as {measure}",
              f"  unperturbed  trial-matching {number(unperturbed['trial_matching_loss'])}"
              f"  PSTH error {number(unperturbed['psth_error'])}  ({unperturbed['n_trials']} trials)",
              f"  perturbed    trial-matching {number(perturbed['trial_matching_loss'])}"
-             f"  |Δ behaviour| error {number(perturbed['delta_behaviour_abs_error'])}"
+             f"  |{measure}| error {number(perturbed['delta_behaviour_abs_error'])}"
              f"  ({perturbed['n_conditions']} conditions, {perturbed['n_trials']} trials)",
-             f"               Δ behaviour: {_agreement(perturbed)}"]
+             f"               {measure}: {_agreement(perturbed)}"]
     if "reference" in document:
         reference = document["reference"]
         lines.append(f"  reference    trial-matching {number(reference['unperturbed']['trial_matching_loss'])} "
                      f"(light off), {number(reference['perturbed']['trial_matching_loss'])} (light on)"
-                     f"  |Δ behaviour| error {number(reference['perturbed']['delta_behaviour_abs_error'])}")
-        lines.append(f"               Δ behaviour: {_agreement(reference['perturbed'])}")
+                     f"  |{measure}| error {number(reference['perturbed']['delta_behaviour_abs_error'])}")
+        lines.append(f"               {measure}: {_agreement(reference['perturbed'])}")
     if document.get("note"):
         lines.append(f"  {document['note']}")
     if "observed" in document:
@@ -90,6 +104,9 @@ def format_evaluation(document: dict) -> str:
             mark = " (calibration)" if row["calibration"] else ""
             lines.append(f"  {row['label']:<40} {row['n_trials']:>6} {number(row['recorded_delta_behaviour']):>11} "
                          f"{number(row['predicted_delta_behaviour']):>12} {number(row['trial_matching_loss']):>8}{mark}")
+            if document.get("behaviour") == "choice":
+                lines += [f"    {trial_type:<38} {'':>6} {number(delta['recorded']):>11} {number(delta['predicted']):>12}"
+                          for trial_type, delta in row["delta_by_trial_type"].items()]
     return "\n".join(lines)
 
 
@@ -215,7 +232,8 @@ def _scalar_leaves(values: dict, prefix: str = ""):
 
 def format_perturbation(result: dict) -> str:
     """One line for :func:`nwb_biornn.api.perturb`'s result: the predicted (and recorded) change in behaviour."""
-    text = f"{result['condition']}: predicted change in response probability {result['predicted_delta_behaviour']:+.3f}"
+    text = (f"{result['condition']}: predicted change in {behaviour_measure(result.get('behaviour'))} "
+            f"{result['predicted_delta_behaviour']:+.3f}")
     if result["recorded_trials"]:
         text += (f"; recorded {result['recorded_delta_behaviour']:+.3f} over {result['recorded_trials']} held-out "
                  f"trials; trial-matching loss {result['trial_matching_loss']:.3f}")

@@ -71,10 +71,10 @@ class CircuitTrials:
     Attributes
     ----------
     spikes : ndarray, shape (trials, T, N), uint8
-    lick_rate : ndarray, shape (trials, T), float
-        Behaviour readout: lick rate in Hz.
-    licks : ndarray, shape (trials, T), bool
-        Lick events, a Bernoulli draw per step with probability ``lick_rate * DT``.
+    lick_rate : ndarray, shape (trials, T, ports), float
+        Behaviour readout: lick rate in Hz at each lick port (one port for the go/no-go circuits).
+    licks : ndarray, shape (trials, T, ports), bool
+        Lick events, a Bernoulli draw per step and port with probability ``lick_rate * DT``.
     """
 
     spikes: np.ndarray
@@ -294,10 +294,11 @@ def population_rate(trials: CircuitTrials, layout: NeuronLayout, area: str, cell
 
 
 def lick_probability(trials: CircuitTrials) -> float:
-    """Expected probability of at least one lick in the response window, from the readout rate (mean over trials)."""
+    """Expected probability of at least one lick (at any port) in the response window, from the readout rates
+    (mean over trials)."""
     onset = round(STIMULUS_ONSET / DT)
     window = trials.lick_rate[:, onset:onset + round(RESPONSE_WINDOW / DT)]
-    return float(np.mean(-np.expm1(-window.sum(1) * DT)))
+    return float(np.mean(-np.expm1(-window.sum((1, 2)) * DT)))
 
 
 def describe(name: str) -> str:

@@ -246,8 +246,9 @@ def _session_file(circuit, seed, index, start_time, trial_start, instructions, l
     nwbfile.subject = Subject(subject_id=circuit, species="Mus musculus", sex="U", age="P90D",
                               description=f"Synthetic subject: the reference circuit {circuit}.")
     trial_stop = trial_start + circuits.TRIAL_DURATION
-    _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, trials.licks)
-    _add_behavioural_events(nwbfile, trial_start, lights, trials.licks)
+    licks = trials.licks[..., 0]  # the go/no-go circuits have one lick port
+    _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, licks)
+    _add_behavioural_events(nwbfile, trial_start, lights, licks)
     _add_ogen_sites(nwbfile, trial_start, lights)
     _add_units(nwbfile, trial_start, trial_stop, trials.spikes, recorded, layout)
     return nwbfile

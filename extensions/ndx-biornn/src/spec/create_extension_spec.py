@@ -5,11 +5,18 @@ Run ``python src/spec/create_extension_spec.py`` from the extension folder after
 """
 from pathlib import Path
 
-from pynwb.spec import NWBAttributeSpec, NWBDatasetSpec, NWBGroupSpec, NWBLinkSpec, NWBNamespaceBuilder, NWBRefSpec
-from pynwb.spec import export_spec
+from pynwb.spec import (
+    NWBAttributeSpec,
+    NWBDatasetSpec,
+    NWBGroupSpec,
+    NWBLinkSpec,
+    NWBNamespaceBuilder,
+    NWBRefSpec,
+    export_spec,
+)
 
 NAME = "ndx-biornn"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
 
 
@@ -62,7 +69,8 @@ def model_type():
             _attribute("training_summary", "text",
                        "JSON object: final losses, trial counts per split, reasons for excluded trials, held-out "
                        "conditions.", required=False),
-            _attribute("readout_bias", "float64", "Bias of the behaviour readout."),
+            _attribute("readout_bias", "float64", "Bias of the behaviour readout of each port (a scalar in files "
+                       "written before 0.2.0, with one port).", dims=["num_ports"], shape=[None]),
         ],
         datasets=[
             _array("recurrent_weights", "float32", ["num_post", "num_pre"],
@@ -72,7 +80,10 @@ def model_type():
             _array("delays", "int32", ["num_post", "num_pre"], "Synaptic delay of each synapse, in time steps."),
             _array("input_weights", "float32", ["num_neurons", "num_inputs"],
                    "Weights from each task input channel onto each neuron."),
-            _array("readout_weights", "float32", neuron, "Behaviour readout weight of each neuron."),
+            NWBDatasetSpec(name="readout_weights", dtype="float32",
+                           dims=[["num_neurons"], ["num_neurons", "num_ports"]], shape=[[None], [None, None]],
+                           doc="Behaviour readout weight of each neuron onto each port (one column per port of the "
+                               "fitted session; 1-D, for one port, in files written before 0.2.0)."),
             _array("membrane_time_constant", "float32", neuron, "Membrane time constant of each neuron, in seconds."),
             _array("resting_potential", "float32", neuron, "Resting potential of each neuron."),
             _array("threshold", "float32", neuron, "Firing threshold of each neuron."),
@@ -114,7 +125,7 @@ def fitted_session_type():
         neurodata_type_def="FittedSession",
         neurodata_type_inc="NWBDataInterface",
         doc=("The session as the model saw it: where it came from and the trial-aligned time grid, task inputs and "
-             "behaviour trace. Spike counts are the trials' spike_times of the Units table binned on this grid."),
+             "behaviour traces. Spike counts are the trials' spike_times of the Units table binned on this grid."),
         default_name="fitted_session",
         attributes=[
             _attribute("t_start", "float64", "Left edge of the first bin, in seconds relative to align_event."),
@@ -123,7 +134,11 @@ def fitted_session_type():
             _attribute("align_event", "text", "Name of the event every trial is aligned to."),
             _attribute("response_window", "float64", "Seconds relative to align_event in which the behavioural "
                        "response is decided.", dims=["start|stop"], shape=[2]),
-            _attribute("behaviour_name", "text", "What the behaviour trace is (e.g. lick rate in Hz)."),
+            _attribute("behaviour_name", "text", "What the behaviour traces are: 'lick_rate' (lick rate in Hz at each "
+                       "port) or 'none' (zeros: the behaviour is known only from the trials' choice)."),
+            _attribute("ports", "text", "The responses the task offers, one per behaviour trace and readout output: "
+                       "['lick'] (go/no-go: lick or not) or ['left', 'right'] (two-choice). Absent in files written "
+                       "before 0.2.0, which have one port, 'lick'.", dims=["num_ports"], shape=[None], required=False),
             _attribute("source_path", "text", "The source NWB file: its DANDI asset path, else its file name (never a "
                        "directory of the machine that wrote the model file)."),
             _attribute("source_dandiset_id", "text", "DANDI dandiset the source came from.", required=False),
@@ -138,7 +153,11 @@ def fitted_session_type():
             _array("input_names", "text", ["num_inputs"], "Name of each task input channel."),
             _array("inputs", "float32", ["num_trials", "num_bins", "num_inputs"],
                    "Deterministic task inputs of every trial (trials table order) on the grid."),
-            _array("behaviour", "float32", ["num_trials", "num_bins"], "Behaviour trace of every trial on the grid."),
+            NWBDatasetSpec(name="behaviour", dtype="float32",
+                           dims=[["num_trials", "num_bins"], ["num_trials", "num_bins", "num_ports"]],
+                           shape=[[None, None], [None, None, None]],
+                           doc="Behaviour trace of every trial on the grid, one per port (2-D, for one port, in files "
+                               "written before 0.2.0)."),
         ],
         links=[NWBLinkSpec(name="trials", target_type="TimeIntervals", quantity="?",
                            doc="The trials table whose rows the trial axis follows.")],
@@ -176,8 +195,9 @@ def predictions_table_type():
             _column("num_heldout_trials", "int64", "Recorded trials of the condition held out of fitting."),
             _column("calibration", "bool", "True if the condition calibrated light power (not a held-out score)."),
             _column("predicted_delta_behaviour", "float64",
-                    "Predicted change in response probability, light minus light-off."),
-            _column("recorded_delta_behaviour", "float64", "Recorded change in response probability (NaN: none)."),
+                    "Predicted change in the scored behaviour, light minus light-off: the response probability "
+                    "(go/no-go) or the probability of the instructed choice (two-choice)."),
+            _column("recorded_delta_behaviour", "float64", "Recorded change in the scored behaviour (NaN: none)."),
             _column("trial_matching_loss", "float64", "Trial-matching loss on the recorded trials (NaN: none)."),
             _column("predicted_area_psth", "float32", "Predicted trial-averaged rate (Hz) per area under light.",
                     dims=["num_conditions", "num_bins", "num_areas"], shape=[None, None, None]),

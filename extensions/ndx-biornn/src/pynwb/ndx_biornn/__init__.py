@@ -12,10 +12,13 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from pynwb import get_class, load_namespaces, register_class
+import numpy as np
+from hdmf.build import ObjectMapper
+from pynwb import get_class, load_namespaces, register_class, register_map
+from pynwb.io.core import NWBContainerMapper
 
 NAMESPACE = "ndx-biornn"
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def _spec_path() -> Path:
@@ -44,6 +47,15 @@ class BioRNNModel(get_class("BioRNNModel", NAMESPACE)):
         return json.loads(self.training_summary)
 
 
+@register_map(BioRNNModel)
+class BioRNNModelMap(NWBContainerMapper):
+    """Reads ``readout_bias`` as one value per port, also from files written before 0.2.0 (one scalar)."""
+
+    @ObjectMapper.constructor_arg("readout_bias")
+    def readout_bias_carg(self, builder, manager):
+        return np.atleast_1d(np.asarray(builder.attributes["readout_bias"], dtype=np.float64))
+
+
 BioRNNNeuronTable = get_class("BioRNNNeuronTable", NAMESPACE)
 FittedSession = get_class("FittedSession", NAMESPACE)
 PerturbationPredictionsTable = get_class("PerturbationPredictionsTable", NAMESPACE)
@@ -51,5 +63,5 @@ UnitResponseSeries = get_class("UnitResponseSeries", NAMESPACE)
 LossHistoryTable = get_class("LossHistoryTable", NAMESPACE)
 TargetedNeuronSetsTable = get_class("TargetedNeuronSetsTable", NAMESPACE)
 
-__all__ = ["NAMESPACE", "BioRNNModel", "BioRNNNeuronTable", "FittedSession", "PerturbationPredictionsTable",
+__all__ = ["NAMESPACE", "BioRNNModel", "BioRNNModelMap", "BioRNNNeuronTable", "FittedSession", "PerturbationPredictionsTable",
            "UnitResponseSeries", "LossHistoryTable", "TargetedNeuronSetsTable"]

@@ -9,11 +9,19 @@ import numpy as np
 from pynwb import NWBFile
 from pynwb.testing.mock.ogen import mock_OptogeneticStimulusSite
 
-from ndx_biornn import (BioRNNModel, BioRNNNeuronTable, FittedSession, LossHistoryTable, PerturbationPredictionsTable,
-                        TargetedNeuronSetsTable, UnitResponseSeries)
+from ndx_biornn import (
+    BioRNNModel,
+    BioRNNNeuronTable,
+    FittedSession,
+    LossHistoryTable,
+    PerturbationPredictionsTable,
+    TargetedNeuronSetsTable,
+    UnitResponseSeries,
+)
 
 NUM_NEURONS = 4
 NUM_BINS = 5
+PORTS = ("left", "right")
 
 
 def mock_units(nwbfile: NWBFile, num_units: int = 2):
@@ -49,7 +57,7 @@ def mock_BioRNNNeuronTable(nwbfile: NWBFile) -> BioRNNNeuronTable:
 
 
 def mock_BioRNNModel(nwbfile: NWBFile, name: str = "biornn_model") -> BioRNNModel:
-    """A tiny fitted model with every field set."""
+    """A tiny fitted model of a two-choice task (two readout ports) with every field set."""
     rng = np.random.default_rng(0)
     n = NUM_NEURONS
     mask = ~np.eye(n, dtype=bool)
@@ -59,11 +67,11 @@ def mock_BioRNNModel(nwbfile: NWBFile, name: str = "biornn_model") -> BioRNNMode
         software_version="0.1.0", random_seed=7, dt=0.002,
         hyperparameters=json.dumps({"model": {"spiking": True}, "fit": {"steps": 2}}),
         session_ids=["s1"], session_index=0, training_steps=2,
-        training_summary=json.dumps({"final_losses": {"total": 1.5}}), readout_bias=0.25,
+        training_summary=json.dumps({"final_losses": {"total": 1.5}}), readout_bias=[0.25, -0.5],
         neurons=mock_BioRNNNeuronTable(nwbfile),
         recurrent_weights=(rng.normal(size=(n, n)) * mask).astype("float32"), connectivity_mask=mask,
         delays=np.ones((n, n), dtype="int32"), input_weights=rng.random((n, 2)).astype("float32"),
-        readout_weights=rng.random(n).astype("float32"),
+        readout_weights=rng.random((n, len(PORTS))).astype("float32"),
         membrane_time_constant=np.array([0.03, 0.01, 0.03, 0.01], dtype="float32"),
         resting_potential=np.zeros(n, dtype="float32"), threshold=np.full(n, 0.1, dtype="float32"),
         refractory_steps=np.full(n, 2, dtype="int32"), noise=np.full(n, 0.14, dtype="float32"),
@@ -74,16 +82,16 @@ def mock_BioRNNModel(nwbfile: NWBFile, name: str = "biornn_model") -> BioRNNMode
 
 
 def mock_FittedSession(nwbfile: NWBFile) -> FittedSession:
-    """The grid of the three mock trials with two input channels."""
+    """The grid of the three mock trials of a two-choice task with two input channels."""
     trials = mock_trials(nwbfile)
     n_trials = len(trials)
     return FittedSession(
         name="fitted_session", t_start=-0.1, dt=0.002, num_bins=NUM_BINS, align_event="go_cue",
-        response_window=[0.0, 0.5], behaviour_name="lick rate (Hz)", source_path="/data/session.nwb",
+        response_window=[0.0, 0.5], behaviour_name="lick_rate", ports=list(PORTS), source_path="/data/session.nwb",
         source_dandiset_id="000000", source_dandiset_version="draft", source_asset_path="sub-1/sub-1_ses-1.nwb",
         source_identifier="abc", input_names=["stimulus", "go_cue"],
         inputs=np.zeros((n_trials, NUM_BINS, 2), dtype="float32"),
-        behaviour=np.ones((n_trials, NUM_BINS), dtype="float32"), trials=trials,
+        behaviour=np.ones((n_trials, NUM_BINS, len(PORTS)), dtype="float32"), trials=trials,
     )
 
 

@@ -3,9 +3,14 @@ import numpy as np
 from pynwb import NWBHDF5IO
 from pynwb.testing import NWBH5IOFlexMixin, TestCase
 
-from ndx_biornn.testing import (mock_BioRNNModel, mock_FittedSession, mock_LossHistoryTable,
-                                mock_PerturbationPredictionsTable, mock_TargetedNeuronSetsTable,
-                                mock_UnitResponseSeries)
+from ndx_biornn.testing import (
+    mock_BioRNNModel,
+    mock_FittedSession,
+    mock_LossHistoryTable,
+    mock_PerturbationPredictionsTable,
+    mock_TargetedNeuronSetsTable,
+    mock_UnitResponseSeries,
+)
 
 
 class _InModule(NWBH5IOFlexMixin):

@@ -33,7 +33,7 @@ def test_committed_spec_matches_the_generator(tmp_path):
 
 def test_back_compat_file_of_every_released_version_reads_and_validates():
     files = sorted(BACK_COMPAT.glob("ndx-biornn_*.nwb"))
-    assert [f.name for f in files] == ["ndx-biornn_0.1.0.nwb"]
+    assert [f.name for f in files] == ["ndx-biornn_0.1.0.nwb", "ndx-biornn_0.2.0.nwb"]
     for path in files:
         assert validate(path=str(path)) == []
         with NWBHDF5IO(path, "r") as io:
@@ -46,6 +46,22 @@ def test_back_compat_file_of_every_released_version_reads_and_validates():
             assert predictions["stimulus_site"][0].name == predictions["site_name"][0]
             assert predictions["predicted_area_psth"][0].shape == (5, 2)
             assert list(module["targeted_neuron_sets"]["neurons"][0].index) == [0, 2]
+
+
+def test_files_before_0_2_0_read_with_one_port():
+    """0.1.0 stored one readout (weights [neurons], a scalar bias) and a 2-D behaviour trace without ports."""
+    with NWBHDF5IO(BACK_COMPAT / "ndx-biornn_0.1.0.nwb", "r") as io:
+        module = io.read().processing["biornn"]
+        model, grid = module["biornn_model"], module["fitted_session"]
+        np.testing.assert_array_equal(model.readout_bias, [0.25])
+        assert model.readout_weights.shape == (4,)
+        assert grid.behaviour.shape == (3, 5) and grid.ports is None
+    with NWBHDF5IO(BACK_COMPAT / "ndx-biornn_0.2.0.nwb", "r") as io:
+        module = io.read().processing["biornn"]
+        model, grid = module["biornn_model"], module["fitted_session"]
+        np.testing.assert_array_equal(model.readout_bias, [0.25, -0.5])
+        assert model.readout_weights.shape == (4, 2)
+        assert grid.behaviour.shape == (3, 5, 2) and list(grid.ports) == ["left", "right"]
 
 
 def test_plain_pynwb_reads_a_file_from_its_cached_spec():

@@ -8,9 +8,14 @@ from pathlib import Path
 from pynwb import NWBHDF5IO, NWBFile
 
 import ndx_biornn
-from ndx_biornn.testing import (mock_BioRNNModel, mock_FittedSession, mock_LossHistoryTable,
-                                mock_PerturbationPredictionsTable, mock_TargetedNeuronSetsTable,
-                                mock_UnitResponseSeries)
+from ndx_biornn.testing import (
+    mock_BioRNNModel,
+    mock_FittedSession,
+    mock_LossHistoryTable,
+    mock_PerturbationPredictionsTable,
+    mock_TargetedNeuronSetsTable,
+    mock_UnitResponseSeries,
+)
 
 
 def write(path: Path) -> None:
