@@ -1,8 +1,9 @@
-"""The effect of every demo light condition on a reference circuit: the table of docs/demo.md.
+"""The effect of every demo light condition on a ground-truth circuit: the tables of docs/demo.md.
 
-Rates are the mean rate of an area's E neurons inside the light window (0 ... 0.1 s for "no light"); P(lick) is
-the expected probability of at least one lick in the response window, from the readout rate. Light-on and
-light-off trials share their random numbers.
+Rates are the mean rate of an area's E neurons inside the light window (0 ... 0.1 s after the stimulus, or the
+delay before the go cue for ``2afc``, for "no light"); P(lick) is the expected probability of at least one lick in
+the response window, P(correct) that the first lick there is at the instructed port, both from the readout rates.
+Light-on and light-off trials share their random numbers.
 
     python benchmarks/circuit_effects.py                 # the shipped teachers (what demo records)
     python benchmarks/circuit_effects.py --hand-built    # the hand-built circuits they were fitted to
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from nwb_biornn.synthetic import circuits, demo
+from nwb_biornn.synthetic import circuits, demo, hemispheres, teachers
 
 
 def main():
@@ -23,7 +24,7 @@ def main():
           "P(lick) go: off → on (Δ) | P(lick) no-go: off → on (Δ) |")
     print("|---|---|---|---|---|---|---|")
     for name in circuits.CIRCUITS:
-        model, layout = circuits.hand_built_circuit(name) if args.hand_built else circuits.reference_circuit(name)
+        model, layout = teachers.hand_built(name) if args.hand_built else demo.reference_network(name)
 
         def simulate(instruction, light):
             return circuits.simulate_trials(model, layout, [instruction] * args.trials, [light] * args.trials, seed=11)
@@ -42,6 +43,38 @@ def main():
                 licks.append(f"{before:.2f} → {after:.2f} ({after - before:+.2f})")
             cells = [name, label, f"{window[0]:+.2f}…{window[1]:.2f}", *rates, *licks]
             print("| " + " | ".join(cells) + " |", flush=True)
+    print_choice_effects(args)
+
+
+def print_choice_effects(args):
+    """The table of the two-hemisphere circuit: rates in the light window (times from the go cue), P(correct)."""
+    name = demo.TWO_CHOICE
+    model, layout = teachers.hand_built(name) if args.hand_built else demo.reference_network(name)
+    print("\n| condition | window from go cue (s) | ALM_L E rate: off → on (Hz) | ALM_R E rate: off → on (Hz) | "
+          "P(correct) lick-left: off → on (Δ) | P(correct) lick-right: off → on (Δ) |")
+    print("|---|---|---|---|---|---|")
+
+    def simulate(instruction, light):
+        return circuits.simulate(model, layout, hemispheres.task_inputs([instruction] * args.trials),
+                                 [light] * args.trials, 11, hemispheres.GO_ONSET)
+
+    off = {instruction: simulate(instruction, None) for instruction in hemispheres.INSTRUCTIONS}
+    origin = hemispheres.GO_ONSET - circuits.STIMULUS_ONSET   # population_rate counts from STIMULUS_ONSET
+    for condition in (None, *demo.demo_conditions(name)):
+        on = off if condition is None else {i: simulate(i, condition) for i in hemispheres.INSTRUCTIONS}
+        window = (-0.18, 0.0) if condition is None else (condition.onset, condition.offset)
+        shifted = (window[0] + origin, window[1] + origin)
+        label = "no light" if condition is None else f"{condition.area}-{condition.cell_type} {condition.power:g} mW"
+        instructed = {"ALM_L": "right", "ALM_R": "left"}
+        rates = [f"{circuits.population_rate(off[instructed[a]], layout, a, window=shifted):.1f} → "
+                 f"{circuits.population_rate(on[instructed[a]], layout, a, window=shifted):.1f}"
+                 for a in hemispheres.AREAS]
+        correct = []
+        for instruction in hemispheres.INSTRUCTIONS:
+            before = hemispheres.correct_probability(off[instruction], [instruction] * args.trials)
+            after = hemispheres.correct_probability(on[instruction], [instruction] * args.trials)
+            correct.append(f"{before:.2f} → {after:.2f} ({after - before:+.2f})")
+        print("| " + " | ".join([label, f"{window[0]:+.2f}…{window[1]:.2f}", *rates, *correct]) + " |", flush=True)
 
 
 if __name__ == "__main__":

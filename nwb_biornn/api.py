@@ -52,7 +52,15 @@ from nwb_biornn.recordings.inspection import inspection_document
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.render.plots import plot_comparison, plot_targeting
-from nwb_biornn.synthetic.demo import HIDDEN_PER_AREA, demo_folder, is_demo_source, write_demo_dandiset
+from nwb_biornn.synthetic.demo import (
+    CHOICE_STEPS,
+    HIDDEN_PER_AREA,
+    TWO_CHOICE,
+    demo_circuit,
+    demo_folder,
+    is_demo_source,
+    write_demo_dandiset,
+)
 
 
 def resolve_device(device: str) -> str:
@@ -112,7 +120,9 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
 
     For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
     :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the
-    paper's students had their teacher's size; a config file can still change it. ``hidden_areas`` (areas
+    paper's students had their teacher's size, and ``demo:2afc`` fits start from
+    :data:`~nwb_biornn.synthetic.demo.CHOICE_STEPS` training steps; a config file or ``steps`` can still change
+    them. ``hidden_areas`` (areas
     without units, modelled by hidden neurons) and ``hidden_neurons`` (their size; default: like a recorded area)
     set ``ModelConfig.hidden_areas`` / ``hidden_area_neurons``. ``overrides``
     (``{"model": {field: value}, "fit": {...}}``, a sweep's ``--set``) are applied last, checked like a config
@@ -121,6 +131,8 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
     model_config, fit_config = preset(preset_name)
     if source is not None and is_demo_source(source):
         model_config = dataclasses.replace(model_config, hidden_per_area=HIDDEN_PER_AREA)
+        if demo_circuit(source) == TWO_CHOICE:
+            fit_config = dataclasses.replace(fit_config, steps=CHOICE_STEPS)
     if config_file is not None:
         model_config, fit_config = load_config(config_file, model_config, fit_config)
     changes = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
@@ -298,10 +310,12 @@ def perturb(model_file, area: str, window: tuple, *, power: float = 5.0, cell_ty
         raise UserError(f"--power must be non-negative, not {power}")
     model_file = _loaded(model_file)
     session = model_file.session
-    if area not in model_file.layout.areas:
-        raise UserError(f"area {area!r} is not in the model; its areas are {', '.join(model_file.layout.areas)}")
-    condition = _matching_condition(session, Condition(area, cell_type, window[0], window[1], power, waveform,
-                                                       frequency, ramp_down))
+    requested = Condition(area, cell_type, window[0], window[1], power, waveform, frequency, ramp_down)
+    missing = [name for name in requested.areas if name not in model_file.layout.areas]
+    if missing:
+        raise UserError(f"area {missing[0]!r} is not in the model; its areas are "
+                        f"{', '.join(model_file.layout.areas)} (several joined by '+' light them together)")
+    condition = _matching_condition(session, requested)
     index = session.conditions.index(condition) if condition in session.conditions else None
     prediction = predict_condition(held_out_trials(model_file), condition, index, n_trials=n_trials, seed=seed,
                                    mw_to_current=light_factor(model_file)[0])

@@ -174,7 +174,7 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     """Fit a bioRNN to the unperturbed trials of SOURCE and predict its perturbation trials.
 
     SOURCE is a DANDI id (000363, DANDI:000363/0.230822.0128), a DANDI URL, a local NWB file or folder, or
-    demo (demo:refcirc2 for the circuit with feedback).
+    demo (demo:refcirc2 for the circuit with feedback, demo:2afc for the two-choice task).
     """
     from nwb_biornn import api
     from nwb_biornn.recordings.areas import parse_area_overrides
@@ -253,7 +253,8 @@ def evaluate(model_file, seed, n_trials, plots_dir, observed_csv, as_json):
 
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False))
-@click.option("--area", required=True, help="Target area (one of the model's areas).")
+@click.option("--area", required=True,
+              help="Target area (one of the model's areas), or several joined by '+' (bilateral: ALM_L+ALM_R).")
 @click.option("--window", "window_text", required=True, help="START,STOP in seconds relative to the alignment event.")
 @click.option("--power", default=5.0, show_default=True, type=float, help="Light power in mW (in the recorded conditions' unit).")
 @click.option("--cell-type", default="I", show_default=True, type=click.Choice(["I", "E"]),
@@ -439,8 +440,10 @@ def sweep(source, models, seeds, per, settings, out, executor_name, workers, cpu
 
 
 @main.command()
-@click.option("--circuit", default="refcirc1", show_default=True, type=click.Choice(["refcirc1", "refcirc2"]),
-              help="refcirc1: A -> B feedforward; refcirc2: with B -> A feedback.")
+@click.option("--circuit", default="refcirc1", show_default=True,
+              type=click.Choice(["refcirc1", "refcirc2", "2afc"]),
+              help="refcirc1: A -> B feedforward go/no-go; refcirc2: with B -> A feedback; 2afc: two hemispheres, "
+                   "lick left / lick right.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the synthetic dandiset.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--sessions", "n_sessions", default=1, show_default=True, type=click.IntRange(min=1))

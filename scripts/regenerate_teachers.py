@@ -1,6 +1,6 @@
 """Train the reference circuits' teachers and write them where the demo reads them (bit for bit the shipped files).
 
-    python scripts/regenerate_teachers.py              # both circuits, about 5 minutes each on one core
+    python scripts/regenerate_teachers.py              # every circuit, about 5 minutes each on one core
     python scripts/regenerate_teachers.py refcirc2 --out /tmp/teachers
 
 See :mod:`nwb_biornn.synthetic.teachers` for how a teacher is made and docs/demo.md for why.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from nwb_biornn.synthetic import circuits
+from nwb_biornn.synthetic import circuits, demo
 from nwb_biornn.synthetic.teachers import TEACHER_STEPS, train_teacher
 
 
@@ -17,14 +17,14 @@ def main(argv=None) -> None:
     """Train the named teachers (default: all) and write them as ``OUT/<name>.npz``."""
     parser = argparse.ArgumentParser(description="Train the reference circuits' teachers.")
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"circuits to train, of {', '.join(circuits.CIRCUITS)} (default: all)")
+                        help=f"circuits to train, of {', '.join(demo.CIRCUITS)} (default: all)")
     parser.add_argument("--steps", type=int, default=TEACHER_STEPS)
     parser.add_argument("--out", default=str(circuits.CIRCUIT_FILES))
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(circuits.CIRCUITS))
+    unknown = sorted(set(args.names) - set(demo.CIRCUITS))
     if unknown:
-        parser.error(f"no circuit named {unknown[0]!r}; choose from {', '.join(circuits.CIRCUITS)}")
-    for name in args.names or circuits.CIRCUITS:
+        parser.error(f"no circuit named {unknown[0]!r}; choose from {', '.join(demo.CIRCUITS)}")
+    for name in args.names or demo.CIRCUITS:
         def report(step, metrics, name=name):
             if step % 100 == 0:
                 print(f"{name}: step {step}/{args.steps}, training loss {metrics['total']:.3f}", flush=True)

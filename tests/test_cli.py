@@ -252,3 +252,41 @@ def test_calibrated_conditions_are_flagged_and_left_out_of_the_scores(dandiset, 
                     "--window", f"{row['window'][0]},{row['window'][1]}", "--json")
     assert json.loads(perturbed.stdout)["predicted_delta_behaviour"] == pytest.approx(row["predicted_delta_behaviour"])
     assert "unknown condition" in one_line_error(run("fit", dandiset, "--out", tmp_path / "x", "--calibrate-on", "Q"))
+
+
+@pytest.fixture(scope="module")
+def two_choice_fit(tmp_path_factory):
+    """A two-choice dandiset recorded by `simulate --circuit 2afc`, fitted for two steps."""
+    data, out = tmp_path_factory.mktemp("sim2afc") / "data", tmp_path_factory.mktemp("fit2afc")
+    simulated = run("simulate", "--circuit", "2afc", "--out", data, "--trials", 60, "--json")
+    assert simulated.exit_code == 0, simulated.stderr
+    result = run("fit", data, "--steps", 2, "--out", out, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_two_choice_fit_scores_the_change_in_p_correct_on_each_side(two_choice_fit):
+    (evaluation,) = two_choice_fit["evaluation"]
+    assert evaluation["behaviour"] == "choice"
+    assert evaluation["perturbed"]["delta_behaviour_compared"] == "condition and trial type"
+    assert any(c["area"] == "ALM_L+ALM_R" for c in evaluation["conditions"])
+    for condition in evaluation["conditions"]:
+        assert set(condition["delta_by_trial_type"]) <= {"left", "right"} and condition["delta_by_trial_type"]
+    text = run("evaluate", two_choice_fit["model_files"][0])
+    assert text.exit_code == 0 and "scored as ΔP(correct)" in text.stdout
+
+
+def test_perturb_target_and_info_speak_choice_for_a_two_choice_model(two_choice_fit):
+    path = two_choice_fit["model_files"][0]
+    perturbed = run("perturb", path, "--area", "ALM_L+ALM_R", "--window", "-0.05,0", "--power", 5, "--json")
+    assert perturbed.exit_code == 0, perturbed.stderr
+    assert set(json.loads(perturbed.stdout)["delta_by_trial_type"]) == {"left", "right"}
+    text = run("perturb", path, "--area", "ALM_L", "--window", "-0.05,0", "--power", 5).stdout
+    assert "change in P(correct)" in text and "\n  left trials: predicted" in text and "\n  right trials:" in text
+    targeted = run("target", path, "--neurons", 2, "--trials", 8, "--no-save", "--json")
+    assert targeted.exit_code == 0, targeted.stderr
+    assert json.loads(targeted.stdout)["objective"] == "correct"
+    info = run("info", path)
+    assert "behaviour    choice: a lick rate per port (left, right)" in info.stdout
+    error = one_line_error(run("perturb", path, "--area", "ALM_L+V1", "--window", "-0.1,0", "--power", 5))
+    assert "area 'V1' is not in the model" in error

@@ -9,8 +9,9 @@ from pynwb import NWBHDF5IO
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.session import UNPERTURBED
 from nwb_biornn.nwbio import read_reference_circuit
+from nwb_biornn.recordings.inspection import describe_session
 from nwb_biornn.recordings.nwbfile import load_session
-from nwb_biornn.synthetic import circuits, demo
+from nwb_biornn.synthetic import circuits, demo, hemispheres
 
 SMALL = dict(n_trials=40, perturbed_fraction=0.5, units_per_area=5)
 
@@ -163,7 +164,7 @@ def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):
     stamp = os.stat(path).st_mtime_ns
     assert demo.demo_dandiset("refcirc1") == root and os.stat(path).st_mtime_ns == stamp
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [root.name]
-    with pytest.raises(UserError, match="refcirc1, refcirc2"):
+    with pytest.raises(UserError, match="refcirc1, refcirc2, 2afc"):
         demo.demo_dandiset("nonsense", cache_dir=tmp_path)
 
 
@@ -179,3 +180,51 @@ def test_models_fitted_to_demo_get_the_circuit_size_unless_a_config_file_says_ot
     config = tmp_path / "small.toml"
     config.write_text("[model]\nhidden_per_area = 3\n")
     assert api.configure("biornn", config, source="demo")[0].hidden_per_area == 3
+
+
+def test_fits_of_the_two_choice_demo_train_longer_unless_told_otherwise():
+    from nwb_biornn import api
+
+    assert api.configure("biornn", source="demo:2afc")[1].steps == demo.CHOICE_STEPS
+    assert api.configure("biornn", source="demo")[1].steps == api.configure("biornn")[1].steps < demo.CHOICE_STEPS
+    assert api.configure("biornn", steps=7, source="demo:2afc")[1].steps == 7
+
+
+@pytest.fixture(scope="module")
+def two_choice(tmp_path_factory):
+    root = demo.write_demo_dandiset(tmp_path_factory.mktemp("demo2afc"), "2afc", seed=0, n_trials=80,
+                                    units_per_area=5)
+    return next(root.glob("sub-*/*.nwb"))
+
+
+def test_the_two_choice_demo_records_left_and_right_licks_and_outcomes_in_the_000363_layout(two_choice):
+    io, nwbfile = _read(two_choice)
+    with io:
+        trials = nwbfile.trials.to_dataframe()
+        events = nwbfile.acquisition["BehavioralEvents"].time_series
+        assert {"left_lick_times", "right_lick_times", "sample_start_times", "go_start_times"} <= set(events)
+        assert "lick_times" not in events and "early_lick" not in trials.columns
+        assert set(trials.trial_instruction) == {"left", "right"}
+        assert set(trials.outcome) <= {"hit", "miss", "ignore"} and (trials.outcome == "hit").mean() > 0.4
+        go = events["go_start_times"].timestamps[:] - trials.start_time.to_numpy()
+        np.testing.assert_allclose(go, hemispheres.GO_ONSET)
+
+
+def test_the_two_choice_demo_loads_as_a_choice_session_whose_outcomes_are_its_first_licks(two_choice):
+    session = load_session(two_choice)
+    assert session.behaviour_kind == "choice" and session.ports == ("left", "right")
+    assert session.align_event == "go_cue" and session.response_window == hemispheres.RESPONSE_WINDOW
+    assert session.input_names == hemispheres.INPUT_NAMES and session.areas == hemispheres.AREAS
+    io, nwbfile = _read(two_choice)
+    with io:
+        outcome = nwbfile.trials["outcome"][:]
+    decided = np.isin(session.choice, session.ports)
+    hit = session.choice == session.trial_type
+    assert (np.asarray(outcome)[decided] == np.where(hit, "hit", "miss")[decided]).all()
+    assert (np.asarray(outcome)[session.choice == "none"] == "ignore").all()
+    labels = {c.label for c in session.conditions}
+    assert {c.label for c in demo.demo_conditions("2afc")} == labels
+    bilateral = [c for c in session.conditions if c.area == "ALM_L+ALM_R"]
+    assert len(bilateral) == 2 and all(c.areas == hemispheres.AREAS for c in bilateral)
+    assert session.usable[session.condition >= 0].all()
+    assert all(c["recorded"] for c in describe_session(session)["conditions"])   # bilateral too

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from choice_sessions import choice_teacher, make_choice_session
 from synthetic_sessions import make_session, teacher_model
 
 from nwb_biornn.analysis.evaluate import (
@@ -27,15 +28,15 @@ def lit_session():
     return make_session(n_trials=40, n_time=100, conditions=(CONDITION,), light_fraction=0.3)
 
 
-def _network(session):
+def _network(session, teacher=teacher_model):
     layout = NeuronLayout(area=session.unit_area, cell_type=session.unit_cell_type,
                           session=np.zeros(session.n_units, int), unit=np.arange(session.n_units),
                           areas=session.areas)
-    return FittedNetwork(teacher_model(layout), layout, 0)
+    return FittedNetwork(teacher(layout, session.dt), layout, 0)
 
 
-def _held_out(session, split=None):
-    return HeldOut(_network(session), session, _split(session) if split is None else split, FitConfig())
+def _held_out(session, split=None, teacher=teacher_model):
+    return HeldOut(_network(session, teacher), session, _split(session) if split is None else split, FitConfig())
 
 
 def _split(session):
@@ -156,3 +157,25 @@ def test_conditions_report_the_change_within_each_trial_type(lit_session):
     recorded = sum(c * by_type[t]["recorded"] for t, c in zip(types, counts)) / counts.sum()
     assert recorded == pytest.approx(row["recorded_delta_behaviour"])
     assert all(np.isfinite(entry["predicted"]) for entry in by_type.values())
+
+
+def test_a_choice_session_compares_the_changes_per_condition_and_trial_type():
+    """Averaged over lick-left and lick-right trials an ipsilateral bias cancels; the vectors keep both sides."""
+    session = make_choice_session(n_trials=80, n_time=100, light_fraction=0.5)
+    document, predictions = evaluate(_held_out(session, teacher=choice_teacher), n_trials=40)
+    (row,) = document["conditions"]
+    assert document["behaviour"] == "choice" and set(row["delta_by_trial_type"]) == {"lick left", "lick right"}
+    lit = (session.condition == 0) & np.isfinite(session.outcome)
+    control = session.unperturbed & np.isfinite(session.outcome)
+    for trial_type, entry in row["delta_by_trial_type"].items():
+        on, off = session.outcome[lit & (session.trial_type == trial_type)], \
+            session.outcome[control & (session.trial_type == trial_type)]
+        assert entry["recorded"] == pytest.approx(on.mean() - off.mean())
+        assert entry["recorded_sem"] == pytest.approx(np.sqrt(on.var() / len(on) + off.var() / len(off)))
+    perturbed = document["perturbed"]
+    assert perturbed["delta_behaviour_compared"] == "condition and trial type" and perturbed["n_compared"] == 2
+    recorded = np.array([e["recorded"] for e in row["delta_by_trial_type"].values()])
+    predicted = np.array([e["predicted"] for e in row["delta_by_trial_type"].values()])
+    assert perturbed["delta_behaviour_abs_error"] == pytest.approx(np.abs(recorded - predicted).mean())
+    assert perturbed["delta_behaviour_cosine"] == pytest.approx(recorded @ predicted / np.linalg.norm(recorded)
+                                                                / np.linalg.norm(predicted))

@@ -109,9 +109,10 @@ def _result(sessions, splits, seed=3):
     with torch.no_grad():
         model.resting_potential.uniform_(-0.05, 0.05)
         model.readout_bias.copy_(torch.linspace(0.3, -0.2, model.n_ports))
-    history = [{"step": 0, "lr": 1e-3, "trial": 2.0, "psth": 1.0, "rate": 0.5, "behaviour": 0.4, "total": 3.9},
-               {"step": 1, "lr": 1e-3, "trial": 1.5, "psth": 0.8, "rate": 0.4, "behaviour": 0.3, "total": 3.0,
-                "test_total": 3.5}]
+    history = [{"step": 0, "lr": 1e-3, "trial": 2.0, "psth": 1.0, "rate": 0.5, "behaviour": 0.4, "choice": 0.2,
+                "total": 4.1},
+               {"step": 1, "lr": 1e-3, "trial": 1.5, "psth": 0.8, "rate": 0.4, "behaviour": 0.3, "choice": 0.1,
+                "total": 3.1, "test_total": 3.5}]
     return FitResult(model=model, layout=layout, model_config=config, fit_config=FitConfig(seed=seed),
                      splits=splits, history=history, steps=2)
 
@@ -399,6 +400,7 @@ def test_describe_and_format_info(written):
     assert "predicted delta behaviour -0.400, recorded -0.300, 1 held-out trials" in text
     assert "scores       light-off TM 0.500, PSTH 0.900 (3 trials); light-on TM 1.000, |ΔP(lick)| 0.100" in text
     assert "light        0.04 model current per mW (the fixed default)" in text and "label" not in text
+    assert "behaviour    lick: a lick rate per port (lick), fitted to the recorded lick rates; scored as ΔP(lick)" in text
 
 
 def test_add_targets_rewrites_the_file_and_replaces_earlier_sets(written, tmp_path):

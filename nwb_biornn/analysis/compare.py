@@ -20,8 +20,8 @@ NOT_GRID = ("fit.seed",)
 
 
 def score_rows(descriptions: list) -> list:
-    """One row per model file (:func:`nwb_biornn.nwbio.describe_model_file`): preset, seed, session, grid point
-    and the held-out scores of its stored evaluation.
+    """One row per model file (:func:`nwb_biornn.nwbio.describe_model_file`): preset, seed, session, kind of
+    behaviour (``"lick"`` or ``"choice"``), grid point and the held-out scores of its stored evaluation.
 
     The grid point (``row["grid"]``, ``{"fit.lr": 0.001}``) holds the configuration fields whose values differ
     between the files of the same preset, the seed aside: a sweep's ``--set`` values, or whatever else two
@@ -33,7 +33,7 @@ def score_rows(descriptions: list) -> list:
         if evaluation is None:
             raise UserError(f"{description['path']} has no stored evaluation; refit it with this version of nwb-biornn")
         row = {"path": str(description["path"]), "preset": description["preset"], "seed": description["seed"],
-               "session": description["session_id"], "grid": {}}
+               "session": description["session_id"], "behaviour": evaluation.get("behaviour") or "lick", "grid": {}}
         for block, name in SCORES:
             row[f"{block}.{name}"] = evaluation[block].get(name, float("nan"))
         if "reference" in evaluation:
@@ -56,20 +56,22 @@ def score_rows(descriptions: list) -> list:
 def summarize(rows: list) -> list:
     """Mean, spread (std over seeds and sessions) and count of every score, per preset and grid point.
 
-    One entry per (preset, grid point), sorted by preset then grid values: ``{"preset", "grid", "label",
-    "n_models", "<block>.<score>": {"mean", "std", "n"}, ...}``; ``label`` is the preset followed by the grid's
-    ``key=value`` pairs.
+    One entry per (preset, grid point, kind of behaviour), sorted by preset then grid values: ``{"preset",
+    "grid", "behaviour", "label", "n_models", "<block>.<score>": {"mean", "std", "n"}, ...}``; ``label`` is the
+    preset followed by the grid's ``key=value`` pairs (and the kind of behaviour when the rows mix kinds: a
+    ΔP(lick) and a ΔP(correct) are not averaged together).
     """
     groups = defaultdict(list)
     for row in rows:
-        groups[row["preset"], _canonical(row.get("grid", {}))].append(row)
+        groups[row["preset"], _canonical(row.get("grid", {})), row.get("behaviour", "lick")].append(row)
+    mixed = len({kind for _, _, kind in groups}) > 1
     keys = [f"{block}.{name}" for block, name in SCORES]
     entries = []
-    for (preset, _), members in sorted(groups.items()):
+    for (preset, _, kind), members in sorted(groups.items()):
         grid = members[0].get("grid", {})
         label = " ".join([preset] + [f"{key}={value if isinstance(value, str) else _canonical(value)}"
-                                     for key, value in grid.items()])
-        entries.append({"preset": preset, "grid": grid, "label": label, "n_models": len(members),
+                                     for key, value in grid.items()] + ([f"({kind})"] if mixed else []))
+        entries.append({"preset": preset, "grid": grid, "behaviour": kind, "label": label, "n_models": len(members),
                         **{key: metrics.spread([r[key] for r in members]) for key in keys}})
     return entries
 

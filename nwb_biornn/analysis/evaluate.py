@@ -157,18 +157,17 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
     width = losses.filter_widths(fit_config.psth_filter, fit_config.pop_avg_resample, session.dt)[0]
     groups = area_groups(session)
     recorded_delta, recorded_sem, tm, recorded_area, recorded_unit = float("nan"), float("nan"), float("nan"), None, None
-    recorded_by_type = {}
+    recorded = None
     if len(heldout):
         outcome = session.outcome
         known_heldout, known_control = heldout[np.isfinite(outcome[heldout])], control[np.isfinite(outcome[control])]
         recorded = (outcome[known_heldout], session.trial_type[known_heldout],
                     outcome[known_control], session.trial_type[known_control])
         recorded_delta, recorded_sem = metrics.delta_response(*recorded), metrics.delta_response_sem(*recorded)
-        recorded_by_type = metrics.delta_response_by_type(*recorded)
         tm = score_trials(lit, session, heldout, fit_config, seed)["trial_matching_loss"]
-        recorded = session.spikes[heldout].astype(np.float32)
-        recorded_area = area_rate_psth(recorded, groups, width, session.dt)
-        recorded_unit = rate_psth(recorded, width, session.dt)
+        spikes = session.spikes[heldout].astype(np.float32)
+        recorded_area = area_rate_psth(spikes, groups, width, session.dt)
+        recorded_unit = rate_psth(spikes, width, session.dt)
     return ConditionPrediction(
         condition=condition, n_heldout_trials=len(heldout), predicted_delta_behaviour=predicted,
         recorded_delta_behaviour=recorded_delta, trial_matching_loss=tm, time=psth_time(session, width),
@@ -176,10 +175,27 @@ def predict_condition(held_out: HeldOut, condition: Condition, condition_index: 
         recorded_area_psth=recorded_area, unit_ids=session.unit_ids,
         predicted_unit_psth=rate_psth(lit.spikes, width, session.dt), recorded_unit_psth=recorded_unit,
         calibration=calibration, predicted_delta_sem=metrics.paired_difference_sem(lit_probability, off_probability),
-        recorded_delta_sem=recorded_sem, delta_by_trial_type={
-            trial_type: {"recorded": recorded_by_type.get(trial_type, float("nan")), "predicted": delta}
-            for trial_type, delta in metrics.delta_response_by_type(lit_probability, lit_type, off_probability,
-                                                                    off_type).items()})
+        recorded_delta_sem=recorded_sem,
+        delta_by_trial_type=_deltas_by_type((lit_probability, lit_type, off_probability, off_type), recorded))
+
+
+def _deltas_by_type(simulated: tuple, recorded: tuple | None) -> dict:
+    """``{trial type: {"recorded", "predicted", "recorded_sem", "predicted_sem"}}`` for the trial types of the
+    simulated trials; each tuple is (light-on outcomes, their types, light-off outcomes, their types), the
+    simulated ones paired trial by trial."""
+    lit, lit_type, off, off_type = simulated
+    entries = {}
+    for trial_type in map(str, np.unique(lit_type)):
+        on = lit_type == trial_type
+        entry = {"recorded": float("nan"), "predicted": float(np.mean(lit[on]) - np.mean(off[off_type == trial_type])),
+                 "recorded_sem": float("nan"), "predicted_sem": metrics.paired_difference_sem(lit[on], off[on])}
+        if recorded is not None:
+            outcome_on, type_on, outcome_off, type_off = recorded
+            mine = (outcome_on[type_on == trial_type], type_on[type_on == trial_type],
+                    outcome_off[type_off == trial_type], type_off[type_off == trial_type])
+            entry["recorded"], entry["recorded_sem"] = metrics.delta_response(*mine), metrics.delta_response_sem(*mine)
+        entries[trial_type] = entry
+    return entries
 
 
 def predict_recorded_conditions(held_out: HeldOut, n_trials: int = DEFAULT_TRIALS, seed: int = 0,
@@ -203,24 +219,38 @@ def score_unperturbed(held_out: HeldOut, seed: int = 0) -> dict:
     return {**score_trials(simulated, session, test, held_out.fit_config, seed), "n_trials": int(len(test))}
 
 
-def summarize_perturbed(predictions: list) -> dict:
+COMPARED = {"lick": "condition", "choice": "condition and trial type"}
+"""What one entry of the compared change vectors is, per kind of behaviour (``perturbed.delta_behaviour_compared``)."""
+
+
+def summarize_perturbed(predictions: list, behaviour_kind: str = "lick") -> dict:
     """The ``perturbed`` block of the evaluation: held-out conditions only (calibration ones left out).
 
     Besides the mean trial-matching loss and the mean |recorded - predicted| change in behaviour, the paper's
-    in-vivo comparison of the change vectors over conditions (method.md §4.2): their cosine, the fraction of
-    clear recorded effects (|Δ| >= 0.1) predicted with the right sign, and how many conditions' predicted and
-    recorded changes a Welch test cannot tell apart (|t| < 1.96).
+    in-vivo comparison of the change vectors (method.md §4.2): their cosine, the fraction of clear recorded
+    effects (|Δ| >= 0.1) predicted with the right sign, and how many entries' predicted and recorded changes a
+    Welch test cannot tell apart (|t| < 1.96). An entry is a condition for lick sessions, and a (condition, trial
+    type) pair for choice sessions: averaged over the two instructed sides, the ipsilateral bias that defines
+    these experiments (P(correct) down on one side, up on the other) cancels, and a model predicting no change
+    would score as well as one predicting the bias (docs/decisions.md).
     """
     scored = [p for p in predictions if p.n_heldout_trials and not p.calibration]
-    recorded = [p.recorded_delta_behaviour for p in scored]
-    predicted = [p.predicted_delta_behaviour for p in scored]
+    if behaviour_kind == "choice":
+        entries = [entry for p in scored for entry in p.delta_by_trial_type.values()]
+        recorded, recorded_sem = [e["recorded"] for e in entries], [e["recorded_sem"] for e in entries]
+        predicted, predicted_sem = [e["predicted"] for e in entries], [e["predicted_sem"] for e in entries]
+    else:
+        recorded, recorded_sem = [p.recorded_delta_behaviour for p in scored], [p.recorded_delta_sem for p in scored]
+        predicted = [p.predicted_delta_behaviour for p in scored]
+        predicted_sem = [p.predicted_delta_sem for p in scored]
     return {
         "trial_matching_loss": float(np.mean([p.trial_matching_loss for p in scored])) if scored else float("nan"),
+        "delta_behaviour_compared": COMPARED[behaviour_kind],
         "delta_behaviour_abs_error": metrics.mean_abs_error(recorded, predicted),
         "delta_behaviour_cosine": metrics.cosine_similarity(recorded, predicted),
         "delta_behaviour_sign_agreement": metrics.sign_agreement(recorded, predicted),
-        "delta_behaviour_overlap": metrics.welch_overlap(recorded, [p.recorded_delta_sem for p in scored],
-                                                         predicted, [p.predicted_delta_sem for p in scored]),
+        "delta_behaviour_overlap": metrics.welch_overlap(recorded, recorded_sem, predicted, predicted_sem),
+        "n_compared": len(recorded),
         "n_trials": int(sum(p.n_heldout_trials for p in scored)),
         "n_conditions": len(scored),
     }
@@ -256,7 +286,7 @@ def evaluate(held_out: HeldOut, seed: int = 0, n_trials: int = DEFAULT_TRIALS, r
                      "perturbation_trials": int(np.sum(split == Split.PERTURBATION)),
                      "calibration_conditions": list(calibrate_on)},
         "unperturbed": score_unperturbed(held_out, seed),
-        "perturbed": summarize_perturbed(predictions),
+        "perturbed": summarize_perturbed(predictions, held_out.session.behaviour_kind),
         "conditions": condition_rows(predictions),
     }
     if not document["perturbed"]["n_conditions"]:
@@ -266,6 +296,6 @@ def evaluate(held_out: HeldOut, seed: int = 0, n_trials: int = DEFAULT_TRIALS, r
         reference_predictions = predict_recorded_conditions(truth, n_trials, seed, calibrate_on)
         document["reference"] = {
             "unperturbed": score_unperturbed(truth, seed),
-            "perturbed": summarize_perturbed(reference_predictions),
+            "perturbed": summarize_perturbed(reference_predictions, held_out.session.behaviour_kind),
         }
     return document, predictions

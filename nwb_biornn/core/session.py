@@ -28,7 +28,8 @@ class Condition:
     Parameters
     ----------
     area
-        Model area the light targets (a name from :attr:`Session.areas`).
+        Model area the light targets (a name from :attr:`Session.areas`), or several joined by ``"+"`` for light
+        on more than one area at once (bilateral: ``"ALM_L+ALM_R"``).
     cell_type
         ``"I"`` for inactivation (light drives the inhibitory neurons of the area), ``"E"`` for activation.
     onset, offset
@@ -79,6 +80,17 @@ class Condition:
             raise ValueError(f"unknown waveform {self.waveform!r}")
         if not self.offset > self.onset:
             raise ValueError(f"light offset {self.offset} must come after onset {self.onset}")
+
+    @property
+    def areas(self) -> tuple:
+        """The areas the light reaches.
+
+        Examples
+        --------
+        >>> Condition("ALM_L+ALM_R", "I", 0.0, 0.5, 5.0).areas
+        ('ALM_L', 'ALM_R')
+        """
+        return tuple(self.area.split("+"))
 
     @property
     def label(self) -> str:

@@ -26,7 +26,7 @@ def light_current(condition: Condition, layout: NeuronLayout, time, mw_to_curren
                   ) -> torch.Tensor:
     """The current that ``condition`` injects into every neuron at every step.
 
-    The current flows into the neurons of ``condition.area`` of type ``condition.cell_type`` between
+    The current flows into the neurons of ``condition.areas`` of type ``condition.cell_type`` between
     ``onset`` and ``offset``: constant, or a 50 % duty square wave at ``frequency`` Hz starting at onset
     (``"pulsed"``); with ``ramp_down > 0`` (always for ``"ramp"``) it then decreases linearly to zero over
     ``ramp_down`` seconds after ``offset``.
@@ -52,8 +52,9 @@ def light_current(condition: Condition, layout: NeuronLayout, time, mw_to_curren
             [0.0000, 0.0000, 0.0000, 0.5000],
             [0.0000, 0.0000, 0.0000, 0.0000]])
     """
-    if condition.area not in layout.areas:
-        raise UserError(f"light condition {condition.label!r} targets area {condition.area!r}, which the model "
+    missing = [area for area in condition.areas if area not in layout.areas]
+    if missing:
+        raise UserError(f"light condition {condition.label!r} targets area {missing[0]!r}, which the model "
                         f"does not have (areas: {', '.join(layout.areas)})")
     time = np.asarray(time, dtype=np.float64) + TIME_TOLERANCE
     envelope = ((time >= condition.onset) & (time < condition.offset)).astype(np.float64)
@@ -65,5 +66,5 @@ def light_current(condition: Condition, layout: NeuronLayout, time, mw_to_curren
             raise UserError(f"pulsed light condition {condition.label!r} needs a positive frequency")
         envelope *= ((time - condition.onset) * condition.frequency) % 1.0 < 0.5
     amplitude = condition.power * mw_to_current if condition.power_unit == "mW" else condition.power
-    targets = (layout.area == condition.area) & (layout.cell_type == condition.cell_type)
+    targets = np.isin(layout.area, condition.areas) & (layout.cell_type == condition.cell_type)
     return torch.as_tensor(np.outer(envelope * amplitude, targets), dtype=torch.float32)

@@ -24,7 +24,7 @@ ALIGN_TIMES = "align_times"
 """Key of ``Session.metadata`` holding each trial's alignment event on the session clock (s, NaN if none)."""
 
 GZIP = dict(compression="gzip", compression_opts=4, shuffle=True)
-LOSS_COLUMNS = {"trial": "trial", "psth": "psth", "rate": "rate", "behaviour": "behaviour",
+LOSS_COLUMNS = {"trial": "trial", "psth": "psth", "rate": "rate", "behaviour": "behaviour", "choice": "choice",
                  "test_total": "test_total"}
 
 

@@ -47,7 +47,7 @@ def describe_session(session: Session) -> dict:
             "label": condition.label, "area": condition.area, "cell_type": condition.cell_type,
             "power": float(condition.power), "power_unit": condition.power_unit,
             "n_trials": int(np.sum(session.condition == index)), "n_usable": int(session.trials_of(index).sum()),
-            "recorded": condition.area in modelled, "epoch": condition.epoch,
+            "recorded": set(condition.areas) <= modelled, "epoch": condition.epoch,
             "window": [float(condition.onset), float(condition.offset)], "site": condition.site,
         })
     kind = behaviour_kind(session)

@@ -370,7 +370,7 @@ def _conditions(photostim, trials, align_event, align, modelled_areas) -> tuple:
         light_window[epoch.trial] = window
         if epoch.area == UNKNOWN_AREA:
             reasons.setdefault(epoch.trial, "stimulation target area unknown")
-        elif epoch.area not in modelled_areas:
+        elif not set(epoch.area.split("+")) <= set(modelled_areas):
             reasons.setdefault(epoch.trial, f"target area {epoch.area} not recorded")
     return condition, tuple(built[key] for key in order), light_window, reasons
 
@@ -381,7 +381,7 @@ def _unrecorded_warnings(conditions, condition, unit_area, locations, sites, hid
     recorded = list(dict.fromkeys(unit_area.tolist()))
     found = []
     for area in dict.fromkeys(c.area for c in conditions):
-        if area in recorded or area in hidden_areas or area == UNKNOWN_AREA:
+        if set(area.split("+")) <= {*recorded, *hidden_areas} or area == UNKNOWN_AREA:
             continue
         indices = [i for i, c in enumerate(conditions) if c.area == area]
         n_trials = int(np.isin(condition, indices).sum())

@@ -68,9 +68,12 @@ def evaluation_headline(document: dict) -> str:
 def _agreement(perturbed: dict) -> str:
     """How the predicted changes in behaviour agree with the recorded ones over conditions (method.md §4.2)."""
     sign = perturbed["delta_behaviour_sign_agreement"]
+    pairs = perturbed.get("delta_behaviour_compared") == "condition and trial type"
+    entries = "(condition, trial type) pairs" if pairs else "conditions"
     return (f"cosine {number(perturbed['delta_behaviour_cosine'])}, right sign "
             f"{'n/a' if sign is None or sign != sign else f'{sign:.0%}'} of clear effects, "
-            f"{perturbed['delta_behaviour_overlap']} of {perturbed['n_conditions']} conditions within Welch |t| < 1.96")
+            f"{perturbed['delta_behaviour_overlap']} of {perturbed.get('n_compared', perturbed['n_conditions'])} "
+            f"{entries} within Welch |t| < 1.96")
 
 
 def format_evaluation(document: dict) -> str:
@@ -174,6 +177,7 @@ def format_info(info: dict) -> str:
         f"{info['n_neurons']} neurons, {info['n_inputs']} inputs",
         "neurons      " + "; ".join(f"{area}: {c['E']} E + {c['I']} I ({c['mapped']} mapped)"
                                     for area, c in info["neurons"].items()),
+        _behaviour_line(info.get("behaviour")),
         f"across-area  {sparsity['nonzero']} of {sparsity['allowed']} allowed weights non-zero "
         f"({100 * sparsity['fraction_nonzero']:.1f} %)",
         f"training     {training['steps']} steps; final losses "
@@ -231,12 +235,17 @@ def _scalar_leaves(values: dict, prefix: str = ""):
 
 
 def format_perturbation(result: dict) -> str:
-    """One line for :func:`nwb_biornn.api.perturb`'s result: the predicted (and recorded) change in behaviour."""
+    """:func:`nwb_biornn.api.perturb`'s result for people: the predicted (and recorded) change in behaviour, and
+    for a choice model one more line per trial type (the side-averaged change hides a bias to one side)."""
     text = (f"{result['condition']}: predicted change in {behaviour_measure(result.get('behaviour'))} "
             f"{result['predicted_delta_behaviour']:+.3f}")
     if result["recorded_trials"]:
         text += (f"; recorded {result['recorded_delta_behaviour']:+.3f} over {result['recorded_trials']} held-out "
                  f"trials; trial-matching loss {result['trial_matching_loss']:.3f}")
+    if result.get("behaviour") == "choice":
+        for trial_type, entry in result["delta_by_trial_type"].items():
+            recorded = "" if np.isnan(entry["recorded"]) else f", recorded {entry['recorded']:+.3f}"
+            text += f"\n  {trial_type} trials: predicted {entry['predicted']:+.3f}{recorded}"
     return text
 
 
@@ -261,11 +270,22 @@ def format_targeting(document: dict) -> str:
     return "\n".join(lines)
 
 
+def _behaviour_line(behaviour: dict | None) -> str:
+    """``info``'s line on what the model reads out (model files of before ndx-biornn 0.3 read as one lick port)."""
+    if not behaviour:
+        return "behaviour    lick: one lick port"
+    fitted = "the recorded lick rates" if behaviour["name"] == "lick_rate" else "the trials' choices"
+    return (f"behaviour    {behaviour['kind']}: a lick rate per port ({', '.join(behaviour['ports'])}), fitted to "
+            f"{fitted}; scored as Δ{behaviour_measure(behaviour['kind'])}")
+
+
 def format_comparison(summary: list, reference: dict | None = None) -> str:
     """A text table of :func:`~nwb_biornn.analysis.compare.summarize` (mean ± std, n), one row per preset and grid
     point, best light-on trial-matching loss first."""
     keys = [f"{block}.{name}" for block, name in SCORES]
-    short = ["TM light-off", "PSTH light-off", "TM light-on", "|Δ behaviour|", "Δ cosine", "Δ right sign"]
+    kinds = {entry.get("behaviour", "lick") for entry in summary}
+    change = f"|Δ{behaviour_measure(kinds.pop())}|" if len(kinds) == 1 else "|Δ behaviour|"
+    short = ["TM light-off", "PSTH light-off", "TM light-on", change, "Δ cosine", "Δ right sign"]
     width = max([22] + [len(entry["label"]) + 2 for entry in summary])
     lines = [f"{'preset':<{width}}" + "".join(f"{name:>20}" for name in short)]
 

@@ -152,8 +152,6 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     layout = NeuronLayout.hidden({area: per_area for area in AREAS},
                                  excitatory_fraction=EXCITATORY_PER_AREA / per_area)
     rng = np.random.default_rng(seed)
-    population = {(area, cell): (layout.area == area) & (layout.cell_type == cell)
-                  for area in AREAS for cell in ("E", "I")}
     w = wiring
     recurrence = {"A": w.ee_a, "B": w.ee_b}
     blocks = [((area, post), (area, pre), strength) for area in AREAS
@@ -162,37 +160,59 @@ def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple
     blocks += [(("B", "E"), ("A", "E"), w.ab_e), (("B", "I"), ("A", "E"), w.ab_i)]
     if name == "refcirc2":
         blocks += [(("A", "E"), ("B", "E"), w.ba_e), (("A", "I"), ("B", "E"), w.ba_i)]
-    n, dt_ms = layout.n_neurons, DT * 1000
-    weights = np.zeros((n, n))
-    for post, pre, strength in blocks:
-        rows, cols = np.flatnonzero(population[post]), np.flatnonzero(population[pre])
-        p = w.connection_probability
-        connected = rng.random((len(rows), len(cols))) < p
-        jitter = np.exp(w.jitter * rng.standard_normal(connected.shape) - w.jitter ** 2 / 2)
-        magnitude = strength * dt_ms / (p * len(cols) * DT) * jitter
-        weights[np.ix_(rows, cols)] = magnitude * connected * (1 if pre[1] == "E" else -1)
-    np.fill_diagonal(weights, 0)
+    weights = wire_blocks(layout, blocks, w.connection_probability, w.jitter, rng, DT)
     excitatory = layout.excitatory
     a_area = layout.area == "A"
-    input_weights = np.zeros((n, len(INPUT_NAMES)))
+    input_weights = np.zeros((layout.n_neurons, len(INPUT_NAMES)))
     input_weights[a_area & excitatory, 0] = w.go_input_e
     input_weights[a_area & ~excitatory, 0] = w.go_input_i
     input_weights[a_area, 1] = w.nogo_input * input_weights[a_area, 0]
     readout = np.where((layout.area == "B") & excitatory, w.readout_gain / EXCITATORY_PER_AREA, 0.0)
-    arrays = {
+    arrays = network_arrays(layout, weights, input_weights, readout[:, None], np.array([w.readout_bias]),
+                            (w.resting_e, w.resting_i), w.noise)
+    return arrays, layout
+
+
+def wire_blocks(layout: NeuronLayout, blocks, connection_probability: float, jitter: float,
+                rng: np.random.Generator, dt: float) -> np.ndarray:
+    """Recurrent weights ``[post, pre]`` of hand-set population blocks (the scaling of :class:`Wiring`).
+
+    ``blocks`` holds ``((post area, post cell type), (pre area, pre cell type), strength)``; each possible synapse
+    of a block exists with probability ``connection_probability`` and gets ``strength * dt_ms / (p * n_pre * dt)``
+    times a log-normal factor of mean 1, negative from I neurons. Blocks are drawn in order from ``rng``.
+    """
+    population = {(area, cell): (layout.area == area) & (layout.cell_type == cell)
+                  for area in layout.areas for cell in ("E", "I")}
+    weights = np.zeros((layout.n_neurons, layout.n_neurons))
+    p, dt_ms = connection_probability, dt * 1000
+    for post, pre, strength in blocks:
+        rows, cols = np.flatnonzero(population[post]), np.flatnonzero(population[pre])
+        connected = rng.random((len(rows), len(cols))) < p
+        factor = np.exp(jitter * rng.standard_normal(connected.shape) - jitter ** 2 / 2)
+        magnitude = strength * dt_ms / (p * len(cols) * dt) * factor
+        weights[np.ix_(rows, cols)] = magnitude * connected * (1 if pre[1] == "E" else -1)
+    np.fill_diagonal(weights, 0)
+    return weights
+
+
+def network_arrays(layout: NeuronLayout, weights, input_weights, readout_weights, readout_bias, resting: tuple,
+                   noise: float) -> dict:
+    """:meth:`BioRNN.to_arrays` arrays of a hand-built circuit: the given weights, ``resting`` = (E, I) resting
+    potentials, the dynamics of :data:`CIRCUIT_CONFIG` and one-step delays."""
+    n, excitatory = layout.n_neurons, layout.excitatory
+    return {
         "recurrent_weights": weights.astype(np.float32),
         "connectivity_mask": weights != 0,
         "delays": np.ones((n, n), np.int64),
         "input_weights": input_weights.astype(np.float32),
-        "readout_weights": readout.astype(np.float32),
-        "readout_bias": np.float32(w.readout_bias),
-        "resting_potential": np.where(excitatory, w.resting_e, w.resting_i).astype(np.float32),
+        "readout_weights": readout_weights.astype(np.float32),
+        "readout_bias": readout_bias.astype(np.float32),
+        "resting_potential": np.where(excitatory, *resting).astype(np.float32),
         "threshold": np.full(n, CIRCUIT_CONFIG.threshold, np.float32),
         "tau": np.where(excitatory, CIRCUIT_CONFIG.tau_e, CIRCUIT_CONFIG.tau_i).astype(np.float32),
-        "noise": np.full(n, w.noise, np.float32),
+        "noise": np.full(n, noise, np.float32),
         "refractory_steps": np.full(n, round(CIRCUIT_CONFIG.refractory / DT), np.int64),
     }
-    return arrays, layout
 
 
 def hand_built_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[BioRNN, NeuronLayout]:
@@ -253,7 +273,7 @@ def stimulus_inputs(instructions) -> np.ndarray:
 
 
 def simulate_trials(model: BioRNN, layout: NeuronLayout, instructions, lights, seed: int) -> CircuitTrials:
-    """Simulate one trial per instruction, each with its light condition or none.
+    """Simulate one go/no-go trial per instruction, each with its light condition or none.
 
     Parameters
     ----------
@@ -267,20 +287,30 @@ def simulate_trials(model: BioRNN, layout: NeuronLayout, instructions, lights, s
     seed : int
         Makes membrane noise, spikes and licks a deterministic function of it.
     """
-    inputs = torch.as_tensor(stimulus_inputs(instructions))
+    return simulate(model, layout, stimulus_inputs(instructions), lights, seed, STIMULUS_ONSET)
+
+
+def simulate(model: BioRNN, layout: NeuronLayout, inputs: np.ndarray, lights, seed: int,
+             light_origin: float) -> CircuitTrials:
+    """Simulate trials of a circuit from their inputs (K, T, channels), each with its light condition or none.
+
+    Light onsets and offsets are seconds from ``light_origin`` seconds after trial start; licks are drawn per step
+    and port from the readout's rates. ``seed`` makes noise, spikes and licks a deterministic function of it.
+    """
+    inputs = torch.as_tensor(inputs)
     n_trials, n_time, _ = inputs.shape
     if len(lights) != n_trials:
         raise ValueError(f"{len(lights)} light conditions for {n_trials} trials")
     light = None
     if any(condition is not None for condition in lights):
-        time = DT * np.arange(n_time) - STIMULUS_ONSET
+        time = model.dt * np.arange(n_time) - light_origin
         currents = {c: light_current(c, layout, time) for c in set(lights) if c is not None}
         light = torch.stack([currents[c] if c is not None else torch.zeros(n_time, layout.n_neurons)
                              for c in lights])
     with torch.no_grad():
         simulation = model.simulate(inputs, light, seed=seed)
     lick_rate = simulation.behaviour.numpy().astype(np.float64)
-    licks = np.random.default_rng(seed).random(lick_rate.shape) < lick_rate * DT
+    licks = np.random.default_rng(seed).random(lick_rate.shape) < lick_rate * model.dt
     return CircuitTrials(spikes=simulation.spikes.numpy().astype(np.uint8), lick_rate=lick_rate, licks=licks)
 
 

@@ -19,9 +19,11 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,9 +39,9 @@ from nwb_biornn.core.files import atomic_path, write_dandiset_yaml
 from nwb_biornn.core.session import UNPERTURBED, Condition
 from nwb_biornn.nwbio import add_reference_circuit
 from nwb_biornn.recordings.cache import cache_root
-from nwb_biornn.synthetic import circuits
+from nwb_biornn.synthetic import circuits, hemispheres
 
-CACHE_VERSION = "v4"
+CACHE_VERSION = "v5"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
 
 INTER_TRIAL_INTERVAL = (0.4, 0.8)
@@ -60,18 +62,55 @@ HIDDEN_PER_AREA = circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA - 
 """Hidden neurons per area that give a model fitted to ``demo`` the reference circuit's size, as the paper's
 students had their teacher's (``fit demo`` uses it; see ``nwb_biornn.api.configure``)."""
 
+TWO_CHOICE = "2afc"
+"""Name of the two-hemisphere two-choice circuit (:mod:`nwb_biornn.synthetic.hemispheres`): ``demo:2afc``."""
+CHOICE_TRIALS = 800
+"""Trials of a ``demo:2afc`` session: more than go/no-go's, as a choice is a noisier readout than a lick."""
+CHOICE_INACTIVATION_POWERS = (2.0, 5.0)
+"""Light powers in mW of ``demo:2afc``'s unilateral inactivation in the early delay (the late delay and the
+bilateral conditions use the strongest)."""
+CHOICE_ACTIVATION_POWER = 6.0
+"""Light power in mW of ``demo:2afc``'s activation conditions (early delay)."""
+DELAY_WINDOWS = {"early": (-0.18, -0.10), "late": (-0.10, 0.0)}
+"""``demo:2afc``'s light windows in seconds relative to the go cue: early and late delay."""
+CHOICE_STEPS = 1000
+"""Training steps a fit of ``demo:2afc`` starts from (instead of the preset's 300): its circuit holds the
+instruction through a delay, and 300 steps leave the fitted bioRNN's predicted changes in P(correct) about half
+as large as the recorded ones (docs/results.md)."""
+CIRCUITS = (*circuits.CIRCUITS, TWO_CHOICE)
+"""Every circuit a demo dandiset can record."""
+
 _EFFECTS = {"I": "inactivation", "E": "activation"}
-_SITES = tuple((area, cell_type) for area in circuits.AREAS for cell_type in _EFFECTS)
-"""(area, targeted cell type) of every stimulation site, in the order of the ``control`` codes."""
 
 
-def demo_conditions() -> tuple[Condition, ...]:
-    """The light conditions of the demo, relative to the stimulus onset, powers in mW.
+def demo_conditions(circuit: str = "refcirc1") -> tuple[Condition, ...]:
+    """The light conditions of a circuit's demo, powers in mW.
 
-    Per area: inactivation at every power of :data:`INACTIVATION_POWERS` in the ``stimulus`` window plus the
-    strongest one in the ``late`` window, and activation at every power of :data:`ACTIVATION_POWERS` in the
-    ``stimulus`` window.
+    Go/no-go circuits (times relative to the stimulus onset), per area: inactivation at every power of
+    :data:`INACTIVATION_POWERS` in the ``stimulus`` window plus the strongest one in the ``late`` window, and
+    activation at every power of :data:`ACTIVATION_POWERS` in the ``stimulus`` window.
+
+    ``2afc`` (times relative to the go cue): inactivation of each hemisphere at every power of
+    :data:`CHOICE_INACTIVATION_POWERS` in the early delay and at the strongest in the late delay, bilateral
+    inactivation (area ``"ALM_L+ALM_R"``) in the early and the late delay, and activation of each hemisphere in
+    the early delay (:data:`DELAY_WINDOWS`).
+
+    Examples
+    --------
+    >>> len(demo_conditions("refcirc1")), len(demo_conditions("2afc"))
+    (14, 10)
     """
+    if circuit == TWO_CHOICE:
+        early, late = DELAY_WINDOWS["early"], DELAY_WINDOWS["late"]
+        strongest = max(CHOICE_INACTIVATION_POWERS)
+        both = "+".join(hemispheres.AREAS)
+        conditions = []
+        for area in hemispheres.AREAS:
+            conditions += [Condition(area, "I", *early, power) for power in CHOICE_INACTIVATION_POWERS]
+            conditions += [Condition(area, "I", *late, strongest)]
+        conditions += [Condition(both, "I", *window, strongest) for window in (early, late)]
+        conditions += [Condition(area, "E", *early, CHOICE_ACTIVATION_POWER) for area in hemispheres.AREAS]
+        return tuple(dataclasses.replace(c, site=_site_name(c.area, c.cell_type)) for c in conditions)
     stimulus, late = LIGHT_WINDOWS["stimulus"], LIGHT_WINDOWS["late"]
     inactivation = [(stimulus, power) for power in INACTIVATION_POWERS] + [(late, max(INACTIVATION_POWERS))]
     conditions = []
@@ -83,11 +122,12 @@ def demo_conditions() -> tuple[Condition, ...]:
     return tuple(conditions)
 
 
-def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Generator):
+def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Generator, circuit: str = "refcirc1"):
     """Trial instructions and light conditions of one session.
 
-    Half the trials are ``"go"``; ``round(perturbed_fraction * n_trials)`` trials get a light condition, every
-    condition equally often (as far as the count allows), go and no-go alike.
+    Half the trials have each instruction (``"go"``/``"nogo"``, or ``"left"``/``"right"`` for ``2afc``);
+    ``round(perturbed_fraction * n_trials)`` trials get a light condition, every condition equally often (as far
+    as the count allows), on both trial types alike.
 
     Returns
     -------
@@ -95,8 +135,9 @@ def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Gener
     condition : ndarray, shape (n_trials,), int
         Index into :func:`demo_conditions`, or ``UNPERTURBED``.
     """
-    instructions = rng.permutation(np.array(["go", "nogo"])[np.arange(n_trials) % 2])
-    conditions = demo_conditions()
+    task = _task(circuit)
+    instructions = rng.permutation(np.array(task.instructions)[np.arange(n_trials) % 2])
+    conditions = demo_conditions(circuit)
     n_perturbed = int(round(perturbed_fraction * n_trials))
     condition = np.full(n_trials, UNPERTURBED)
     condition[rng.choice(n_trials, n_perturbed, replace=False)] = rng.permutation(
@@ -104,49 +145,119 @@ def demo_protocol(n_trials: int, perturbed_fraction: float, rng: np.random.Gener
     return instructions, condition
 
 
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """What differs between the go/no-go and the two-choice demo: timing, inputs, lick ports, outcomes, columns."""
+
+    kind: str
+    instructions: tuple
+    inputs: Callable
+    """``inputs(instructions) -> (K, T, channels)`` pulses of the circuit's task."""
+    trial_duration: float
+    sample_onset: float
+    go_onset: float
+    light_origin: float
+    response_window: tuple
+    lick_series: tuple
+    instruction_description: str
+    outcome_description: str
+    early_lick_column: bool
+    """Whether the trials table has 000363's ``early_lick`` column (the loader excludes early-lick trials)."""
+
+    def outcomes(self, instructions, licks) -> list:
+        """Per trial, the ``outcome`` column: from the first lick in the response window."""
+        onset = round(self.go_onset / circuits.DT)
+        window = licks[:, onset + round(self.response_window[0] / circuits.DT):
+                       onset + round(self.response_window[1] / circuits.DT)]
+        licked = window.any(axis=1)
+        if self.kind == "go/no-go":
+            names = {("go", True): "hit", ("go", False): "miss", ("nogo", True): "fa", ("nogo", False): "cr"}
+            return [names[(str(i), bool(any_lick))] for i, any_lick in zip(instructions, licked[:, 0])]
+        first = np.where(window.any(axis=1), window.argmax(axis=1), window.shape[1])   # (trials, ports)
+        side = np.asarray(hemispheres.PORTS)[first.argmin(axis=1)]
+        return ["ignore" if not licked[i].any() else "hit" if side[i] == instruction else "miss"
+                for i, instruction in enumerate(instructions)]
+
+
+_GO_NOGO = _Task(
+    kind="go/no-go", instructions=circuits.INPUT_NAMES, inputs=circuits.stimulus_inputs, trial_duration=circuits.TRIAL_DURATION,
+    sample_onset=circuits.STIMULUS_ONSET, go_onset=circuits.STIMULUS_ONSET, light_origin=circuits.STIMULUS_ONSET,
+    response_window=(0.0, circuits.RESPONSE_WINDOW), lick_series=(("lick_times", "Lick times (single lick port)."),),
+    instruction_description="Stimulus of the trial: 'go' (licking is rewarded) or 'nogo' (licking is not).",
+    outcome_description="'hit' / 'miss' on go trials and 'fa' (false alarm) / 'cr' (correct rejection) on no-go "
+                        f"trials: whether the mouse licked within {circuits.RESPONSE_WINDOW} s of the stimulus onset.",
+    early_lick_column=True)
+_TWO_CHOICE = _Task(
+    kind="two-choice", instructions=hemispheres.INSTRUCTIONS, inputs=hemispheres.task_inputs, trial_duration=hemispheres.TRIAL_DURATION,
+    sample_onset=hemispheres.SAMPLE_ONSET, go_onset=hemispheres.GO_ONSET, light_origin=hemispheres.GO_ONSET,
+    response_window=hemispheres.RESPONSE_WINDOW,
+    lick_series=(("left_lick_times", "Lick times at the left port."),
+                 ("right_lick_times", "Lick times at the right port.")),
+    instruction_description="Instructed (rewarded) lick direction of the trial: 'left' or 'right'.",
+    outcome_description="'hit' if the first lick after the go cue was at the instructed port, 'miss' if at the "
+                        f"other, 'ignore' without a lick within {hemispheres.RESPONSE_WINDOW[1]:g} s of the go cue.",
+    early_lick_column=False)
+
+
+def _task(circuit: str) -> _Task:
+    return _TWO_CHOICE if circuit == TWO_CHOICE else _GO_NOGO
+
+
+def reference_network(circuit: str):
+    """The shipped ground truth that ``demo:<circuit>`` records: ``(BioRNN, NeuronLayout)``."""
+    if circuit == TWO_CHOICE:
+        return circuits.load_circuit(circuits.CIRCUIT_FILES / f"{TWO_CHOICE}.npz")
+    return circuits.reference_circuit(circuit)
+
+
 def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_sessions: int = 1,
-                        n_trials: int = 600, perturbed_fraction: float = 0.5, units_per_area: int = UNITS_PER_AREA,
-                        network=None) -> Path:
-    """Simulate ``n_sessions`` sessions of a reference circuit and write them as a DANDI-layout folder.
+                        n_trials: int | None = None, perturbed_fraction: float = 0.5,
+                        units_per_area: int = UNITS_PER_AREA, network=None) -> Path:
+    """Simulate ``n_sessions`` sessions of a ground-truth circuit and write them as a DANDI-layout folder.
 
     Parameters
     ----------
     out_dir
         Folder to write (created; existing files of the same names are overwritten).
     circuit
-        ``"refcirc1"`` (feedforward A -> B) or ``"refcirc2"`` (with B -> A feedback).
+        ``"refcirc1"`` (feedforward A -> B), ``"refcirc2"`` (with B -> A feedback) or ``"2afc"`` (the
+        two-hemisphere two-choice circuit of :mod:`nwb_biornn.synthetic.hemispheres`).
     seed
         Seeds the protocol, the choice of recorded neurons and every simulated spike: the same arguments give
         the same spikes, trials and licks.
     n_sessions, n_trials, perturbed_fraction
-        Sessions, trials per session and the fraction of trials with light.
+        Sessions, trials per session (default 600, :data:`CHOICE_TRIALS` for ``2afc``) and the fraction of
+        trials with light.
     units_per_area
         Recorded units per area per session (80 % excitatory), drawn from the circuit's neurons.
     network : (BioRNN, NeuronLayout), optional
-        The circuit to record, in place of ``circuits.reference_circuit(circuit)`` (the teachers are fitted to
-        recordings of the hand-built circuits); ``circuit`` still names the files.
+        The circuit to record, in place of :func:`reference_network` (the teachers are fitted to recordings of
+        the hand-built circuits); ``circuit`` still names the files and the task.
 
     Returns
     -------
     Path
         ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    model, layout = network if network is not None else circuits.reference_circuit(circuit)
+    _check_circuit(circuit)
+    out_dir, task = Path(out_dir), _task(circuit)
+    n_trials = n_trials if n_trials is not None else (CHOICE_TRIALS if circuit == TWO_CHOICE else 600)
+    model, layout = network if network is not None else reference_network(circuit)
     _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_dandiset_yaml(out_dir, f"nwb-biornn demo: reference circuit {circuit}",
-                        "Synthetic go/no-go sessions with optogenetic inactivation and activation, simulated from a "
-                        "known two-area spiking circuit by nwb-biornn (see docs/demo.md).")
+    write_dandiset_yaml(out_dir, f"nwb-biornn demo: ground-truth circuit {circuit}",
+                        f"Synthetic {task.kind} sessions with optogenetic inactivation and activation, simulated "
+                        "from a known two-area spiking circuit by nwb-biornn (see docs/demo.md).")
+    conditions = demo_conditions(circuit)
     for index in range(n_sessions):
         rng = np.random.default_rng([seed, index])
-        instructions, condition = demo_protocol(n_trials, perturbed_fraction, rng)
-        conditions = demo_conditions()
+        instructions, condition = demo_protocol(n_trials, perturbed_fraction, rng, circuit)
         lights = [None if c == UNPERTURBED else conditions[c] for c in condition]
-        trials = circuits.simulate_trials(model, layout, instructions, lights, seed=int(rng.integers(2**31)))
+        trials = circuits.simulate(model, layout, task.inputs(instructions), lights, int(rng.integers(2**31)),
+                                   task.light_origin)
         recorded = _recorded_neurons(layout, units_per_area, rng)
         start_time = datetime(2024, 1, 1 + index, 12, 0, 0, tzinfo=timezone.utc)
-        trial_start = 1.0 + np.cumsum(circuits.TRIAL_DURATION + rng.uniform(*INTER_TRIAL_INTERVAL, n_trials))
+        trial_start = 1.0 + np.cumsum(task.trial_duration + rng.uniform(*INTER_TRIAL_INTERVAL, n_trials))
         nwbfile = _session_file(circuit, seed, index, start_time, trial_start, instructions, lights, trials,
                                 recorded, layout)
         add_reference_circuit(nwbfile, model, layout, circuit)
@@ -169,10 +280,26 @@ def is_demo_source(text: str) -> bool:
     return text == "demo" or text.startswith("demo:")
 
 
+def demo_circuit(text: str) -> str:
+    """The circuit that ``demo`` or ``demo:<circuit>`` names.
+
+    Examples
+    --------
+    >>> demo_circuit("demo"), demo_circuit("demo:2afc")
+    ('refcirc1', '2afc')
+    """
+    _, _, circuit = text.strip().partition(":")
+    return circuit or "refcirc1"
+
+
 def demo_folder(text: str, cache_dir=None) -> Path:
     """The cached demo dandiset that ``demo`` or ``demo:<circuit>`` names (:func:`demo_dandiset`)."""
-    _, _, circuit = text.strip().partition(":")
-    return demo_dandiset(circuit or "refcirc1", cache_dir)
+    return demo_dandiset(demo_circuit(text), cache_dir)
+
+
+def _check_circuit(circuit: str) -> None:
+    if circuit not in CIRCUITS:
+        raise UserError(f"unknown demo circuit {circuit!r}; choose one of {', '.join(CIRCUITS)}")
 
 
 def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
@@ -183,8 +310,7 @@ def demo_dandiset(circuit: str = "refcirc1", cache_dir=None) -> Path:
     into a temporary sibling folder and renamed into place, so an interrupted generation leaves nothing behind
     and concurrent callers never see a partial dandiset.
     """
-    if circuit not in circuits.CIRCUITS:
-        raise UserError(f"unknown demo circuit {circuit!r}; choose one of {', '.join(circuits.CIRCUITS)}")
+    _check_circuit(circuit)
     target = cache_root(cache_dir) / "demo" / f"{circuit}-{CACHE_VERSION}"
     if (target / "dandiset.yaml").exists():
         return target
@@ -227,29 +353,36 @@ def _recorded_neurons(layout, units_per_area, rng):
 
 
 def _site_name(area, cell_type):
-    return f"laser_{area}_{_EFFECTS[cell_type]}"
+    return f"laser_{area.replace('+', '_and_')}_{_EFFECTS[cell_type]}"
+
+
+def _sites(circuit):
+    """(area, targeted cell type) of every stimulation site, in the order of the ``control`` codes."""
+    return tuple(dict.fromkeys((c.area, c.cell_type) for c in demo_conditions(circuit)))
 
 
 def _session_file(circuit, seed, index, start_time, trial_start, instructions, lights, trials, recorded, layout):
+    task = _task(circuit)
     session_id = f"{start_time:%Y%m%dT%H%M%S}"
+    describe = hemispheres.describe() if circuit == TWO_CHOICE else circuits.describe(circuit)
     nwbfile = NWBFile(
-        session_description=f"Synthetic go/no-go session simulated from reference circuit {circuit} (seed {seed}).",
+        session_description=f"Synthetic {task.kind} session simulated from ground-truth circuit {circuit} "
+                            f"(seed {seed}).",
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"nwb-biornn-demo/{circuit}/{CACHE_VERSION}/{seed}/{index}")),
         session_start_time=start_time,
         session_id=session_id,
-        experiment_description=circuits.describe(circuit),
+        experiment_description=describe,
         institution="nwb-biornn (synthetic data)",
-        keywords=["optogenetics", "synthetic", "ground truth", "go/no-go", "spiking network"],
+        keywords=["optogenetics", "synthetic", "ground truth", task.kind, "spiking network"],
         source_script="nwb_biornn.synthetic.demo.write_demo_dandiset",
         source_script_file_name="nwb_biornn/synthetic/demo.py",
     )
     nwbfile.subject = Subject(subject_id=circuit, species="Mus musculus", sex="U", age="P90D",
-                              description=f"Synthetic subject: the reference circuit {circuit}.")
-    trial_stop = trial_start + circuits.TRIAL_DURATION
-    licks = trials.licks[..., 0]  # the go/no-go circuits have one lick port
-    _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, licks)
-    _add_behavioural_events(nwbfile, trial_start, lights, licks)
-    _add_ogen_sites(nwbfile, trial_start, lights)
+                              description=f"Synthetic subject: the ground-truth circuit {circuit}.")
+    trial_stop = trial_start + task.trial_duration
+    _add_trials(nwbfile, task, trial_start, trial_stop, instructions, lights, trials.licks)
+    _add_behavioural_events(nwbfile, task, circuit, trial_start, lights, trials.licks)
+    _add_ogen_sites(nwbfile, task, circuit, trial_start, lights)
     _add_units(nwbfile, trial_start, trial_stop, trials.spikes, recorded, layout)
     return nwbfile
 
@@ -260,59 +393,59 @@ def _event_times(trial_start, events):
     return trial_start[trial] + (step + 0.5) * circuits.DT
 
 
-def _add_trials(nwbfile, trial_start, trial_stop, instructions, lights, licks):
-    stimulus_step = int(round(circuits.STIMULUS_ONSET / circuits.DT))
-    response_steps = int(round(circuits.RESPONSE_WINDOW / circuits.DT))
-    early = licks[:, :stimulus_step].any(axis=1)
-    response = licks[:, stimulus_step:stimulus_step + response_steps].any(axis=1)
+def _add_trials(nwbfile, task, trial_start, trial_stop, instructions, lights, licks):
+    early = licks[:, :round(task.go_onset / circuits.DT)].any(axis=(1, 2))
     columns = {
         "trial": "Trial number, from 1.",
-        "trial_instruction": "Stimulus of the trial: 'go' (licking is rewarded) or 'nogo' (licking is not).",
-        "outcome": "'hit' / 'miss' on go trials and 'fa' (false alarm) / 'cr' (correct rejection) on no-go trials: "
-                   f"whether the mouse licked within {circuits.RESPONSE_WINDOW} s of the stimulus onset.",
-        "early_lick": "'early' if the mouse licked between trial start and stimulus onset, else 'no early'.",
+        "trial_instruction": task.instruction_description,
+        "outcome": task.outcome_description,
+        "early_lick": "'early' if the mouse licked between trial start and the go cue, else 'no early'.",
         "photostim_onset": "Light onset in seconds from the trial start (start_time); 'N/A' when no light.",
         "photostim_power": "Light power in mW; 'N/A' when no light.",
         "photostim_duration": "Light duration in seconds; 'N/A' when no light.",
         "photostim_site": "Name of the OptogeneticStimulusSite that was lit; 'N/A' when no light.",
     }
+    if not task.early_lick_column:
+        del columns["early_lick"]
     for name, description in columns.items():
         nwbfile.add_trial_column(name=name, description=description)
-    outcomes = {("go", True): "hit", ("go", False): "miss", ("nogo", True): "fa", ("nogo", False): "cr"}
+    outcomes = task.outcomes(instructions, licks)
     for i, (instruction, light) in enumerate(zip(instructions, lights)):
         photostim = {"photostim_onset": "N/A", "photostim_power": "N/A", "photostim_duration": "N/A",
                      "photostim_site": "N/A"}
         if light is not None:
-            photostim = {"photostim_onset": f"{circuits.STIMULUS_ONSET + light.onset:.4f}",
+            photostim = {"photostim_onset": f"{task.light_origin + light.onset:.4f}",
                          "photostim_power": f"{light.power:.4f}",
                          "photostim_duration": f"{light.offset - light.onset:.4f}",
                          "photostim_site": light.site}
+        early_lick = {"early_lick": "early" if early[i] else "no early"} if task.early_lick_column else {}
         nwbfile.add_trial(start_time=trial_start[i], stop_time=trial_stop[i], trial=i + 1,
-                          trial_instruction=str(instruction), outcome=outcomes[(str(instruction), bool(response[i]))],
-                          early_lick="early" if early[i] else "no early", **photostim)
+                          trial_instruction=str(instruction), outcome=outcomes[i], **early_lick, **photostim)
 
 
-def _add_behavioural_events(nwbfile, trial_start, lights, licks):
-    stimulus = trial_start + circuits.STIMULUS_ONSET
+def _add_behavioural_events(nwbfile, task, circuit, trial_start, lights, licks):
+    sample, go = trial_start + task.sample_onset, trial_start + task.go_onset
     lit = [i for i, light in enumerate(lights) if light is not None]
-    site_names = [_site_name(*site) for site in _SITES]
+    site_names = [_site_name(*site) for site in _sites(circuit)]
     power = np.array([lights[i].power for i in lit], dtype=float)
     site = np.array([site_names.index(lights[i].site) for i in lit], dtype=np.uint8)
+    go_description = ("Go signal: in this task the stimulus itself opens the response window, so it equals "
+                      "sample_start." if task.go_onset == task.sample_onset else "Go cue: opens the response window.")
     with warnings.catch_warnings():  # 000363 keeps its events in BehavioralEvents, which pynwb now deprecates
         warnings.simplefilter("ignore", UserWarning)
         events = BehavioralEvents(name="BehavioralEvents")
-    for name, times, data, description in (
-            ("sample_start_times", stimulus, np.ones(len(stimulus)), "Stimulus onset of every trial."),
-            ("sample_stop_times", stimulus + circuits.STIMULUS_DURATION, np.ones(len(stimulus)),
-             "Stimulus offset of every trial."),
-            ("go_start_times", stimulus, np.ones(len(stimulus)),
-             "Go signal: in this task the stimulus itself opens the response window, so it equals sample_start."),
-            ("lick_times", _event_times(trial_start, licks), None, "Lick times (single lick port)."),
-    ):
+    series = [("sample_start_times", sample, np.ones(len(sample)), "Sample (instruction) onset of every trial."),
+              ("sample_stop_times", sample + circuits.STIMULUS_DURATION, np.ones(len(sample)),
+               "Sample (instruction) offset of every trial."),
+              ("go_start_times", go, np.ones(len(go)), go_description)]
+    series += [(name, _event_times(trial_start, licks[..., port]), None, description)
+               for port, (name, description) in enumerate(task.lick_series)]
+    for name, times, data, description in series:
         events.add_timeseries(TimeSeries(name=name, data=np.ones(len(times)) if data is None else data,
                                          timestamps=times, unit="a.u.", description=description))
-    for name, times in (("photostim_start_times", stimulus[lit] + [lights[i].onset for i in lit]),
-                        ("photostim_stop_times", stimulus[lit] + [lights[i].offset for i in lit])):
+    origin = trial_start[lit] + task.light_origin
+    for name, times in (("photostim_start_times", origin + [lights[i].onset for i in lit]),
+                        ("photostim_stop_times", origin + [lights[i].offset for i in lit])):
         events.add_timeseries(TimeSeries(
             name=name, data=power, timestamps=np.asarray(times, dtype=float), unit="mW",
             description="Light on/off times; data is the power in mW, control the index of the stimulation site.",
@@ -320,10 +453,10 @@ def _add_behavioural_events(nwbfile, trial_start, lights, licks):
     nwbfile.add_acquisition(events)
 
 
-def _add_ogen_sites(nwbfile, trial_start, lights):
-    """One stimulation site per (area, targeted cell type), each with an OptogeneticSeries of its light power."""
+def _add_ogen_sites(nwbfile, task, circuit, trial_start, lights):
+    """One stimulation site per (areas, targeted cell type), each with an OptogeneticSeries of its light power."""
     laser = nwbfile.create_device(name="laser", description="473 nm laser through an optical fiber (simulated).")
-    for area, cell_type in _SITES:
+    for area, cell_type in _sites(circuit):
         population = "inhibitory (VGAT+)" if cell_type == "I" else "excitatory"
         location = [{"brain_area": area, "target_cell_type": cell_type, "skull_reference": "bregma",
                      "ap_location": 0.0, "ml_location": 0.0, "depth": 0.0, "theta": 0.0, "phi": 0.0}]
@@ -334,8 +467,9 @@ def _add_ogen_sites(nwbfile, trial_start, lights):
                         "excitation_duration: see the trials' photostim_duration")
         lit = [i for i, light in enumerate(lights) if light is not None and light.site == name]
         if lit:
-            onset = trial_start[lit] + circuits.STIMULUS_ONSET + [lights[i].onset for i in lit]
-            offset = trial_start[lit] + circuits.STIMULUS_ONSET + [lights[i].offset for i in lit]
+            origin = trial_start[lit] + task.light_origin
+            onset = origin + [lights[i].onset for i in lit]
+            offset = origin + [lights[i].offset for i in lit]
             watts = np.array([lights[i].power for i in lit]) / 1000
             nwbfile.add_stimulus(OptogeneticSeries(
                 name=f"{name}_power", site=site, data=np.column_stack([watts, np.zeros(len(lit))]).ravel(),

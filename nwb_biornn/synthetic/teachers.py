@@ -6,7 +6,7 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
 1. record every neuron (75 per area) of the hand-built circuit in a demo session (600 trials, every light
    condition of the demo protocol);
 2. fit a ``biornn`` model to its light-off and inactivation trials, with the circuit's connectivity imposed:
-   no ``B -> A`` synapse at all for ``refcirc1``; for ``refcirc2`` the summed ``B -> A`` weight is held equal to
+   no ``B -> A`` synapse at all for ``refcirc1``; nothing more than the bioRNN's own constraints for ``2afc``; for ``refcirc2`` the summed ``B -> A`` weight is held equal to
    the summed ``A -> B`` weight after every step (a projection in place of the paper's penalty
    ``0.1 |sum W_AB - sum W_BA|``). Inactivating ``B`` is what shows the feedback, so those trials are fitted;
    activation trials are not;
@@ -32,9 +32,10 @@ import torch
 from nwb_biornn.core.config import preset
 from nwb_biornn.core.session import UNPERTURBED, Session
 from nwb_biornn.fit.trainer import build_trainer
+from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN, single_thread_if_small
 from nwb_biornn.recordings.nwbfile import load_session
-from nwb_biornn.synthetic import circuits, demo
+from nwb_biornn.synthetic import circuits, demo, hemispheres
 
 TEACHER_STEPS = 1000
 """Training steps of a teacher."""
@@ -42,17 +43,17 @@ NOT_FITTED = "activation (not fitted by the teacher)"
 """Exclusion reason given to the activation trials of the recording a teacher is fitted to."""
 
 
-def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials: int = 600,
+def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials: int | None = None,
                   progress=None) -> BioRNN:
     """A bioRNN fitted to every neuron of hand-built circuit ``name``, with its connectivity imposed.
 
     Parameters
     ----------
-    name : {"refcirc1", "refcirc2"}
+    name : {"refcirc1", "refcirc2", "2afc"}
     steps, seed
         Training steps and seed of the fit (the recording uses seed 0).
     n_trials
-        Trials of the recording it is fitted to.
+        Trials of the recording it is fitted to (default: the demo's).
     progress : callable, optional
         ``progress(step, metrics)`` after every step.
     """
@@ -66,11 +67,18 @@ def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials
     return trainer.result_model()
 
 
-def teacher_recording(name: str, n_trials: int = 600) -> Session:
+def hand_built(name: str) -> tuple[BioRNN, NeuronLayout]:
+    """Hand-built circuit ``name``: a go/no-go reference circuit or the two-hemisphere ``2afc`` circuit."""
+    if name == demo.TWO_CHOICE:
+        return hemispheres.hand_built_circuit()
+    return circuits.hand_built_circuit(name)
+
+
+def teacher_recording(name: str, n_trials: int | None = None) -> Session:
     """The session a teacher is fitted to: every neuron of hand-built circuit ``name``, activation trials excluded."""
-    hand_built = circuits.hand_built_circuit(name)
+    network = hand_built(name)
     with tempfile.TemporaryDirectory() as scratch:
-        folder = demo.write_demo_dandiset(scratch, name, n_trials=n_trials, network=hand_built,
+        folder = demo.write_demo_dandiset(scratch, name, n_trials=n_trials, network=network,
                                           units_per_area=circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
         session = load_session(next(folder.glob("sub-*/*.nwb")))
     activation = np.array([c != UNPERTURBED and session.conditions[c].cell_type == "E" for c in session.condition])
@@ -81,12 +89,15 @@ def teacher_recording(name: str, n_trials: int = 600) -> Session:
 def impose_connectivity(model: BioRNN, name: str) -> None:
     """Give ``model`` the across-area connectivity of circuit ``name`` for the rest of its training.
 
+    ``2afc``: nothing beyond the bioRNN's own constraints (local inhibition, sparse across-area synapses).
     ``refcirc1``: every ``B -> A`` synapse removed from the mask. ``refcirc2``: after each of the model's
     constraint steps, the ``B -> A`` weights are rescaled so that they sum to the ``A -> B`` weights' sum (spread
     evenly over the allowed synapses when they have all been pruned to zero). Inputs and readout stay free, as
     in the paper's teachers: making them reach ``A`` only and read ``B`` only, as in the hand-built circuits,
     gave a RefCirc2 teacher whose activation response no student fitted to it predicted (docs/demo.md).
     """
+    if name == demo.TWO_CHOICE:
+        return
     area = np.asarray(model.layout.area)
     in_a, in_b = torch.as_tensor(area == "A"), torch.as_tensor(area == "B")
     feedback, feedforward = in_a[:, None] & in_b[None, :], in_b[:, None] & in_a[None, :]  # [post, pre]

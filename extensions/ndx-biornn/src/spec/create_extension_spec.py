@@ -241,6 +241,9 @@ def loss_history_type():
             _column("psth", "float64", "PSTH loss.", quantity="?"),
             _column("rate", "float64", "Baseline firing-rate loss.", quantity="?"),
             _column("behaviour", "float64", "Behaviour readout loss.", quantity="?"),
+            _column("choice", "float64", "Choice loss: KL divergence between the recorded and the simulated "
+                    "distributions of first-lick ports within trial types (sessions known only from their trials' "
+                    "choices).", quantity="?"),
             _column("test_total", "float64", "Total loss on the test trials (NaN when not evaluated).", quantity="?"),
         ],
     )

@@ -125,7 +125,7 @@ def mock_LossHistoryTable() -> LossHistoryTable:
     table = LossHistoryTable(name="loss_history", description="losses")
     for step in (0, 1):
         table.add_row(step=step, learning_rate=1e-3, total=2.0 - step, trial=1.0, psth=0.5, rate=0.2, behaviour=0.3,
-                      test_total=np.nan if step == 0 else 1.1)
+                      choice=0.4, test_total=np.nan if step == 0 else 1.1)
     return table
 
 
