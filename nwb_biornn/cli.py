@@ -467,13 +467,16 @@ def simulate(circuit, out, seed, n_sessions, n_trials, as_json):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--bin-size", default=0.002, show_default=True, type=float,
               help="Step in seconds (0.001 with the default 2-3 ms delays: the paper's synthetic setting).")
+@click.option("--one-thread-baseline/--no-one-thread-baseline", default=True, show_default=True,
+              help="Time the steps again on one thread, for the speed-up the threads bring (CPU, several threads).")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON on stdout.")
 @_fail_cleanly
-def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, as_json):
+def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, one_thread_baseline, as_json):
     """Time training steps of the real fit code path on random data of the given size.
 
-    Reports the median seconds per step, the floating-point work (6 N^2 T B per delay block), the achieved and
-    the machine's matrix-multiply GFLOP/s (measured in the same process), and peak memory.
+    Reports the median seconds per step (and on one thread, with the speed-up the threads bring), the
+    floating-point work (6 N^2 T B per delay block), the achieved and the machine's matrix-multiply GFLOP/s
+    (measured in the same process), and peak memory.
     """
     from nwb_biornn import api
     from nwb_biornn.fit.bench import benchmark
@@ -481,5 +484,5 @@ def bench(neurons, time_steps, batch, steps, preset_name, device, bin_size, as_j
     if not bin_size > 0:
         raise UserError(f"--bin-size must be positive, not {bin_size}")
     report = benchmark(neurons=neurons, time_steps=time_steps, batch=batch, steps=steps, preset_name=preset_name,
-                       device=api.resolve_device(device), dt=bin_size)
+                       device=api.resolve_device(device), dt=bin_size, one_thread_baseline=one_thread_baseline)
     _emit(report, as_json, render.format_benchmark(report))

@@ -36,7 +36,7 @@ from nwb_biornn.core.session import LICK_PORTS, NO_RESPONSE, UNPERTURBED, Sessio
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model import sparse
 from nwb_biornn.model.memory import reuse_freed_memory
-from nwb_biornn.model.network import single_thread_if_small
+from nwb_biornn.model.network import one_thread, single_thread_if_small
 
 INPUT_NAMES = ("stimulus", "go")
 FIRING_RATE = 5.0
@@ -96,7 +96,8 @@ def gemm_gflops(rows: int, inner: int, cols: int, device: str = "cpu", seconds: 
 
 
 def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps: int = 5,
-              preset_name: str = "biornn", device: str = "cpu", dt: float = 0.002, warmup_steps: int = 1) -> dict:
+              preset_name: str = "biornn", device: str = "cpu", dt: float = 0.002, warmup_steps: int = 1,
+              one_thread_baseline: bool = True) -> dict:
     """Time ``steps`` training steps of :func:`~nwb_biornn.fit.trainer.fit`'s code path on random data.
 
     Parameters
@@ -111,6 +112,9 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
         Torch device.
     dt : float
         Step in seconds (with the default delays of 2-3 ms, 0.001 gives two delay blocks of one step each).
+    one_thread_baseline : bool
+        When the steps ran on more than one CPU thread, time as many steps again on one thread, for the speed-up
+        the threads bring.
 
     Returns
     -------
@@ -120,7 +124,9 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
         ``gflops`` (achieved), ``gemm_gflops`` (measured), ``floor_seconds`` (``flops`` at the measured rate),
         ``peak_memory_mb``, ``spike_density`` (fraction of trials x neurons spiking per step, after the timed
         steps; None for units that do not spike), ``sparse_products`` (whether runs of this size multiply
-        sparse spikes as sums of rows) and ``sparse_max_density`` (the densest step multiplied that way, 0 if none).
+        sparse spikes as sums of rows), ``sparse_max_density`` (the densest step multiplied that way, 0 if none),
+        ``one_thread_seconds_per_step`` (median on one thread) and ``thread_speedup`` (its ratio to
+        ``seconds_per_step``), both None when the steps ran on one thread (or on CUDA) or without the baseline.
     """
     for name, value in (("neurons", neurons), ("time_steps", time_steps), ("batch", batch), ("steps", steps)):
         if value < 1:
@@ -137,17 +143,13 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
         threads = torch.get_num_threads()
         gemm = gemm_gflops(batch, neurons, neurons, device)
         _reset_peak_memory(device)
-        times = []
-        for index in range(warmup_steps + steps):
-            start = time.perf_counter()
-            if trainer.train_step() is None:
-                raise UserError("the benchmark's training step gave a non-finite loss; try another --model")
-            _synchronize(device)
-            trainer.step += 1
-            if index >= warmup_steps:
-                times.append(time.perf_counter() - start)
+        times = _timed_steps(trainer, warmup_steps, steps, device)
         peak = _peak_memory_mb(device)
         density = _spike_density(trainer, batch)
+        baseline = None
+        if one_thread_baseline and threads > 1 and str(device) == "cpu":
+            with one_thread():
+                baseline = statistics.median(_timed_steps(trainer, warmup_steps, steps, device))
     limit = sparse.sparse_density_limit(device, model_config.spiking, batch, neurons, blocks)
     flops = step_flops(neurons, time_steps, batch, blocks)
     seconds = statistics.median(times)
@@ -155,10 +157,23 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
             "device": str(device), "threads": threads, "delay_blocks": blocks, "steps": steps,
             "seconds_per_step": seconds, "step_seconds": times, "flops": flops, "gflops": flops / seconds / 1e9,
             "gemm_gflops": gemm, "floor_seconds": flops / gemm / 1e9, "peak_memory_mb": peak,
-            "spike_density": density, "sparse_products": limit > 0, "sparse_max_density": limit}
+            "spike_density": density, "sparse_products": limit > 0, "sparse_max_density": limit,
+            "one_thread_seconds_per_step": baseline,
+            "thread_speedup": None if baseline is None else baseline / seconds}
 
 
-
+def _timed_steps(trainer, warmup_steps: int, steps: int, device) -> list:
+    """Seconds of each of ``steps`` training steps, after ``warmup_steps`` untimed ones."""
+    times = []
+    for index in range(warmup_steps + steps):
+        start = time.perf_counter()
+        if trainer.train_step() is None:
+            raise UserError("the benchmark's training step gave a non-finite loss; try another --model")
+        _synchronize(device)
+        trainer.step += 1
+        if index >= warmup_steps:
+            times.append(time.perf_counter() - start)
+    return times
 
 
 def _spike_density(trainer, batch: int) -> float | None:

@@ -344,7 +344,10 @@ def format_benchmark(report: dict) -> str:
         f"training step of {report['neurons']} neurons x {report['time_steps']} steps x {report['batch']} trials "
         f"({report['preset']}, dt {report['dt'] * 1000:g} ms, {report['delay_blocks']} delay block(s), "
         f"{report['device']}, {report['threads']} thread(s))",
-        f"  {report['seconds_per_step']:.3f} s per step (median of {report['steps']})",
+        f"  {report['seconds_per_step']:.3f} s per step (median of {report['steps']})"
+        + ("" if report.get("thread_speedup") is None else
+           f"; {report['one_thread_seconds_per_step']:.3f} s on one thread: {report['thread_speedup']:.2f}x from "
+           f"{report['threads']} threads"),
         f"  {report['gflops']:.3g} GFLOP/s of {report['flops'] / 1e9:.3g} GFLOP; matrix multiply "
         f"{report['gemm_gflops']:.3g} GFLOP/s ({report['gflops'] / report['gemm_gflops']:.0%}; floor "
         f"{report['floor_seconds']:.3g} s)",
