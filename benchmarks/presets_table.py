@@ -1,7 +1,7 @@
 """The paper's synthetic table at CPU size: every preset fitted to the demo of each reference circuit.
 
 One ``nwb-biornn sweep`` per circuit (local executor) fits each (preset, seed) with the default settings of
-``nwb-biornn fit demo`` (the circuit's size) into ``OUT/<circuit>/``; the table is read from the evaluation each
+``nwb-biornn fit demo`` (one model neuron per recorded unit) into ``OUT/<circuit>/``; the table is read from the evaluation each
 model file stores. It prints a markdown table of mean ± std over seeds next to the ground-truth circuit (the noise
 floor); "inactivation" and "activation" are the mean light-on TM of the 8 and 6 conditions; "cosine" and "right
 sign" compare the recorded and predicted changes in behaviour over the conditions (method.md §4.2). The sweep

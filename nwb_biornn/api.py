@@ -54,7 +54,6 @@ from nwb_biornn.recordings.sources import resolve_source
 from nwb_biornn.render.plots import plot_comparison, plot_targeting
 from nwb_biornn.synthetic.demo import (
     CHOICE_STEPS,
-    HIDDEN_PER_AREA,
     TWO_CHOICE,
     demo_circuit,
     demo_folder,
@@ -118,21 +117,17 @@ def configure(preset_name: str = "biornn", config_file=None, steps: int | None =
               hidden_neurons: int | None = None) -> tuple[ModelConfig, FitConfig]:
     """The model and fit configuration of a preset, with a TOML file and explicit options applied on top.
 
-    For the ``demo`` ``source`` every preset first gets the reference circuit's size (``hidden_per_area`` =
-    :data:`~nwb_biornn.synthetic.demo.HIDDEN_PER_AREA` hidden neurons for the circuit's unrecorded ones), as the
-    paper's students had their teacher's size, and ``demo:2afc`` fits start from
-    :data:`~nwb_biornn.synthetic.demo.CHOICE_STEPS` training steps; a config file or ``steps`` can still change
-    them. ``hidden_areas`` (areas
-    without units, modelled by hidden neurons) and ``hidden_neurons`` (their size; default: like a recorded area)
-    set ``ModelConfig.hidden_areas`` / ``hidden_area_neurons``. ``overrides``
-    (``{"model": {field: value}, "fit": {...}}``, a sweep's ``--set``) are applied last, checked like a config
-    file's fields.
+    A model has one neuron per recorded unit, as the paper's (method.md §1b: a one-to-one mapping of model and
+    recorded neurons), plus ``ModelConfig.hidden_per_area`` hidden neurons per area when a config asks for them;
+    ``demo:2afc`` fits start from :data:`~nwb_biornn.synthetic.demo.CHOICE_STEPS` training steps, which a config
+    file or ``steps`` can still change. ``hidden_areas`` (areas without units, modelled by hidden neurons) and
+    ``hidden_neurons`` (their size; default: like a recorded area) set ``ModelConfig.hidden_areas`` /
+    ``hidden_area_neurons``. ``overrides`` (``{"model": {field: value}, "fit": {...}}``, a sweep's ``--set``) are
+    applied last, checked like a config file's fields.
     """
     model_config, fit_config = preset(preset_name)
-    if source is not None and is_demo_source(source):
-        model_config = dataclasses.replace(model_config, hidden_per_area=HIDDEN_PER_AREA)
-        if demo_circuit(source) == TWO_CHOICE:
-            fit_config = dataclasses.replace(fit_config, steps=CHOICE_STEPS)
+    if source is not None and is_demo_source(source) and demo_circuit(source) == TWO_CHOICE:
+        fit_config = dataclasses.replace(fit_config, steps=CHOICE_STEPS)
     if config_file is not None:
         model_config, fit_config = load_config(config_file, model_config, fit_config)
     changes = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}

@@ -168,16 +168,12 @@ def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):
         demo.demo_dandiset("nonsense", cache_dir=tmp_path)
 
 
-def test_models_fitted_to_demo_get_the_circuit_size_unless_a_config_file_says_otherwise(tmp_path):
+def test_models_fitted_to_demo_have_only_the_recorded_neurons_unless_a_config_file_adds_hidden_ones(tmp_path):
     from nwb_biornn import api
 
-    for preset in ("biornn", "sigma_rnn"):
-        model_config, _ = api.configure(preset, source="demo:refcirc2")
-        per_area = model_config.hidden_per_area + demo.UNITS_PER_AREA
-        assert per_area == circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA
-    assert api.configure("biornn", source="000363")[0].hidden_per_area == 0
-    assert api.configure("biornn")[0].hidden_per_area == 0
-    config = tmp_path / "small.toml"
+    for source in ("demo", "demo:refcirc2", "demo:2afc", "000363", None):
+        assert api.configure("biornn", source=source)[0].hidden_per_area == 0
+    config = tmp_path / "hidden.toml"
     config.write_text("[model]\nhidden_per_area = 3\n")
     assert api.configure("biornn", config, source="demo")[0].hidden_per_area == 3
 

@@ -58,9 +58,6 @@ recurrent part (where only ``refcirc2``'s feedback keeps area A active)."""
 
 UNITS_PER_AREA = 20
 """Recorded units per area of a demo session (16 E and 4 I)."""
-HIDDEN_PER_AREA = circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA - UNITS_PER_AREA
-"""Hidden neurons per area that give a model fitted to ``demo`` the reference circuit's size, as the paper's
-students had their teacher's (``fit demo`` uses it; see ``nwb_biornn.api.configure``)."""
 
 TWO_CHOICE = "2afc"
 """Name of the two-hemisphere two-choice circuit (:mod:`nwb_biornn.synthetic.hemispheres`): ``demo:2afc``."""
