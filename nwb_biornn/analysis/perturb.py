@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nwb_biornn.core.session import LICK_PORTS, Condition, Session, instructed_port
+from nwb_biornn.core.session import LICK_PORTS, Condition, Session, instructed_ports
 from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.light import light_current
@@ -92,8 +92,7 @@ class ResponseRule:
         probabilities = self.choice_probabilities(behaviour)
         if self.ports == LICK_PORTS:
             return probabilities[:, 0]
-        instructed = np.array([self.ports.index(port) if (port := instructed_port(t, self.ports)) else -1
-                               for t in trial_type])
+        instructed = instructed_ports(trial_type, self.ports)
         picked = probabilities[np.arange(len(instructed)), np.maximum(instructed, 0)]
         return np.where(instructed >= 0, picked, np.nan)
 

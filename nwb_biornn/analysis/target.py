@@ -31,7 +31,7 @@ import torch
 
 from nwb_biornn.analysis.perturb import DEFAULT_TRIALS, ResponseRule, replay_trials
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.core.session import Session, instructed_port
+from nwb_biornn.core.session import Session, instructed_ports
 from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
@@ -168,17 +168,17 @@ def objective_function(name: str, session: Session, trials: np.ndarray):
     if session.behaviour_kind != "choice":
         raise UserError(f"objective {name!r} needs a two-choice session; this one is go/no-go (use behaviour)")
     if name == "lick_right":
-        column = torch.as_tensor(np.full(len(trials), session.ports.index("right")))
+        column = np.full(len(trials), session.ports.index("right"))
     else:
-        instructed = [instructed_port(t, session.ports) for t in session.trial_type[trials]]
-        if not any(instructed):
+        column = instructed_ports(session.trial_type[trials], session.ports)
+        if (column < 0).all():
             raise UserError("objective 'correct' needs trial types that name a port (e.g. 'lick left')")
-        column = torch.as_tensor([session.ports.index(p) if p else len(session.ports) for p in instructed])
 
     def probability(behaviour):
         probabilities = first_bout_probabilities(behaviour[:, window], session.dt, rule.licks_per_bout)
-        picked = probabilities.gather(1, column.to(behaviour.device)[:, None])[:, 0]
-        return torch.where(column.to(behaviour.device) < len(session.ports), picked, torch.zeros_like(picked))
+        index = torch.as_tensor(column, device=behaviour.device)
+        picked = probabilities.gather(1, index.clamp(min=0)[:, None])[:, 0]
+        return torch.where(index >= 0, picked, torch.zeros_like(picked))
     return probability
 
 

@@ -332,3 +332,16 @@ def instructed_port(trial_type: str, ports: tuple = CHOICE_PORTS) -> str:
     words = set(re.findall(r"[a-z]+", str(trial_type).lower()))
     named = [port for port in ports if port in words or port[0] in words]
     return named[0] if len(named) == 1 else ""
+
+
+
+def instructed_ports(trial_types, ports: tuple = CHOICE_PORTS) -> np.ndarray:
+    """Index in ``ports`` of the port each trial type instructs (:func:`instructed_port`), -1 where none.
+
+    Examples
+    --------
+    >>> instructed_ports(["lick right", "catch", "left"])
+    array([ 1, -1,  0])
+    """
+    return np.array([ports.index(port) if (port := instructed_port(t, ports)) else -1 for t in trial_types],
+                    dtype=np.int64)
