@@ -263,8 +263,8 @@ class Session:
         """The port each trial instructs (:func:`instructed_port` of its type) in a two-choice task, else ``""``."""
         if self.behaviour_kind != "choice":
             return np.full(self.n_trials, "", dtype=object).astype(str)
-        ports = {trial_type: instructed_port(trial_type, self.ports) for trial_type in np.unique(self.trial_type)}
-        return np.array([ports[t] for t in self.trial_type], dtype=object).astype(str)
+        index = instructed_ports(self.trial_type, self.ports)
+        return np.where(index >= 0, np.asarray(self.ports)[index], "")
 
     @property
     def outcome(self) -> np.ndarray:
@@ -332,7 +332,6 @@ def instructed_port(trial_type: str, ports: tuple = CHOICE_PORTS) -> str:
     words = set(re.findall(r"[a-z]+", str(trial_type).lower()))
     named = [port for port in ports if port in words or port[0] in words]
     return named[0] if len(named) == 1 else ""
-
 
 
 def instructed_ports(trial_types, ports: tuple = CHOICE_PORTS) -> np.ndarray:

@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.core.session import NO_RESPONSE
 from nwb_biornn.fit.summaries import group_averaging
 
 STD_FLOOR = 1e-3
@@ -219,7 +220,7 @@ def choice_distributions(choice: np.ndarray, trial_type: np.ndarray, ports: tupl
     for kind in np.unique(trial_type):
         known = choice[(trial_type == kind) & (choice != "")]
         if len(known):
-            shares[str(kind)] = np.array([np.mean(known == outcome) for outcome in (*ports, "none")])
+            shares[str(kind)] = np.array([np.mean(known == outcome) for outcome in (*ports, NO_RESPONSE)])
     return shares
 
 

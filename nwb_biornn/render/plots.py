@@ -15,6 +15,7 @@ from nwb_biornn.analysis.evaluate import area_groups, area_rate_psth, psth_time
 from nwb_biornn.analysis.target import Targeting, gradient_map
 from nwb_biornn.fit import losses
 from nwb_biornn.model.layout import NeuronLayout
+from nwb_biornn.render.text import behaviour_measure
 
 
 def _save(fig: Figure, path) -> Path:
@@ -27,7 +28,7 @@ def plot_behaviour_changes(predictions: list, path: Path, kind: str = "lick") ->
     """Scatter of predicted against recorded change in P(lick) or P(correct) (``kind`` ``"choice"``), one point
     per condition; for a two-choice session a second panel has one point per condition and trial type."""
     scored = [p for p in predictions if p.n_heldout_trials]
-    measure = "P(correct)" if kind == "choice" else "P(lick)"
+    measure = behaviour_measure(kind)
     fig = Figure(figsize=(9, 4.5) if kind == "choice" else (4.5, 4.5))
     axes = fig.subplots(1, 2 if kind == "choice" else 1, squeeze=False)[0]
     _diagonal(axes[0])
