@@ -1,5 +1,5 @@
-"""Shared fixtures: a fake DANDI server on a loopback port, a small NWB file to serve, sparse products for
-small networks, and a small synthetic dandiset with a model fitted to it by the command line.
+"""Shared fixtures: a fake DANDI server on a loopback port, a small NWB file to serve, sparse products and
+trials split between threads for small networks, and a small synthetic dandiset with a model fitted to it by the command line.
 
 In-memory synthetic sessions for unit tests are in ``synthetic_sessions.py``.
 """
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from dandi_server import API_KEY, FakeDandiServer
 from nwb_factories import write_000363
 
-from nwb_biornn.model import sparse
+from nwb_biornn.model import sparse, threads
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +37,16 @@ def sparse_products(monkeypatch):
     def use(limit: float) -> None:
         monkeypatch.setattr(sparse, "SPARSE_STEP_WORK", 0)
         monkeypatch.setattr(sparse, "SPARSE_DENSITY", limit)
+    return use
+
+
+@pytest.fixture
+def sharded_runs(monkeypatch):
+    """``sharded_runs(n)`` makes CPU runs of any size split their trials into up to ``n`` shards (whole blocks
+    of trials), each integrated and backpropagated by its own thread (:mod:`nwb_biornn.model.threads`)."""
+    def use(n: int) -> None:
+        monkeypatch.setattr(threads, "SMALL_STEP_WORK", 0)
+        monkeypatch.setattr(threads, "available_threads", lambda: n)
     return use
 
 

@@ -3,26 +3,14 @@ import math
 
 import pytest
 import torch
+from reference_draws import simulation_draws
 
 from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import CHUNK_STEPS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
+from nwb_biornn.model.network import ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
 PARAMETERS = ("weight", "input_weights", "resting_potential", "noise")
-
-
-def draws(model, k, n_time, seed):
-    """The noise and uniform draws of warm-up and run, in the order the network draws them."""
-    generator = torch.Generator().manual_seed(seed)
-    n, n_warm = model.n_neurons, round(model.config.warmup / model.dt)
-    noise, uniform = [], []
-    for length in (n_warm, n_time):
-        for c0 in range(0, length, CHUNK_STEPS):
-            c = min(length, c0 + CHUNK_STEPS) - c0
-            noise.append(torch.randn(c, k, n, generator=generator, dtype=torch.float64))
-            if model.config.spiking:
-                uniform.append(torch.rand(c, k, n, generator=generator, dtype=torch.float64))
-    return torch.cat(noise), torch.cat(uniform) if uniform else None
 
 
 def reference_spikes(model, inputs, seed):
@@ -31,7 +19,7 @@ def reference_spikes(model, inputs, seed):
     config, dt_ms, gap0 = model.config, model.dt * 1000, model.config.threshold
     k, n_time, n_in = inputs.shape
     n_warm = round(config.warmup / model.dt)
-    noise, uniform = draws(model, k, n_time, seed)
+    noise, uniform = simulation_draws(model, k, n_time, seed)
     x = torch.cat([torch.zeros(k, n_warm, n_in, dtype=torch.float64), inputs], 1)
     w = model.recurrent_weights()
     blocks = {d: (w * (model.delays == d)).T / dt_ms for d in torch.unique(model.delays).tolist()}
@@ -85,15 +73,16 @@ INPUTS = torch.zeros(3, 45, 2, dtype=torch.float64)
 INPUTS[:, 4:12, 0] = 1
 
 
-def assert_gradients_equal_reference(config, dt):
+def assert_gradients_equal_reference(config, dt, inputs=INPUTS):
     model = network(config, dt)
-    target = torch.randn(3, 45, model.n_neurons, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    (model.simulate(INPUTS, seed=9).spikes * target).sum().backward()
+    target = torch.randn(*inputs.shape[:2], model.n_neurons, generator=torch.Generator().manual_seed(1),
+                         dtype=torch.float64)
+    (model.simulate(inputs, seed=9).spikes * target).sum().backward()
     fast = {name: getattr(model, name).grad.clone() for name in PARAMETERS}
     model.zero_grad()
-    spikes = reference_spikes(model, INPUTS, seed=9)
+    spikes = reference_spikes(model, inputs, seed=9)
     (spikes * target).sum().backward()
-    assert torch.allclose(spikes.detach(), model.simulate(INPUTS, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
+    assert torch.allclose(spikes.detach(), model.simulate(inputs, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
     if config.spiking:
         assert 0 < spikes.detach().mean() < 0.5
     for name in PARAMETERS:
@@ -117,3 +106,15 @@ def test_sparse_products_give_the_gradients_of_a_step_by_step_loop(config, dt, m
     assert (density > limit).any() == mixed
     sparse_products(limit)
     assert_gradients_equal_reference(config, dt)
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES[:2] + [
+    (ModelConfig(warmup=0.006, spiking=False, dale=False, local_inhibition=False, delay_max=0.006), 0.002),
+])
+@pytest.mark.parametrize("limit", [0.0, 1.0], ids=["dense products", "sparse products"])
+def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(config, dt, limit, sparse_products,
+                                                                                sharded_runs):
+    inputs = INPUTS[:1].expand(2 * TRIAL_BLOCK + 2, -1, -1)  # three blocks of draws, the last one short
+    sparse_products(limit)
+    sharded_runs(2)
+    assert_gradients_equal_reference(config, dt, inputs)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from nwb_biornn.cli import main
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.fit.bench import benchmark, gemm_gflops, step_flops, synthetic_session
-from nwb_biornn.model import network
+from nwb_biornn.model import threads
 from nwb_biornn.render.text import format_benchmark
 
 KEYS = {"neurons", "time_steps", "batch", "seconds_per_step", "gflops", "gemm_gflops", "peak_memory_mb"}
@@ -75,17 +75,17 @@ def test_bench_command_refuses_bad_options_in_one_line():
     assert result.exit_code == 1 and result.output.strip().startswith("error:") and "--bin-size" in result.output
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_benchmark_reports_the_speed_up_of_its_threads_over_one(monkeypatch, threads):
-    monkeypatch.setattr(network, "SMALL_STEP_WORK", 0)   # a network this small would otherwise run on one thread
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_benchmark_reports_the_speed_up_of_its_threads_over_one(monkeypatch, n_threads):
+    monkeypatch.setattr(threads, "SMALL_STEP_WORK", 0)   # a network this small would otherwise run on one thread
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(n_threads)
     try:
         report = benchmark(neurons=12, time_steps=20, batch=6, steps=2)
     finally:
         torch.set_num_threads(before)
-    assert report["threads"] == threads
-    if threads == 1:
+    assert report["threads"] == n_threads
+    if n_threads == 1:
         assert report["one_thread_seconds_per_step"] is None and report["thread_speedup"] is None
     else:
         assert report["one_thread_seconds_per_step"] > 0

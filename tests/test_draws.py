@@ -1,47 +1,115 @@
+import numpy as np
 import pytest
 import torch
 
-from nwb_biornn.model.draws import CHUNK_STEPS, Draws, start_drawing
+from nwb_biornn.model.draws import (
+    CHUNK_STEPS,
+    TRIAL_BLOCK,
+    Draws,
+    chunk_seeds,
+    draw_all,
+    simulation_seed,
+    start_drawing,
+)
+from nwb_biornn.model.threads import in_shards, trial_shards
 
 
-@pytest.mark.parametrize("n_time", [CHUNK_STEPS // 2, 3 * CHUNK_STEPS + 5])  # made up front / in the background
-def test_draws_are_those_of_drawing_every_chunk_in_order(n_time):
-    shape, noise_std = (n_time, 3, 4), torch.tensor([0.0, 1.0, 2.0, 0.5])
-    external = torch.ones(shape)
-    generator = torch.Generator().manual_seed(7)
-    runs = [Draws(shape, generator, spiking=True), Draws(shape, generator, spiking=True)]
-    start_drawing(*runs)
-    for run in reversed(runs):  # the second run can be completed before the first
-        run.complete(external, noise_std, lambda u: u.mul_(-1)).wait(n_time)
-    generator = torch.Generator().manual_seed(7)
-    for run in runs:
-        for c0 in range(0, n_time, CHUNK_STEPS):
-            c1 = min(n_time, c0 + CHUNK_STEPS)
-            noise = torch.randn(c1 - c0, 3, 4, generator=generator)
-            uniform = torch.rand(c1 - c0, 3, 4, generator=generator)
-            torch.testing.assert_close(run.noise[c0:c1], noise, rtol=0, atol=0)
-            torch.testing.assert_close(run.thresholds[c0:c1], -uniform, rtol=0, atol=0)
-    torch.testing.assert_close(external, 1 + (runs[0].noise + runs[1].noise) * noise_std)
+def splitmix(x: int) -> int:
+    """SplitMix64 on Python integers (the published constants)."""
+    mask = 2 ** 64 - 1
+    x = (x + 0x9E3779B97F4A7C15) & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+def test_chunk_seeds_mix_seed_run_chunk_and_block_with_splitmix64():
+    seed, run, chunk = 2 ** 62 + 12345, 1, 7
+    expected = [splitmix(splitmix(splitmix(seed ^ run) ^ chunk) ^ block) for block in range(5)]
+    assert chunk_seeds(seed, run, chunk, np.arange(5)).tolist() == expected
+    assert splitmix(0) == 0xE220A8397B1DCDAF  # the first output of SplitMix64 seeded with 0
+
+
+def test_draws_are_keyed_by_seed_run_chunk_and_block():
+    shape = (CHUNK_STEPS + 5, TRIAL_BLOCK + 3, 4)
+    noise, uniform = draw_all(shape, seed=7, run=1, spiking=True)
+    for c0, c1 in ((0, CHUNK_STEPS), (CHUNK_STEPS, shape[0])):
+        for b0, b1 in ((0, TRIAL_BLOCK), (TRIAL_BLOCK, shape[1])):
+            key = chunk_seeds(7, 1, c0 // CHUNK_STEPS, np.array([b0 // TRIAL_BLOCK]))[0]
+            generator = torch.Generator().manual_seed(int(key))
+            expected_noise = torch.randn(c1 - c0, b1 - b0, 4, generator=generator)
+            expected_uniform = torch.rand(c1 - c0, b1 - b0, 4, generator=generator)
+            assert torch.equal(noise[c0:c1, b0:b1], expected_noise)
+            assert torch.equal(uniform[c0:c1, b0:b1], expected_uniform)
+    assert not torch.equal(noise, draw_all(shape, seed=7, run=0, spiking=True)[0])
+    assert not torch.equal(noise, draw_all(shape, seed=8, run=1, spiking=True)[0])
+
+
+@pytest.mark.parametrize("n_shards", [2, 3])
+def test_draws_do_not_depend_on_the_split_of_trials_or_on_drawing_ahead(n_shards):
+    shape, noise_std = (3 * CHUNK_STEPS + 5, 3 * TRIAL_BLOCK + 2, 4), torch.tensor([0.0, 1.0, 2.0, 0.5])
+    completed = []
+    for background in (True, False):
+        external = torch.ones(shape)
+        runs = [Draws(shape, 3, run, spiking=True) for run in (0, 1)]
+        start_drawing(*runs, background=background)
+        for run in reversed(runs):  # the second run can be completed before the first
+            run.complete(external, noise_std, lambda u: u.mul_(-1))
+            for trials in reversed(trial_shards(shape[1], 1 if background else n_shards)):
+                run.wait(shape[0], trials)
+        completed.append((external, runs))
+    for external, runs in completed:
+        for run in runs:
+            noise, uniform = draw_all(shape, 3, run.run, spiking=True)
+            assert torch.equal(run.noise, noise) and torch.equal(run.thresholds, -uniform)
+        assert torch.allclose(external, 1 + (runs[0].noise + runs[1].noise) * noise_std, atol=1e-5)
+
+
+def test_shards_drawing_at_once_draw_each_shared_block_once_and_alike():
+    shape = (2 * CHUNK_STEPS, 2 * TRIAL_BLOCK + 1, 3)
+    draws = Draws(shape, 4, 1, spiking=True)
+    start_drawing(draws, background=False)
+    draws.complete(torch.zeros(shape), torch.ones(3))
+    counted = []
+    draw = draws.draw
+
+    def counting(chunk, trials):
+        counted.append((chunk.start, trials.start))
+        draw(chunk, trials)
+
+    draws.draw = counting
+    in_shards(lambda index, trials: draws.wait(shape[0], trials), trial_shards(shape[1], 5))
+    assert sorted(counted) == sorted(set(counted)) and len(counted) == 2 * 3   # 2 chunks x 3 blocks, once each
+    noise, uniform = draw_all(shape, 4, 1, spiking=True)
+    assert torch.equal(draws.noise, noise) and torch.equal(draws.thresholds, uniform)
 
 
 def test_units_without_spikes_draw_no_uniforms():
     shape = (2 * CHUNK_STEPS, 2, 2)
-    draws = Draws(shape, torch.Generator().manual_seed(1), spiking=False)
-    start_drawing(draws)
-    draws.complete(torch.zeros(shape), torch.ones(2)).wait(shape[0])
+    draws = Draws(shape, 1, 1, spiking=False)
+    start_drawing(draws, background=True)
+    draws.complete(torch.zeros(shape), torch.ones(2))
+    draws.wait(shape[0])
     assert draws.thresholds is None
-    torch.testing.assert_close(draws.noise, torch.randn(shape, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(draws.noise, draw_all(shape, 1, 1, spiking=False)[0])
 
 
-@pytest.mark.parametrize("n_time", [CHUNK_STEPS // 2, 3 * CHUNK_STEPS])  # drawn up front / in the background
-def test_a_failed_draw_is_raised_where_the_loop_waits_for_it_or_a_later_run(n_time):
-    shape = (n_time, 2, 2)
-    ok = Draws(shape, None, spiking=True)
-    failing = Draws(shape, None, spiking=True, dtype=torch.int64)  # no normal draws of integers
-    later = Draws(shape, None, spiking=True)
-    start_drawing(ok, failing, later)
-    ok.complete(torch.zeros(shape), torch.ones(2)).wait(n_time)
+def test_a_failed_draw_is_raised_where_the_loop_waits_for_it_or_a_later_run():
+    shape = (3 * CHUNK_STEPS, 2, 2)
+    ok = Draws(shape, 0, 0, spiking=True)
+    failing = Draws(shape, 0, 1, spiking=True, dtype=torch.int64)  # no normal draws of integers
+    later = Draws(shape, 0, 2, spiking=True)
+    start_drawing(ok, failing, later, background=True)
+    ok.complete(torch.zeros(shape), torch.ones(2))
+    ok.wait(shape[0])
     for run in (failing, later):
         run.complete(torch.zeros(shape), torch.ones(2))
         with pytest.raises(RuntimeError, match="Long"):
             run.wait(1)
+
+
+def test_a_simulation_without_seed_takes_it_from_torchs_global_generator():
+    torch.manual_seed(5)
+    first = simulation_seed(None)
+    torch.manual_seed(5)
+    assert simulation_seed(None) == first and simulation_seed(12) == 12

@@ -3,10 +3,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from reference_draws import simulation_draws
 
 from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.model import threads
+from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import CHUNK_STEPS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
+from nwb_biornn.model.network import ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
 DT = 0.002
 QUIET = ModelConfig(noise=0.0, warmup=0.0)
@@ -81,16 +84,7 @@ def reference_simulation(model: BioRNN, inputs: torch.Tensor, seed: int):
     k, n_time, _ = inputs.shape
     n = model.n_neurons
     n_warm = round(config.warmup / model.dt)
-    generator = torch.Generator().manual_seed(seed)
-    noise, uniform = [], []
-    for length in (n_warm, n_time):
-        for c0 in range(0, length, CHUNK_STEPS):
-            c = min(length, c0 + CHUNK_STEPS) - c0
-            noise.append(torch.randn(c, k, n, generator=generator, dtype=torch.float64))
-            if config.spiking:
-                uniform.append(torch.rand(c, k, n, generator=generator, dtype=torch.float64))
-    noise = torch.cat(noise)
-    uniform = torch.cat(uniform) if config.spiking else None
+    noise, uniform = simulation_draws(model, k, n_time, seed)
     x = torch.cat([torch.zeros(k, n_warm, inputs.shape[2], dtype=torch.float64), inputs], 1)
     with torch.no_grad():
         w, delays = model.recurrent_weights(), model.delays
@@ -170,6 +164,23 @@ def test_sparse_products_equal_step_by_step_reference(config, dt, mixed, sparse_
     assert (density > limit).any() == mixed
     sparse_products(limit)
     sim = model.simulate(inputs, seed=11)
+    assert torch.allclose(sim.spikes, spikes) and torch.allclose(sim.behaviour, behaviour)
+
+
+@pytest.mark.parametrize("config, dt", SPIKING_CASES[:2])
+@pytest.mark.parametrize("n_shards", [2, 3])
+@pytest.mark.parametrize("limit", [0.0, 1.0], ids=["dense products", "sparse products"])
+def test_trials_split_between_threads_equal_step_by_step_reference(config, dt, n_shards, limit, sparse_products,
+                                                                  sharded_runs):
+    model = trained_looking(config, dt)
+    inputs = torch.zeros(2 * TRIAL_BLOCK + 2, 40, 2, dtype=torch.float64)  # three blocks of draws, the last one short
+    inputs[:, 5:10, 0] = 1
+    spikes, behaviour = reference_simulation(model, inputs, seed=11)
+    sparse_products(limit)
+    sharded_runs(n_shards)
+    assert len(threads.run_shards("cpu", len(inputs), model.n_neurons, 1)) == n_shards
+    sim = model.simulate(inputs, seed=11)
+    assert sim.spikes.sum() > 0
     assert torch.allclose(sim.spikes, spikes) and torch.allclose(sim.behaviour, behaviour)
 
 

@@ -35,7 +35,8 @@ from nwb_biornn.core.session import Session, instructed_ports
 from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.fitted import FittedNetwork
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import BioRNN, single_thread_if_small
+from nwb_biornn.model.network import BioRNN
+from nwb_biornn.model.threads import single_thread_if_small
 
 OBJECTIVES = {
     "behaviour": "expected licks in the response window (the readout of every port summed, times the bin width)",

@@ -36,7 +36,7 @@ from nwb_biornn.core.session import LICK_PORTS, NO_RESPONSE, UNPERTURBED, Sessio
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model import sparse
 from nwb_biornn.model.memory import reuse_freed_memory
-from nwb_biornn.model.network import one_thread, single_thread_if_small
+from nwb_biornn.model.threads import one_thread, single_thread_if_small
 
 INPUT_NAMES = ("stimulus", "go")
 FIRING_RATE = 5.0

@@ -31,7 +31,8 @@ from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.layout import NeuronLayout, layout_for_sessions
 from nwb_biornn.model.light import light_current
 from nwb_biornn.model.memory import reuse_freed_memory
-from nwb_biornn.model.network import BioRNN, single_thread_if_small
+from nwb_biornn.model.network import BioRNN
+from nwb_biornn.model.threads import single_thread_if_small
 
 TASKS = ("trial", "psth", "rate", "choice")
 MAX_RECOVERIES = 5

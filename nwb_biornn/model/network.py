@@ -24,8 +24,10 @@ Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` ste
 ``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
 (one weight block per distinct delay, stacked); for big spiking networks on the CPU, a step's product with its
 sparse spikes is a sum of the rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`). The external
-drive of all steps is computed before the loop and its random draws while the loop runs
-(:mod:`nwb_biornn.model.draws`, in a background thread on the CPU), the spikes are written into one
+drive of all steps is computed before the loop and its random draws as the loop reaches them
+(:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of trials, so they do not depend on who
+draws them); the trials of a big CPU run are split into one shard per thread, each integrated and
+backpropagated by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are written into one
 preallocated (time, trial, neuron) buffer, and the time loop has a hand-written backward pass
 (:class:`_Recurrence`) that stores spikes, potentials and a refractory mask, recomputes the surrogate slopes,
 and forms the weight gradient as one product over all steps (or as sums of rows, with sparse spikes).
@@ -33,7 +35,6 @@ and forms the weight gradient as one product over all steps (or as sums of rows,
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,19 +43,21 @@ from torch import Tensor
 
 from nwb_biornn.core.config import ModelConfig
 from nwb_biornn.core.errors import UserError
-from nwb_biornn.model.draws import CHUNK_STEPS, Draws, start_drawing
+from nwb_biornn.model.draws import Draws, simulation_seed, start_drawing
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.sparse import SpikeLists, sparse_density_limit
+from nwb_biornn.model.threads import available_threads, in_shards, one_thread, run_shards, single_thread_if_small
 
 ESCAPE_WIDTH = 2 / 25
 """Width of the exponential escape rate in units of the threshold gap (2 mV of 25 mV)."""
 SURROGATE_DAMPENING = 0.3
 WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
+SLOPE_STEPS = 128
+"""Steps whose surrogate slopes the backward pass computes at a time (in place of their potentials), and whose
+reset-gap gradient it sums at a time."""
 REDUCTION_ROWS = 4096
 """Rows of a (steps x trials, neurons) gradient reduced at a time (a block that stays in cache)."""
-SMALL_STEP_WORK = 2 ** 23
-"""Multiply-adds of one step's recurrent product below which a CPU simulation runs on a single thread."""
 
 
 @dataclass
@@ -288,21 +291,24 @@ class BioRNN(torch.nn.Module):
     def _simulate(self, inputs, light, seed, record_voltage) -> Simulation:
         k, n_time, n_in = inputs.shape
         device, dtype = self.weight.device, self.weight.dtype
-        generator = None if seed is None else torch.Generator(device).manual_seed(int(seed))
+        seed = simulation_seed(seed)
         step = self._step_parameters()
         n_warm = round(self.config.warmup / self.dt)
-        warm_draws, draws = (Draws((length, k, self.n_neurons), generator, self.config.spiking, device, dtype)
-                             for length in (n_warm, n_time))
-        start_drawing(warm_draws, draws)
+        shards = run_shards(device, k, self.n_neurons, len(step.delays))
+        warm_draws, draws = (Draws((length, k, self.n_neurons), seed, run, self.config.spiking, device, dtype)
+                             for run, length in enumerate((n_warm, n_time)))
+        start_drawing(warm_draws, draws, background=device.type == "cpu" and len(shards) == 1
+                      and available_threads() > 1)
         trace = torch.zeros(k, self.n_ports, device=device, dtype=dtype)
         with torch.no_grad():
             state = self._rest_state(k, step)
             _, warm_rate, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None,
-                                               state, warm_draws, step)
+                                               state, warm_draws, step, shards)
             if n_warm:
                 trace = self._readout_trace(warm_rate, trace)[:, -1]
         state = _State(state.v.detach(), state.free_from, state.history.detach())
-        spikes, rate, _, voltage = self._run(inputs.to(device, dtype), light, state, draws, step, record_voltage)
+        spikes, rate, _, voltage = self._run(inputs.to(device, dtype), light, state, draws, step, shards,
+                                             record_voltage)
         behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(rate, trace))
         return Simulation(spikes=spikes, behaviour=behaviour, voltage=voltage)
 
@@ -418,9 +424,10 @@ class BioRNN(torch.nn.Module):
         return _State(v=zeros + step.resting.detach(), free_from=zeros.clone(),
                       history=zeros.expand(max(step.delays), k, n))
 
-    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, draws: Draws, step: _Step,
+    def _run(self, inputs: Tensor, light: Tensor | None, state: _State, draws: Draws, step: _Step, shards: list,
              record_voltage: bool = False):
-        """Integrate ``inputs`` (K, T, n_in) from ``state`` with the run's ``draws`` (being drawn); returns spikes
+        """Integrate ``inputs`` (K, T, n_in) from ``state`` with the run's ``draws``, split into the trial
+        ``shards`` (:func:`~nwb_biornn.model.threads.run_shards`); returns spikes
         (K, T, N), the readout's weighted sums of them (K, T, P), the final state and, if ``record_voltage``, the
         membrane potential of every step (K, T, N), else None."""
         n_time = inputs.shape[1]
@@ -429,7 +436,7 @@ class BioRNN(torch.nn.Module):
         loop = _Loop(spiking=self.config.spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold,
                      v=state.v, free_from=state.free_from, history=state.history,
                      blocked_until=step.refractory_steps + 1, threshold_gap=gap0, temperature=self.config.temperature,
-                     rate_scale=dt_ms / 2, draws=draws,
+                     rate_scale=dt_ms / 2, draws=draws, shards=shards,
                      sparse_density=sparse_density_limit(external.device, self.config.spiking, *external.shape[1:],
                                                          len(step.delays)))
         readout = self.readout_weights * self.excitatory[:, None]
@@ -480,8 +487,10 @@ class _Loop:
 
     ``draws`` hold the spike thresholds (the potential above which each spiking neuron spikes; released after
     the run) and complete the external drive as the loop goes; ``history`` (P, K, N) holds the spikes of the
-    ``P`` (largest delay) steps before the run. Steps whose spike density is at most ``sparse_density`` have
-    their recurrent products computed from the lists of neurons that spiked (:mod:`nwb_biornn.model.sparse`).
+    ``P`` (largest delay) steps before the run. The trials are split into ``shards``, each integrated and
+    backpropagated in its own thread (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is
+    at most ``sparse_density`` have their recurrent products computed from the lists of neurons that spiked
+    (:mod:`nwb_biornn.model.sparse`), one list per shard.
     """
 
     spiking: bool
@@ -496,9 +505,10 @@ class _Loop:
     temperature: float
     rate_scale: float
     draws: Draws | None
+    shards: list
     sparse_density: float = 0.0
     buffer: Tensor | None = None
-    spike_lists: SpikeLists | None = None
+    spike_lists: list | None = None
     potentials: Tensor | None = None
     free: Tensor | None = None
 
@@ -509,74 +519,69 @@ class _Loop:
         spiking units, whether each neuron was free to spike (not refractory) in ``free`` (T, K, N).
         """
         n_time, k, n = external.shape
-        prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
-        buffer = self.buffer = external.new_empty(prefix + n_time, k, n)
-        buffer[:prefix] = self.history
+        prefix = len(self.history)
+        self.buffer = external.new_empty(prefix + n_time, k, n)
+        self.buffer[:prefix] = self.history
         if keep:
             self.potentials = external.new_empty(n_time, k, n)
-            self.free = external.new_empty(n_time, k, n) if spiking else None
-        v, free_from = self.v, self.free_from.clone()
-        free_now, blocked = external.new_empty(k, n), self.blocked_until.to(external.dtype)
+            self.free = external.new_empty(n_time, k, n) if self.spiking else None
+        v, free_from, lists = external.new_empty(k, n), self.free_from.clone(), [None] * len(self.shards)
+
+        def integrate(index: int, trials: slice) -> None:
+            v[trials], lists[index] = self._integrate(trials, external, recurrent, gap, free_from[trials], keep)
+
+        with one_thread(self.sparse_density > 0):  # no dense products: leave the other cores to the draws
+            in_shards(integrate, self.shards)
+        self.v, self.free_from, self.draws = v, free_from, None
+        self.spike_lists = lists if keep and self.sparse_density > 0 else None
+        return self.buffer
+
+    def _integrate(self, trials: slice, external: Tensor, recurrent: Tensor, gap: Tensor, free_from: Tensor,
+                   keep: bool):
+        """Integrate the ``trials`` of the run (updating their ``free_from`` in place); returns their final
+        potential and their lists of spikes (None without sparse products)."""
+        n_time = len(external)
+        prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
+        external, buffer = external[:, trials], self.buffer[:, trials]
+        potentials = self.potentials[:, trials] if keep else None
+        free_mask = self.free[:, trials] if keep and spiking else None
+        thresholds = self.draws.thresholds[:, trials] if spiking else None
+        v = self.v[trials]
+        free_now, blocked = torch.empty_like(v), self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
-        thresholds = self.draws.thresholds if spiking else None
-        lists = self.spike_lists = SpikeLists(k, n, self.sparse_density) if self.sparse_density > 0 else None
+        lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
             lists.append(buffer[row])
-        with one_thread(lists is not None):  # no dense products: leave the other cores to the draws
-            for b0 in range(0, n_time, d_min):
-                b1 = min(n_time, b0 + d_min)
-                self.draws.wait(b1)
-                if lists is not None:
-                    current = self._add_recurrent_input_(external[b0:b1], buffer, prefix + b0, recurrent)
+        for b0 in range(0, n_time, d_min):
+            b1 = min(n_time, b0 + d_min)
+            self.draws.wait(b1, trials)
+            if lists is not None:
+                current = _add_recurrent_input_(external[b0:b1], buffer, prefix + b0, self.delays, recurrent, lists)
+            else:
+                current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
+            for t in range(b0, b1):
+                v = torch.addcmul(current[t - b0], self.alpha, v, out=potentials[t] if keep else None)
+                z = buffer[prefix + t]
+                if spiking:
+                    v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
+                    free = torch.le(free_from, t, out=free_mask[t] if keep else free_now)
+                    torch.gt(v, thresholds[t], out=z).mul_(free)
+                    free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
+                    if lists is not None:
+                        lists.append(z)
                 else:
-                    current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
-                for t in range(b0, b1):
-                    if keep:
-                        v = torch.addcmul(current[t - b0], self.alpha, v, out=self.potentials[t])
-                    else:
-                        v = torch.addcmul(current[t - b0], self.alpha, v)
-                    z = buffer[prefix + t]
-                    if spiking:
-                        v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
-                        free = torch.le(free_from, t, out=self.free[t] if keep else free_now)
-                        torch.gt(v, thresholds[t], out=z).mul_(free)
-                        free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
-                        if lists is not None:
-                            lists.append(z)
-                    else:
-                        torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
-        self.v, self.free_from, self.draws = v, free_from, None
-        if not keep:
-            self.spike_lists = None
-        return buffer
+                    torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
+        return v, lists
 
-    def _add_recurrent_input_(self, external: Tensor, buffer: Tensor, now: int, recurrent: Tensor) -> Tensor:
-        """:func:`_delayed_product` of spiking units, added to ``external`` (B, K, N) in place: each step's
-        product is a sum of the weights of the neurons that spiked, or a dense product if too many spiked."""
-        n = external.shape[-1]
-        for i, current in enumerate(external):
-            for j, delay in enumerate(self.delays):
-                self.spike_lists.add_product_(current, now + i - delay, buffer[now + i - delay],
-                                              recurrent[j * n:(j + 1) * n])
-        return external
-
-    def _add_weight_gradient_(self, grad_recurrent: Tensor, buffer: Tensor, now: int, grad_v: Tensor) -> None:
-        """Add to the stacked blocks' gradient (D*N, N) the terms of one step, ``z(now - d).T @ grad_v`` for
-        each delay ``d``, as sums of rows of ``grad_v`` (K, N) where few neurons spiked."""
-        n = grad_v.shape[-1]
-        for j, delay in enumerate(self.delays):
-            self.spike_lists.add_transposed_product_(grad_recurrent[j * n:(j + 1) * n], now - delay,
-                                                     buffer[now - delay], grad_v)
-
-    def slopes(self, start: int, stop: int) -> Tensor:
-        """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their potentials.
+    def _slopes(self, potentials: Tensor, free: Tensor | None, start: int, stop: int) -> Tensor:
+        """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their ``potentials``.
 
         Computed in place of the stored potentials, which are no longer needed once the backward pass is here.
         """
-        u = self.potentials[start:stop].sub_(self.threshold)
+        u = potentials[start:stop].sub_(self.threshold)
         if self.spiking:
             slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
-            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(self.free[start:stop])
+            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(free[start:stop])
         gain = self.temperature / self.threshold_gap
         rate = torch.sigmoid(u.mul_(gain))
         return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
@@ -586,14 +591,46 @@ class _Loop:
         """Gradients w.r.t. ``external``, ``recurrent``, ``gap`` and ``readout`` of :meth:`run` (with ``keep``)
         and :func:`_weighted_sum` of its spikes, given those of the spikes (T, K, N) and of the sums (T, K, P)."""
         n_time, k, n = grad_spikes.shape
-        buffer, d_min, spiking = self.buffer, self.delays[0], self.spiking
+        buffer = self.buffer
         prefix = len(buffer) - n_time
-        lags = [-d for d in self.delays]
         transposed = torch.cat([block.T for block in recurrent.split(n)], dim=0)
         grad_v = grad_spikes.new_empty(n_time + self.delays[-1], k, n)
         grad_v[n_time:] = 0
         sparse = self.spike_lists is not None and needs_grad[1]
-        grad_recurrent = recurrent.new_zeros(recurrent.shape) if sparse else None
+        partial = [None] * len(self.shards)
+
+        def backpropagate(index: int, trials: slice) -> None:
+            lists = self.spike_lists[index] if sparse else None
+            partial[index] = self._backpropagate(trials, grad_spikes, grad_weighted, grad_v, transposed, gap,
+                                                 readout, lists)
+
+        in_shards(backpropagate, self.shards)
+        self.potentials = self.free = self.spike_lists = None
+        grad_v = grad_v[:n_time]
+        grad_recurrent = sum(partial) if sparse else None
+        grad_gap = None
+        if needs_grad[1] and not sparse:
+            flat = grad_v.reshape(n_time * k, n)
+            grad_recurrent = torch.cat([buffer[prefix - d:prefix - d + n_time].reshape(n_time * k, n).T @ flat
+                                        for d in self.delays])
+        if self.spiking and needs_grad[2]:
+            previous = buffer[prefix - 1:prefix - 1 + n_time]
+            grad_gap = -sum((grad_v[c0:c0 + SLOPE_STEPS] * previous[c0:c0 + SLOPE_STEPS]).sum((0, 1))
+                            for c0 in range(0, n_time, SLOPE_STEPS))
+        grad_readout = (buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(n_time * k, -1)
+                        if needs_grad[3] else None)
+        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap, grad_readout
+
+    def _backpropagate(self, trials: slice, grad_spikes: Tensor, grad_weighted: Tensor, grad_v: Tensor,
+                       transposed: Tensor, gap: Tensor, readout: Tensor, lists: SpikeLists | None) -> Tensor | None:
+        """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse; with their spike
+        ``lists``, also return their part of the stacked weights' gradient (sums of rows, step by step)."""
+        n_time, d_min, spiking = len(grad_spikes), self.delays[0], self.spiking
+        grad_spikes, grad_weighted, grad_v = grad_spikes[:, trials], grad_weighted[:, trials], grad_v[:, trials]
+        buffer, potentials = self.buffer[:, trials], self.potentials[:, trials]
+        free = self.free[:, trials] if spiking else None
+        prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
+        grad_recurrent = transposed.new_zeros(transposed.shape) if lists is not None else None
         chunk_start, slopes = n_time, None
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
@@ -601,28 +638,35 @@ class _Loop:
             grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
             for t in reversed(range(b0, b1)):
                 if t < chunk_start:
-                    chunk_start = t - t % CHUNK_STEPS
-                    slopes = self.slopes(chunk_start, t + 1)
+                    chunk_start = t - t % SLOPE_STEPS
+                    slopes = self._slopes(potentials, free, chunk_start, t + 1)
                 g = grad_z[t - b0]
                 if spiking:
                     g.addcmul_(gap, grad_v[t + 1], value=-1)
                 torch.addcmul(g.mul_(slopes[t - chunk_start]), self.alpha, grad_v[t + 1], out=grad_v[t])
-                if sparse:
-                    self._add_weight_gradient_(grad_recurrent, buffer, prefix + t, grad_v[t])
-        self.potentials = self.free = self.spike_lists = slopes = None
-        grad_v = grad_v[:n_time]
-        grad_gap = None
-        if needs_grad[1] and not sparse:
-            flat = grad_v.reshape(n_time * k, n)
-            grad_recurrent = torch.cat([buffer[prefix - d:prefix - d + n_time].reshape(n_time * k, n).T @ flat
-                                        for d in self.delays])
-        if spiking and needs_grad[2]:
-            previous = buffer[prefix - 1:prefix - 1 + n_time]
-            grad_gap = -sum((grad_v[c0:c0 + CHUNK_STEPS] * previous[c0:c0 + CHUNK_STEPS]).sum((0, 1))
-                            for c0 in range(0, n_time, CHUNK_STEPS))
-        grad_readout = (buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(n_time * k, -1)
-                        if needs_grad[3] else None)
-        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap, grad_readout
+                if lists is not None:
+                    _add_weight_gradient_(grad_recurrent, buffer, prefix + t, grad_v[t], self.delays, lists)
+        return grad_recurrent
+
+
+def _add_recurrent_input_(external: Tensor, buffer: Tensor, now: int, delays: list, recurrent: Tensor,
+                          lists: SpikeLists) -> Tensor:
+    """:func:`_delayed_product` of spiking units, added to ``external`` (B, K, N) in place: each step's product
+    is a sum of the weights of the neurons that spiked, or a dense product if too many spiked."""
+    n = external.shape[-1]
+    for i, current in enumerate(external):
+        for j, delay in enumerate(delays):
+            lists.add_product_(current, now + i - delay, buffer[now + i - delay], recurrent[j * n:(j + 1) * n])
+    return external
+
+
+def _add_weight_gradient_(grad_recurrent: Tensor, buffer: Tensor, now: int, grad_v: Tensor, delays: list,
+                          lists: SpikeLists) -> None:
+    """Add to the stacked blocks' gradient (D*N, N) the terms of one step, ``z(now - d).T @ grad_v`` for each
+    delay ``d``, as sums of rows of ``grad_v`` (K, N) where few neurons spiked."""
+    n = grad_v.shape[-1]
+    for j, delay in enumerate(delays):
+        lists.add_transposed_product_(grad_recurrent[j * n:(j + 1) * n], now - delay, buffer[now - delay], grad_v)
 
 
 def _weighted_sum(spikes: Tensor, weights: Tensor) -> Tensor:
@@ -644,32 +688,6 @@ def _delayed_product(addend: Tensor, buffer: Tensor, now: int, lags: list, stack
     else:
         past = torch.cat([buffer[now - lag:now - lag + b] for lag in lags], dim=-1).reshape(b * k, -1)
     return torch.addmm(addend.reshape(b * k, n), past, stacked).view(b, k, n)
-
-
-@contextmanager
-def single_thread_if_small(model: BioRNN, batch_size: int):
-    """Run the enclosed CPU work on one thread when the network is small for ``batch_size`` trials.
-
-    The per-step products of a small network take microseconds; splitting them over threads costs more in
-    synchronisation than it saves, and on a busy machine (every core taken) it can make a step a thousand
-    times slower. Wrap both simulation and backward pass (as :func:`~nwb_biornn.fit.trainer.fit` does).
-    """
-    n = model.n_neurons
-    small = model.weight.device.type == "cpu" and batch_size * n * n * len(torch.unique(model.delays)) < SMALL_STEP_WORK
-    with one_thread(small):
-        yield
-
-
-@contextmanager
-def one_thread(when: bool = True):
-    """Run the enclosed CPU work on one thread if ``when`` (torch's thread count is restored afterwards)."""
-    threads = torch.get_num_threads()
-    if when:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _draw_delays(config: ModelConfig, dt: float, n: int, generator: torch.Generator) -> Tensor:

@@ -41,7 +41,7 @@ from nwb_biornn.nwbio import add_reference_circuit
 from nwb_biornn.recordings.cache import cache_root
 from nwb_biornn.synthetic import circuits, hemispheres
 
-CACHE_VERSION = "v5"
+CACHE_VERSION = "v6"
 """Bumped whenever the circuits or the protocol change, so stale caches are not reused."""
 
 INTER_TRIAL_INTERVAL = (0.4, 0.8)

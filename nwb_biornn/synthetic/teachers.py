@@ -33,7 +33,8 @@ from nwb_biornn.core.config import preset
 from nwb_biornn.core.session import UNPERTURBED, Session
 from nwb_biornn.fit.trainer import build_trainer
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import BioRNN, single_thread_if_small
+from nwb_biornn.model.network import BioRNN
+from nwb_biornn.model.threads import single_thread_if_small
 from nwb_biornn.recordings.nwbfile import load_session
 from nwb_biornn.synthetic import circuits, demo, hemispheres
 

@@ -9,7 +9,13 @@ them with the current version. Run it against a checkout of the commit to preser
     git worktree add /tmp/old <commit>
     python tests/back_compat/make_model_file.py /tmp/old
 
-The files of ndx-biornn 0.1.0 were written from commit 9f8aa47.
+The files of ndx-biornn 0.1.0 were written from commit 9f8aa47. When a seed's draws change meaning (keyed
+draws, docs/decisions.md), the ``.npz`` is re-simulated from the committed model file with the current checkout,
+leaving the model file as it was written::
+
+    python tests/back_compat/make_model_file.py --simulate tests/back_compat/model_ndx-biornn_0.1.0.nwb
+
+The ``.npz`` of 0.1.0 was re-simulated so when the draws became keyed.
 """
 import shutil
 import sys
@@ -22,7 +28,6 @@ def write(checkout: Path, out_dir: Path) -> None:
                     str(checkout / "tests")]
     import numpy as np
     import test_nwbio as fixture
-    import torch
 
     import ndx_biornn
     from nwb_biornn import nwbio
@@ -38,13 +43,35 @@ def write(checkout: Path, out_dir: Path) -> None:
                                       reference=reference, summary=fixture.SUMMARY)
         name = f"model_ndx-biornn_{ndx_biornn.__version__}"
         shutil.copyfile(path, out_dir / f"{name}.nwb")
+    save_simulation(out_dir / f"{name}.npz", session, result.model, reference)
+
+
+def save_simulation(path: Path, session, model, reference) -> None:
+    """What ``model`` and ``reference`` simulate for the first three trials of ``session`` (seed 3)."""
+    import numpy as np
+    import torch
+
     inputs = torch.as_tensor(session.inputs[:3])
     with torch.no_grad():
-        fitted, circuit = result.model.simulate(inputs, seed=3), reference.simulate(inputs, seed=3)
-    np.savez_compressed(out_dir / f"{name}.npz", spikes=fitted.spikes.numpy().astype(np.uint8),
-                        behaviour=fitted.behaviour.numpy(), reference_spikes=circuit.spikes.numpy().astype(np.uint8),
-                        reference_behaviour=circuit.behaviour.numpy())
+        fitted, circuit = model.simulate(inputs, seed=3), reference.simulate(inputs, seed=3)
+    def first_port(behaviour):  # (K, T) before ndx-biornn 0.2.0, (K, T, ports) since
+        return behaviour.numpy().reshape(*behaviour.shape[:2], -1)[:, :, 0]
+
+    np.savez_compressed(path, spikes=fitted.spikes.numpy().astype(np.uint8), behaviour=first_port(fitted.behaviour),
+                        reference_spikes=circuit.spikes.numpy().astype(np.uint8),
+                        reference_behaviour=first_port(circuit.behaviour))
+
+
+def simulate(model_file: Path) -> None:
+    """Rewrite the ``.npz`` beside ``model_file`` with what its models simulate with this checkout."""
+    from nwb_biornn import nwbio
+
+    loaded = nwbio.read_model_file(model_file)
+    save_simulation(model_file.with_suffix(".npz"), loaded.session, loaded.model, loaded.reference)
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]).resolve(), Path(__file__).resolve().parent)
+    if sys.argv[1] == "--simulate":
+        simulate(Path(sys.argv[2]).resolve())
+    else:
+        write(Path(sys.argv[1]).resolve(), Path(__file__).resolve().parent)

@@ -1,0 +1,83 @@
+"""How far this machine's cores speed up the three kinds of work in a training step, split by trials as the time
+loop splits them (nwb_biornn.model.threads): element-wise passes over one step's (trials, neurons) tensors,
+the backward pass's dense product, and the random draws. Each kind runs on 1 thread, then on ``--threads``
+threads that each take an equal share of the trials (torch on one thread each, like the loop's shards).
+
+    python benchmarks/thread_scaling.py                     # N=500, K=400, 2 threads
+    python benchmarks/thread_scaling.py --threads 8 --neurons 1500 --trials 200
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from nwb_biornn.model.threads import in_shards, one_thread, trial_shards
+
+
+def element_wise(n_trials: int, n_neurons: int, repeats: int):
+    """The leak-and-add of ``repeats`` steps, each step's potential written into a buffer of all steps and its
+    drive read from one, as the time loop does (memory, not cache)."""
+    drive, potentials = torch.randn(repeats, n_trials, n_neurons), torch.zeros(repeats, n_trials, n_neurons)
+    alpha = torch.rand(n_neurons)
+
+    def run() -> None:
+        v = potentials[0]
+        for t in range(1, repeats):
+            v = torch.addcmul(drive[t], alpha, v, out=potentials[t])
+    return run
+
+
+def product(n_trials: int, n_neurons: int, repeats: int):
+    """The backward pass's (trials, N) x (N, N) product, ``repeats`` times."""
+    rows, weights = torch.randn(n_trials, n_neurons), torch.randn(n_neurons, n_neurons) / n_neurons
+
+    def run() -> None:
+        for _ in range(repeats):
+            torch.mm(rows, weights)
+    return run
+
+
+def draws(n_trials: int, n_neurons: int, repeats: int):
+    """One step's normal and uniform draws, ``repeats`` times."""
+    out, generator = torch.empty(n_trials, n_neurons), torch.Generator().manual_seed(0)
+
+    def run() -> None:
+        for _ in range(repeats):
+            torch.randn(out.shape, generator=generator, out=out)
+            torch.rand(out.shape, generator=generator, out=out)
+    return run
+
+
+def seconds(work, n_trials: int, n_neurons: int, n_threads: int, repeats: int) -> float:
+    """Wall time of ``work`` over all trials, split between ``n_threads`` threads (prepared before timing)."""
+    shards = trial_shards(n_trials, n_threads)
+    runs = [work(s.stop - s.start, n_neurons, repeats) for s in shards]
+    start = time.perf_counter()
+    if n_threads == 1:
+        with one_thread():
+            runs[0]()
+    else:
+        in_shards(lambda i, _: runs[i](), shards)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=500)
+    parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args(argv)
+    print(f"| work (N={args.neurons}, K={args.trials}, {args.repeats} steps) | 1 thread (s) | "
+          f"{args.threads} threads (s) | speed-up |")
+    print("|---|---|---|---|")
+    for name, work in (("element-wise pass", element_wise), ("dense product", product), ("random draws", draws)):
+        one, many = (min(seconds(work, args.trials, args.neurons, n, args.repeats) for _ in range(3))
+                     for n in (1, args.threads))
+        print(f"| {name} | {one:.3f} | {many:.3f} | {one / many:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
