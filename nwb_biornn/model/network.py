@@ -516,7 +516,8 @@ class _Loop:
         """Integrate ``external`` (T, K, N); returns the spikes (P + T, K, N), history first.
 
         With ``keep``, also stores the membrane potential of every step in ``potentials`` (T, K, N) and, for
-        spiking units, whether each neuron was free to spike (not refractory) in ``free`` (T, K, N).
+        spiking units, whether each neuron was free to spike (not refractory) in ``free`` (T, K, N), written over
+        each step's spike thresholds once they are used.
         """
         n_time, k, n = external.shape
         prefix = len(self.history)
@@ -524,7 +525,7 @@ class _Loop:
         self.buffer[:prefix] = self.history
         if keep:
             self.potentials = external.new_empty(n_time, k, n)
-            self.free = external.new_empty(n_time, k, n) if self.spiking else None
+            self.free = self.draws.thresholds
         v, free_from, lists = external.new_empty(k, n), self.free_from.clone(), [None] * len(self.shards)
 
         def integrate(index: int, trials: slice) -> None:
@@ -544,10 +545,9 @@ class _Loop:
         prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
         external, buffer = external[:, trials], self.buffer[:, trials]
         potentials = self.potentials[:, trials] if keep else None
-        free_mask = self.free[:, trials] if keep and spiking else None
         thresholds = self.draws.thresholds[:, trials] if spiking else None
         v = self.v[trials]
-        free_now, blocked = torch.empty_like(v), self.blocked_until.to(external.dtype)
+        blocked = self.blocked_until.to(external.dtype)
         gain = self.temperature / self.threshold_gap
         lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
@@ -564,8 +564,8 @@ class _Loop:
                 z = buffer[prefix + t]
                 if spiking:
                     v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
-                    free = torch.le(free_from, t, out=free_mask[t] if keep else free_now)
-                    torch.gt(v, thresholds[t], out=z).mul_(free)
+                    torch.gt(v, thresholds[t], out=z)
+                    z.mul_(torch.le(free_from, t, out=thresholds[t]))  # a used threshold makes way for the mask
                     free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
                     if lists is not None:
                         lists.append(z)
