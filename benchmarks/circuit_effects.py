@@ -7,6 +7,7 @@ Light-on and light-off trials share their random numbers.
 
     python benchmarks/circuit_effects.py                 # the shipped teachers (what demo records)
     python benchmarks/circuit_effects.py --hand-built    # the hand-built circuits they were fitted to
+    python benchmarks/circuit_effects.py --circuits paper-refcirc1 paper-refcirc2   # the paper-size ones only
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hand-built", action="store_true")
     parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument("--circuits", nargs="+", choices=demo.CIRCUITS, default=list(demo.CIRCUITS))
     args = parser.parse_args()
     print("| circuit | condition | window (s) | A E rate: off → on (Hz) | B E rate: off → on (Hz) | "
           "P(lick) go: off → on (Δ) | P(lick) no-go: off → on (Δ) |")
     print("|---|---|---|---|---|---|---|")
-    for name in circuits.CIRCUITS:
+    for name in [name for name in args.circuits if name in circuits.CIRCUITS]:
         model, layout = teachers.hand_built(name) if args.hand_built else demo.reference_network(name)
 
         def simulate(instruction, light):
@@ -43,7 +45,8 @@ def main():
                 licks.append(f"{before:.2f} → {after:.2f} ({after - before:+.2f})")
             cells = [name, label, f"{window[0]:+.2f}…{window[1]:.2f}", *rates, *licks]
             print("| " + " | ".join(cells) + " |", flush=True)
-    print_choice_effects(args)
+    if demo.TWO_CHOICE in args.circuits:
+        print_choice_effects(args)
 
 
 def print_choice_effects(args):

@@ -8,10 +8,14 @@ sign" compare the recorded and predicted changes in behaviour over the condition
 skips finished fits and resumes unfinished ones, so an interrupted run continues where it stopped.
 
     python benchmarks/presets_table.py --out bench-presets --seeds 0 1 --workers 2
+    python benchmarks/presets_table.py --out bench-paper --circuits paper-refcirc1 paper-refcirc2 --steps 300
+
+The second is the paper's Table 1 at the paper's size (500 neurons, every one recorded, 1 ms steps, 2000 trials).
 """
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +45,12 @@ SCORES = (("TM light-off", _score("unperturbed", "trial_matching_loss")),
 REFERENCE_SCORES = SCORES[:3] + SCORES[5:]
 
 
-def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, workers: int) -> list:
-    """Fit every (preset, seed) of a circuit's demo with one sweep; one entry per model file."""
-    document = run_sweep(f"demo:{circuit}", root / circuit, models=presets, seeds=seeds, device="cpu",
-                         executor=ExecutorOptions("local", workers=workers))
+def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, executor: ExecutorOptions,
+                  steps: int | None) -> list:
+    """Fit every (preset, seed) of a circuit's demo with one sweep (``steps``: the presets' when None); one entry
+    per model file."""
+    document = run_sweep(f"demo:{circuit}", root / circuit, models=presets, seeds=seeds, device="cpu", steps=steps,
+                         executor=executor)
     entries = []
     for job in document["jobs"]:
         if job["status"] == "failed":
@@ -53,6 +59,16 @@ def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, workers:
         entries.append({"circuit": circuit, "preset": job["preset"], "seed": job["seed"],
                         "seconds": job["seconds"] if job["status"] == "done" else float("nan"),
                         "evaluation": evaluation})
+    return entries
+
+
+def finished_fits(circuit: str, root: Path) -> list:
+    """The entries of the model files already in ``root/<circuit>`` (no fit run; fit times unknown)."""
+    entries = []
+    for path in sorted((root / circuit).glob("sub-*/*_desc-*.nwb")):
+        described = describe_model_file(path)
+        entries.append({"circuit": circuit, "preset": described["preset"], "seed": described["seed"],
+                        "seconds": float("nan"), "evaluation": described["scores"]["evaluation"]})
     return entries
 
 
@@ -69,7 +85,8 @@ def table(entries: list, circuit: str) -> str:
         members = [e for e in rows if e["preset"] == preset]
         if members:
             scores = [cell([score(m["evaluation"]) for m in members]) for _, score in SCORES]
-            lines.append(f"| {preset} | " + " | ".join(scores) + f" | {np.mean([m['seconds'] for m in members]):.0f} |")
+            seconds = np.mean([m["seconds"] for m in members])
+            lines.append(f"| {preset} | " + " | ".join(scores) + (" | – |" if np.isnan(seconds) else f" | {seconds:.0f} |"))
     if rows:
         reference = {label: cell([score(e["evaluation"]["reference"]) for e in rows])
                      for label, score in REFERENCE_SCORES}
@@ -84,10 +101,19 @@ def main():
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="torch threads of each fit (default: cores / workers)")
+    parser.add_argument("--steps", type=int, help="training steps of every fit (default: each preset's)")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the fits already in --out")
     args = parser.parse_args()
-    entries = [entry for circuit in args.circuits
-               for entry in sweep_circuit(circuit, args.presets, args.seeds, args.out, args.workers)]
+    start = time.monotonic()
+    executor = ExecutorOptions("local", workers=args.workers, cpus_per_job=args.threads)
+    if args.table_only:
+        entries = [entry for circuit in args.circuits for entry in finished_fits(circuit, args.out)]
+    else:
+        entries = [entry for circuit in args.circuits
+                   for entry in sweep_circuit(circuit, args.presets, args.seeds, args.out, executor, args.steps)]
     print("\n\n".join(table(entries, circuit) for circuit in args.circuits))
+    print(f"\n({time.monotonic() - start:.0f} s wall, {args.workers} workers)")
 
 
 if __name__ == "__main__":

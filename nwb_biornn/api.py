@@ -55,6 +55,7 @@ from nwb_biornn.render.plots import plot_comparison, plot_targeting
 from nwb_biornn.synthetic.demo import (
     CHOICE_STEPS,
     TWO_CHOICE,
+    default_bin_size,
     demo_circuit,
     demo_folder,
     is_demo_source,
@@ -74,16 +75,19 @@ def resolve_device(device: str) -> str:
 
 
 def load_sessions(source: str, sessions_glob: str | None = None, *, cache_dir=None, api_url=None, stream=False,
-                  area_map=None, align="auto", window=None, bin_size=0.002, progress=None,
+                  area_map=None, align="auto", window=None, bin_size=None, progress=None,
                   hidden_areas=()) -> list[Session]:
     """Resolve ``source`` and load every matching session.
 
     ``source`` is a DANDI id or URL, an NWB file, a folder of them, or ``demo`` / ``demo:<circuit>`` (the
     synthetic dandiset, generated on first use and cached); ``sessions_glob`` keeps the files whose path matches
-    it (see :func:`~nwb_biornn.recordings.sources.resolve_source` for every option). ``hidden_areas`` are
+    it (see :func:`~nwb_biornn.recordings.sources.resolve_source` for every option). ``bin_size`` defaults to
+    :func:`~nwb_biornn.synthetic.demo.default_bin_size` (2 ms; a demo circuit's own step). ``hidden_areas`` are
     areas without recorded units that the model will hold as hidden neurons: their light conditions are kept
     (held out and predicted) instead of excluded.
     """
+    if bin_size is None:
+        bin_size = default_bin_size(source)
     if is_demo_source(source):
         source = str(demo_folder(source, cache_dir))
     assets = resolve_source(source, sessions_glob=sessions_glob, cache_dir=cache_dir, api_url=api_url,
@@ -94,7 +98,7 @@ def load_sessions(source: str, sessions_glob: str | None = None, *, cache_dir=No
 
 
 def inspect(source: str, sessions_glob: str | None = None, *, cache_dir=None, api_url=None, stream=False,
-            area_map=None, hidden_areas=(), align="auto", bin_size=0.002, progress=None) -> dict:
+            area_map=None, hidden_areas=(), align="auto", bin_size=None, progress=None) -> dict:
     """Read and decode exactly what :func:`fit` would be given by :func:`load_sessions` with the same options;
     fit and write nothing. Returns the inspection document ``{"sessions": [...]}``
     (:func:`~nwb_biornn.recordings.inspection.describe_session`), whose ``warnings`` also name what a model

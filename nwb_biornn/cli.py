@@ -95,7 +95,8 @@ _source_options = _options(
     click.option("--areas", "areas_text", help="Area overrides 'PATTERN=AREA,...' or a TOML file of them."),
     click.option("--align", default="auto", show_default=True,
                  help="Alignment event: auto, go_cue, sample, trial_start."),
-    click.option("--bin-size", default=0.002, show_default=True, type=float, help="Bin width in seconds."))
+    click.option("--bin-size", type=float,
+                 help="Bin width in seconds.  [default: 0.002; a demo circuit's own step, 0.001 for demo:paper-*]"))
 """How a source is read and decoded: the options that ``fit``, ``inspect`` and ``sweep`` share."""
 
 _hidden_areas_option = click.option(
@@ -174,7 +175,8 @@ def fit(source, preset_name, config_file, steps, seed, out, resume, device, sess
     """Fit a bioRNN to the unperturbed trials of SOURCE and predict its perturbation trials.
 
     SOURCE is a DANDI id (000363, DANDI:000363/0.230822.0128), a DANDI URL, a local NWB file or folder, or
-    demo (demo:refcirc2 for the circuit with feedback, demo:2afc for the two-choice task).
+    demo (demo:refcirc2 for the circuit with feedback, demo:2afc for the two-choice task, demo:paper-refcirc1 and
+    demo:paper-refcirc2 for the paper's synthetic benchmark at its own size).
     """
     from nwb_biornn import api
     from nwb_biornn.recordings.areas import parse_area_overrides

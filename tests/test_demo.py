@@ -107,13 +107,20 @@ def test_no_critical_dandi_inspection(small):
 
 def test_loader_recovers_the_protocol_and_the_circuit_inputs(small):
     session = load_session(small[1])
-    assert session.areas == ("A", "B") and session.dt == circuits.DT
+    assert session.areas == ("A", "B") and session.dt == circuits.DEMO_SCALE.dt
     protocol = {(c.area, c.cell_type, c.onset, c.offset, c.power) for c in demo.demo_conditions()}
     loaded = {(c.area, c.cell_type, round(c.onset, 3), round(c.offset, 3), c.power) for c in session.conditions}
     assert loaded <= protocol and len(loaded) == len(demo.demo_conditions())
     assert (session.condition != UNPERTURBED).sum() == 20
     assert session.t_start == pytest.approx(-circuits.STIMULUS_ONSET)  # the window is the whole simulated trial
     np.testing.assert_array_equal(session.inputs, circuits.stimulus_inputs(session.trial_type))
+
+
+def test_the_ground_truth_is_re_simulated_only_on_its_own_step(small):
+    from nwb_biornn.nwbio import read_reference_network
+
+    assert read_reference_network(load_session(small[1])).model.dt == circuits.DEMO_SCALE.dt
+    assert read_reference_network(load_session(small[1], bin_size=0.004)) is None
 
 
 def test_same_seed_same_files_other_seed_other_spikes(small, tmp_path):
@@ -140,6 +147,20 @@ def test_several_sessions(tmp_path):
                      "sub-refcirc2_ses-20240102T120000_ecephys+ogen.nwb"]
 
 
+def test_a_paper_size_demo_records_every_neuron_at_1_ms_steps_and_is_read_at_that_step(tmp_path):
+    network = circuits.hand_built_circuit("paper-refcirc1")
+    root = demo.write_demo_dandiset(tmp_path, "paper-refcirc1", n_trials=6, network=network)
+    path = next(root.glob("sub-*/*.nwb"))
+    io, nwbfile = _read(path)
+    with io:
+        assert len(nwbfile.units) == 500 and nwbfile.units.resolution == 0.001
+        n_spikes = len(np.concatenate(nwbfile.units["spike_times"][:]))
+    assert demo.default_bin_size("demo:paper-refcirc1") == 0.001
+    session = load_session(path, bin_size=0.001)
+    assert session.spikes.shape == (6, 400, 500) and session.spikes.sum() == n_spikes > 0
+    np.testing.assert_array_equal(session.inputs, circuits.stimulus_inputs(session.trial_type, 0.001))
+
+
 def test_protocol_balances_conditions():
     instructions, condition = demo.demo_protocol(100, 0.3, np.random.default_rng(0))
     assert (instructions == "go").sum() == 50
@@ -164,7 +185,7 @@ def test_demo_dandiset_is_generated_once_and_cached(tmp_path, monkeypatch):
     stamp = os.stat(path).st_mtime_ns
     assert demo.demo_dandiset("refcirc1") == root and os.stat(path).st_mtime_ns == stamp
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [root.name]
-    with pytest.raises(UserError, match="refcirc1, refcirc2, 2afc"):
+    with pytest.raises(UserError, match="refcirc1, refcirc2, paper-refcirc1, paper-refcirc2, 2afc"):
         demo.demo_dandiset("nonsense", cache_dir=tmp_path)
 
 

@@ -24,9 +24,10 @@ def _blocks(model):
 def test_a_short_teacher_fit_keeps_the_circuit_connectivity(name):
     teacher = teachers.train_teacher(name, steps=3, n_trials=40)
     feedback, feedforward = _blocks(teacher)
-    assert teacher.layout.n_neurons == 2 * (circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+    assert teacher.layout.n_neurons == 2 * circuits.scale(name).per_area
+    assert teacher.dt == circuits.scale(name).dt
     assert feedforward.sum() > 0
-    if name == "refcirc1":
+    if circuits.base_circuit(name) == "refcirc1":
         assert not feedback.any()
     else:
         assert feedback.sum() == pytest.approx(feedforward.sum(), rel=1e-4)
@@ -50,7 +51,7 @@ def test_matched_feedback_survives_every_constraint_step_even_when_pruned_to_zer
 
 def test_the_recording_holds_every_neuron_and_excludes_only_activation_trials():
     session = teachers.teacher_recording("refcirc1", n_trials=60)
-    assert session.n_units == 2 * (circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
+    assert session.n_units == 2 * circuits.DEMO_SCALE.per_area
     lit = session.condition >= 0
     activation = lit & np.array([c >= 0 and session.conditions[c].cell_type == "E" for c in session.condition])
     assert activation.any() and (lit & ~activation).any()
@@ -63,10 +64,12 @@ def _regenerate(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
 
 
-def test_the_script_trains_every_circuit_by_default(tmp_path):
-    result = _regenerate("--steps", "1", "--out", str(tmp_path))
+def test_the_script_trains_the_named_circuits(tmp_path):
+    names = ("refcirc1", "refcirc2", "2afc")
+    result = _regenerate(*names, "--steps", "1", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    for name in circuits.CIRCUITS:
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"{name}.npz" for name in names)
+    for name in names:
         model, layout = circuits.load_circuit(tmp_path / f"{name}.npz")
         assert model.n_neurons == layout.n_neurons == 150
     assert "wrote" in result.stdout

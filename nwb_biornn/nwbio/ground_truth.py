@@ -79,13 +79,16 @@ def map_units(layout: NeuronLayout, unit_ids: np.ndarray, circuit_neuron: np.nda
 
 
 def read_reference_network(session: Session, path=None) -> FittedNetwork | None:
-    """The reference circuit stored in ``path`` (default: the session's source file), or None if it has none."""
+    """The reference circuit stored in ``path`` (default: the session's source file), or None if it has none or
+    if its simulation step is not the session's bin width (it cannot then be re-simulated on the session's grid)."""
     with warnings.catch_warnings(), open_nwb(path if path is not None else session.source.path) as io:
         warnings.simplefilter("ignore")
         nwbfile = io.read()
         circuit = read_reference_circuit(nwbfile)
         units = nwbfile.units
         if circuit is None or units is None or CIRCUIT_NEURON not in units.colnames:
+            return None
+        if not np.isclose(circuit.dt, session.dt):
             return None
         layout = map_units(circuit.layout, units.id[:], np.asarray(units[CIRCUIT_NEURON][:]), session)
     return FittedNetwork(circuit, layout, 0)

@@ -21,7 +21,7 @@ from nwb_biornn.core.files import atomic_path
 from nwb_biornn.recordings.areas import parse_area_overrides
 from nwb_biornn.sweep.job import failed_outcome
 from nwb_biornn.sweep.plan import PER, SWEEP_FOLDER, FitOptions, Job, overrides_of, parse_grid, plan_jobs
-from nwb_biornn.synthetic.demo import is_demo_source
+from nwb_biornn.synthetic.demo import default_bin_size, is_demo_source
 
 EXECUTORS = ("local", "ray", "slurm")
 HEARTBEAT_SECONDS = 30.0
@@ -52,7 +52,7 @@ class ExecutorOptions:
 def run_sweep(source: str, out, *, models, seeds, settings=(), per: str = "session",
               executor: ExecutorOptions = ExecutorOptions(), retries: int = 1, sessions_glob=None, config_file=None,
               steps=None, device="auto", cache_dir=None, api_url=None, stream=False, areas_text=None, align="auto",
-              bin_size=0.002, subject_overrides=None, calibrate_on=(), progress=None, download_progress=None) -> dict:
+              bin_size=None, subject_overrides=None, calibrate_on=(), progress=None, download_progress=None) -> dict:
     """Fit every job of a sweep of ``source`` into the dandiset folder ``out``; return the sweep's document.
 
     Jobs are the groups of sessions (``per``) x ``models`` x ``seeds`` x the grid points of ``settings`` (``--set``
@@ -81,7 +81,8 @@ def run_sweep(source: str, out, *, models, seeds, settings=(), per: str = "sessi
         source=source if is_demo_source(source) else _absolute(source), out=str(Path(out).expanduser().resolve()),
         sessions_glob=sessions_glob, config_file=_absolute(config_file), steps=steps, device=device,
         cache_dir=_absolute(cache_dir), api_url=api_url, stream=stream,
-        area_map=parse_area_overrides(areas_text) if areas_text else None, align=align, bin_size=bin_size,
+        area_map=parse_area_overrides(areas_text) if areas_text else None, align=align,
+        bin_size=default_bin_size(source) if bin_size is None else bin_size,
         subject_overrides=dict(subject_overrides or {}), calibrate_on=tuple(calibrate_on))
     for preset in presets:
         for point in grid:
@@ -97,7 +98,7 @@ def run_sweep(source: str, out, *, models, seeds, settings=(), per: str = "sessi
 
         import_submitit()
     sessions = api.load_sessions(options.source, sessions_glob, cache_dir=options.cache_dir, api_url=api_url,
-                                 stream=stream, area_map=options.area_map, align=align, bin_size=bin_size,
+                                 stream=stream, area_map=options.area_map, align=align, bin_size=options.bin_size,
                                  progress=download_progress)
     api.check_options(sessions, subject_overrides=options.subject_overrides, calibrate_on=options.calibrate_on)
     jobs = plan_jobs(sessions, options, presets, seeds, grid, per)

@@ -11,6 +11,11 @@ lick rate follows ``B``. They differ in one block of weights only:
 
 A model that cannot tell a feedforward from a recurrent circuit therefore fails on one of the two.
 
+Each circuit comes at two sizes (:class:`Scale`): the demo's (``refcirc1``, ``refcirc2``: 75 neurons per area,
+2 ms steps) and the paper's synthetic benchmark (``paper-refcirc1``, ``paper-refcirc2``: 250 neurons per area,
+1 ms steps, synaptic delays of 2 to 3 ms; method.md §1a). The hand-set strengths scale with the population
+sizes and the step (:class:`Wiring`), so both sizes wire the same circuit.
+
 They are made in two stages, as the paper's were (method.md §1a). :func:`hand_built_circuit` wires each circuit
 by hand (:class:`Wiring`); :mod:`nwb_biornn.synthetic.teachers` then fits a bioRNN *teacher* to every neuron of it,
 with its connectivity imposed, and that teacher, shipped with the package, is the reference circuit
@@ -41,13 +46,45 @@ from nwb_biornn.model.light import light_current
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.recordings.binning import PULSE_DURATION
 
-CIRCUITS = ("refcirc1", "refcirc2")
 AREAS = ("A", "B")
-EXCITATORY_PER_AREA = 60
-INHIBITORY_PER_AREA = 15
+PAPER_PREFIX = "paper-"
+"""Prefix of the paper-size circuits' names: ``paper-refcirc1`` is ``refcirc1`` at :data:`PAPER_SCALE`."""
+CIRCUITS = ("refcirc1", "refcirc2", f"{PAPER_PREFIX}refcirc1", f"{PAPER_PREFIX}refcirc2")
 
-DT = 0.002
-"""Simulation step in seconds."""
+
+@dataclass(frozen=True)
+class Scale:
+    """Size, simulation step and synaptic delays of a reference circuit.
+
+    Attributes
+    ----------
+    excitatory_per_area, inhibitory_per_area : int
+    dt : float
+        Simulation step in seconds.
+    delays : (float, float)
+        Shortest and longest synaptic delay in seconds; each synapse's is drawn uniformly in whole steps.
+    """
+
+    excitatory_per_area: int
+    inhibitory_per_area: int
+    dt: float
+    delays: tuple
+
+    @property
+    def per_area(self) -> int:
+        """Neurons per area."""
+        return self.excitatory_per_area + self.inhibitory_per_area
+
+    @property
+    def config(self) -> ModelConfig:
+        """Neuron dynamics of the hand-built circuits: the bioRNN defaults (method.md §2.3) with these delays."""
+        return ModelConfig(delay_min=self.delays[0], delay_max=self.delays[1])
+
+
+DEMO_SCALE = Scale(excitatory_per_area=60, inhibitory_per_area=15, dt=0.002, delays=(0.002, 0.002))
+"""The demo's circuits: 75 neurons per area, 2 ms steps, every synaptic delay one step."""
+PAPER_SCALE = Scale(excitatory_per_area=200, inhibitory_per_area=50, dt=0.001, delays=(0.002, 0.003))
+"""The paper's synthetic circuits (method.md §1a): 250 neurons per area, 1 ms steps, delays of 2 to 3 ms."""
 TRIAL_DURATION = 0.4
 """Seconds simulated per trial, from trial start."""
 STIMULUS_ONSET = 0.1
@@ -58,15 +95,13 @@ RESPONSE_WINDOW = TRIAL_DURATION - STIMULUS_ONSET
 """Seconds after stimulus onset in which a lick counts as the response: the rest of the trial."""
 INPUT_NAMES = ("go", "nogo")
 """Input channels: one pulse channel per trial instruction."""
-CIRCUIT_CONFIG = ModelConfig(delay_min=DT, delay_max=DT)
-"""Neuron dynamics of the hand-built circuits: the bioRNN defaults (method.md §2.3), every synaptic delay one step."""
 CIRCUIT_FILES = Path(__file__).parent / "reference_circuits"
 """Folder of the shipped reference circuits, ``<name>.npz`` (written by :func:`save_circuit`)."""
 
 
 @dataclass(frozen=True)
 class CircuitTrials:
-    """Simulated trials of a reference circuit, on the grid ``DT * arange(T)`` from trial start.
+    """Simulated trials of a reference circuit, on the grid ``dt * arange(T)`` from trial start.
 
     Attributes
     ----------
@@ -74,12 +109,15 @@ class CircuitTrials:
     lick_rate : ndarray, shape (trials, T, ports), float
         Behaviour readout: lick rate in Hz at each lick port (one port for the go/no-go circuits).
     licks : ndarray, shape (trials, T, ports), bool
-        Lick events, a Bernoulli draw per step and port with probability ``lick_rate * DT``.
+        Lick events, a Bernoulli draw per step and port with probability ``lick_rate * dt``.
+    dt : float
+        Simulation step in seconds.
     """
 
     spikes: np.ndarray
     lick_rate: np.ndarray
     licks: np.ndarray
+    dt: float
 
 
 @dataclass(frozen=True)
@@ -88,8 +126,8 @@ class Wiring:
 
     A block strength ``J`` is the steady depolarization (model units, threshold gap 0.1) that one Hz of rate of
     the whole presynaptic population causes in a postsynaptic neuron: each of the ``p * n_pre`` synapses gets
-    ``J * dt_ms / (p * n_pre * DT)`` times a log-normal factor of mean 1 (``jitter``), so that
-    ``sum_i W_ji r_i DT / dt_ms`` (the recurrent current of :class:`~nwb_biornn.model.network.BioRNN`) equals
+    ``J * dt_ms / (p * n_pre * dt)`` times a log-normal factor of mean 1 (``jitter``), so that
+    ``sum_i W_ji r_i dt / dt_ms`` (the recurrent current of :class:`~nwb_biornn.model.network.BioRNN`) equals
     ``J * r`` on average.
 
     Attributes
@@ -137,39 +175,56 @@ class Wiring:
     jitter: float = 0.3
 
 
-def circuit_arrays(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[dict, NeuronLayout]:
+PAPER_WIRING = Wiring(ba_e=0.006)
+"""The strengths of the paper-size circuits: the demo's, but for a weaker ``B -> A`` feedback. At 1 ms steps and
+2 to 3 ms delays the demo's feedback (0.008) holds both areas of ``refcirc2`` near 180 Hz for the rest of a go
+trial; at 0.006 area A's response decays within 100 ms of the stimulus, as in the demo's circuit
+(docs/demo.md)."""
+
+
+DELAY_STREAM = 1
+"""Second word of the seed of the generator that draws a hand-built circuit's synaptic delays."""
+
+
+def wiring_of(name: str) -> Wiring:
+    """The hand-set strengths of circuit ``name``: :data:`PAPER_WIRING` for the ``paper-`` circuits, else the
+    :class:`Wiring` defaults."""
+    return PAPER_WIRING if scale(name) == PAPER_SCALE else Wiring()
+
+
+def circuit_arrays(name: str, seed: int = 0, wiring: Wiring | None = None) -> tuple[dict, NeuronLayout]:
     """The parameters of a reference circuit as :meth:`BioRNN.to_arrays` arrays, and its layout.
 
-    Each area has :data:`EXCITATORY_PER_AREA` E and :data:`INHIBITORY_PER_AREA` I neurons. Inside an area every
+    Each area has the E and I neurons of the circuit's :func:`scale`. Inside an area every
     pair of populations is connected with probability ``wiring.connection_probability``; ``A``'s E neurons
     project to ``B``'s E and I neurons; in ``refcirc2`` ``B``'s E neurons also project back to ``A``'s E and I
     neurons; these feedback synapses are drawn last, so both circuits share every other synapse for the same
     ``seed``. Inhibition stays local. The go input drives ``A`` only; the readout weights are
     ``readout_gain / n_E`` on ``B``'s E neurons, so the lick rate is ``softplus(bias + gain * rate_B,E)``.
+    Synaptic delays are drawn from a generator of their own, so both circuits have the same.
     """
-    _check_name(name)
-    per_area = EXCITATORY_PER_AREA + INHIBITORY_PER_AREA
-    layout = NeuronLayout.hidden({area: per_area for area in AREAS},
-                                 excitatory_fraction=EXCITATORY_PER_AREA / per_area)
+    size = scale(name)
+    layout = NeuronLayout.hidden({area: size.per_area for area in AREAS},
+                                 excitatory_fraction=size.excitatory_per_area / size.per_area)
     rng = np.random.default_rng(seed)
-    w = wiring
+    w = wiring if wiring is not None else wiring_of(name)
     recurrence = {"A": w.ee_a, "B": w.ee_b}
     blocks = [((area, post), (area, pre), strength) for area in AREAS
               for post, pre, strength in (("E", "E", recurrence[area]), ("I", "E", w.ie), ("E", "I", w.ei),
                                           ("I", "I", w.ii))]
     blocks += [(("B", "E"), ("A", "E"), w.ab_e), (("B", "I"), ("A", "E"), w.ab_i)]
-    if name == "refcirc2":
+    if base_circuit(name) == "refcirc2":
         blocks += [(("A", "E"), ("B", "E"), w.ba_e), (("A", "I"), ("B", "E"), w.ba_i)]
-    weights = wire_blocks(layout, blocks, w.connection_probability, w.jitter, rng, DT)
+    weights = wire_blocks(layout, blocks, w.connection_probability, w.jitter, rng, size.dt)
     excitatory = layout.excitatory
     a_area = layout.area == "A"
     input_weights = np.zeros((layout.n_neurons, len(INPUT_NAMES)))
     input_weights[a_area & excitatory, 0] = w.go_input_e
     input_weights[a_area & ~excitatory, 0] = w.go_input_i
     input_weights[a_area, 1] = w.nogo_input * input_weights[a_area, 0]
-    readout = np.where((layout.area == "B") & excitatory, w.readout_gain / EXCITATORY_PER_AREA, 0.0)
+    readout = np.where((layout.area == "B") & excitatory, w.readout_gain / size.excitatory_per_area, 0.0)
     arrays = network_arrays(layout, weights, input_weights, readout[:, None], np.array([w.readout_bias]),
-                            (w.resting_e, w.resting_i), w.noise)
+                            (w.resting_e, w.resting_i), w.noise, size, seed)
     return arrays, layout
 
 
@@ -196,39 +251,68 @@ def wire_blocks(layout: NeuronLayout, blocks, connection_probability: float, jit
 
 
 def network_arrays(layout: NeuronLayout, weights, input_weights, readout_weights, readout_bias, resting: tuple,
-                   noise: float) -> dict:
+                   noise: float, size: Scale, seed: int) -> dict:
     """:meth:`BioRNN.to_arrays` arrays of a hand-built circuit: the given weights, ``resting`` = (E, I) resting
-    potentials, the dynamics of :data:`CIRCUIT_CONFIG` and one-step delays."""
-    n, excitatory = layout.n_neurons, layout.excitatory
+    potentials, the dynamics of ``size.config`` and its delays, each drawn uniformly in whole steps (``seed``)."""
+    n, excitatory, config = layout.n_neurons, layout.excitatory, size.config
+    shortest, longest = (round(delay / size.dt) for delay in size.delays)
+    rng = np.random.default_rng([seed, DELAY_STREAM])
     return {
         "recurrent_weights": weights.astype(np.float32),
         "connectivity_mask": weights != 0,
-        "delays": np.ones((n, n), np.int64),
+        "delays": rng.integers(shortest, longest + 1, (n, n)),
         "input_weights": input_weights.astype(np.float32),
         "readout_weights": readout_weights.astype(np.float32),
         "readout_bias": readout_bias.astype(np.float32),
         "resting_potential": np.where(excitatory, *resting).astype(np.float32),
-        "threshold": np.full(n, CIRCUIT_CONFIG.threshold, np.float32),
-        "tau": np.where(excitatory, CIRCUIT_CONFIG.tau_e, CIRCUIT_CONFIG.tau_i).astype(np.float32),
+        "threshold": np.full(n, config.threshold, np.float32),
+        "tau": np.where(excitatory, config.tau_e, config.tau_i).astype(np.float32),
         "noise": np.full(n, noise, np.float32),
-        "refractory_steps": np.full(n, round(CIRCUIT_CONFIG.refractory / DT), np.int64),
+        "refractory_steps": np.full(n, round(config.refractory / size.dt), np.int64),
     }
 
 
-def hand_built_circuit(name: str, seed: int = 0, wiring: Wiring = Wiring()) -> tuple[BioRNN, NeuronLayout]:
-    """Hand-built circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback) as a :class:`BioRNN`.
+def hand_built_circuit(name: str, seed: int = 0, wiring: Wiring | None = None) -> tuple[BioRNN, NeuronLayout]:
+    """Hand-built circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback), or their ``paper-`` sizes,
+    as a :class:`BioRNN`.
 
-    ``seed`` draws which synapses exist and their log-normal jitter; the strengths are fixed (:class:`Wiring`).
+    ``seed`` draws which synapses exist and their log-normal jitter; the strengths are fixed (:func:`wiring_of`).
     The teachers of :mod:`nwb_biornn.synthetic.teachers` are fitted to these circuits.
     """
     arrays, layout = circuit_arrays(name, seed, wiring)
-    return BioRNN.from_arrays(CIRCUIT_CONFIG, layout, DT, arrays), layout
+    size = scale(name)
+    return BioRNN.from_arrays(size.config, layout, size.dt, arrays), layout
 
 
 def reference_circuit(name: str) -> tuple[BioRNN, NeuronLayout]:
-    """Reference circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback): the shipped teacher."""
+    """Reference circuit ``"refcirc1"`` (feedforward) or ``"refcirc2"`` (feedback), or their ``paper-`` sizes:
+    the shipped teacher."""
     _check_name(name)
     return load_circuit(CIRCUIT_FILES / f"{name}.npz")
+
+
+def scale(name: str) -> Scale:
+    """The size of circuit ``name``: :data:`PAPER_SCALE` for the ``paper-`` circuits, else :data:`DEMO_SCALE`.
+
+    Examples
+    --------
+    >>> scale("paper-refcirc2").per_area, scale("refcirc2").dt
+    (250, 0.002)
+    """
+    _check_name(name)
+    return PAPER_SCALE if name.startswith(PAPER_PREFIX) else DEMO_SCALE
+
+
+def base_circuit(name: str) -> str:
+    """The wiring that circuit ``name`` has, whatever its size: ``"refcirc1"`` or ``"refcirc2"``.
+
+    Examples
+    --------
+    >>> base_circuit("paper-refcirc1"), base_circuit("refcirc2")
+    ('refcirc1', 'refcirc2')
+    """
+    _check_name(name)
+    return name.removeprefix(PAPER_PREFIX)
 
 
 def save_circuit(model: BioRNN, path) -> None:
@@ -258,17 +342,18 @@ def _check_name(name: str) -> None:
         raise UserError(f"unknown reference circuit {name!r}; choose one of {', '.join(CIRCUITS)}")
 
 
-def stimulus_inputs(instructions) -> np.ndarray:
-    """Input pulses of trials with the given instructions (``"go"`` / ``"nogo"``); shape (K, T, 2)."""
+def stimulus_inputs(instructions, dt: float = DEMO_SCALE.dt) -> np.ndarray:
+    """Input pulses of trials with the given instructions (``"go"`` / ``"nogo"``) on steps of ``dt`` seconds;
+    shape (K, T, 2)."""
     instructions = np.asarray(instructions)
     unknown = set(instructions.tolist()) - set(INPUT_NAMES)
     if unknown:
         raise ValueError(f"unknown trial instructions {sorted(unknown)}; expected {INPUT_NAMES}")
-    n_time = round(TRIAL_DURATION / DT)
-    start = round(STIMULUS_ONSET / DT)
+    n_time = round(TRIAL_DURATION / dt)
+    start = round(STIMULUS_ONSET / dt)
     inputs = np.zeros((len(instructions), n_time, len(INPUT_NAMES)), np.float32)
     for channel, instruction in enumerate(INPUT_NAMES):
-        inputs[instructions == instruction, start:start + round(STIMULUS_DURATION / DT), channel] = 1.0
+        inputs[instructions == instruction, start:start + round(STIMULUS_DURATION / dt), channel] = 1.0
     return inputs
 
 
@@ -287,7 +372,7 @@ def simulate_trials(model: BioRNN, layout: NeuronLayout, instructions, lights, s
     seed : int
         Makes membrane noise, spikes and licks a deterministic function of it.
     """
-    return simulate(model, layout, stimulus_inputs(instructions), lights, seed, STIMULUS_ONSET)
+    return simulate(model, layout, stimulus_inputs(instructions, model.dt), lights, seed, STIMULUS_ONSET)
 
 
 def simulate(model: BioRNN, layout: NeuronLayout, inputs: np.ndarray, lights, seed: int,
@@ -311,32 +396,37 @@ def simulate(model: BioRNN, layout: NeuronLayout, inputs: np.ndarray, lights, se
         simulation = model.simulate(inputs, light, seed=seed)
     lick_rate = simulation.behaviour.numpy().astype(np.float64)
     licks = np.random.default_rng(seed).random(lick_rate.shape) < lick_rate * model.dt
-    return CircuitTrials(spikes=simulation.spikes.numpy().astype(np.uint8), lick_rate=lick_rate, licks=licks)
+    return CircuitTrials(spikes=simulation.spikes.numpy().astype(np.uint8), lick_rate=lick_rate, licks=licks,
+                         dt=model.dt)
 
 
 def population_rate(trials: CircuitTrials, layout: NeuronLayout, area: str, cell_type: str = "E",
                     window: tuple = (0.0, 0.1)) -> float:
     """Mean rate (Hz) over trials and neurons of one population in ``window`` (seconds from the stimulus onset)."""
-    onset = round(STIMULUS_ONSET / DT)
-    start, stop = (onset + round(t / DT) for t in window)
+    dt = trials.dt
+    onset = round(STIMULUS_ONSET / dt)
+    start, stop = (onset + round(t / dt) for t in window)
     neurons = (layout.area == area) & (layout.cell_type == cell_type)
-    return float(trials.spikes[:, max(start, 0):stop, neurons].mean() / DT)
+    return float(trials.spikes[:, max(start, 0):stop, neurons].mean() / dt)
 
 
 def lick_probability(trials: CircuitTrials) -> float:
     """Expected probability of at least one lick (at any port) in the response window, from the readout rates
     (mean over trials)."""
-    onset = round(STIMULUS_ONSET / DT)
-    window = trials.lick_rate[:, onset:onset + round(RESPONSE_WINDOW / DT)]
-    return float(np.mean(-np.expm1(-window.sum((1, 2)) * DT)))
+    dt = trials.dt
+    onset = round(STIMULUS_ONSET / dt)
+    window = trials.lick_rate[:, onset:onset + round(RESPONSE_WINDOW / dt)]
+    return float(np.mean(-np.expm1(-window.sum((1, 2)) * dt)))
 
 
 def describe(name: str) -> str:
     """One paragraph on what a reference circuit is (for file metadata)."""
-    feedback = ("with excitatory feedback from B's excitatory neurons back to A" if name == "refcirc2"
+    feedback = ("with excitatory feedback from B's excitatory neurons back to A" if base_circuit(name) == "refcirc2"
                 else "without any synapse from B back to A (purely feedforward)")
+    size = scale(name)
     return (f"Reference circuit {name}: a two-area spiking network (escape-noise LIF neurons, "
-            f"{EXCITATORY_PER_AREA} excitatory and {INHIBITORY_PER_AREA} inhibitory per area, Dale's law, local "
+            f"{size.excitatory_per_area} excitatory and {size.inhibitory_per_area} inhibitory per area, "
+            f"{size.dt * 1000:g} ms steps, Dale's law, local "
             f"inhibition), a bioRNN teacher fitted to a hand-built circuit of that wiring. A go (strong) or no-go "
             f"(weak) stimulus pulse drives area A (and part of B); A's excitatory neurons drive area B, "
             f"{feedback}; the lick rate is read out from the network. Optogenetic inactivation injects current into an area's inhibitory "

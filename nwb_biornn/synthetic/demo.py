@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 import warnings
@@ -57,7 +58,13 @@ LIGHT_WINDOWS = {"stimulus": (-0.02, 0.1), "late": (0.04, 0.16)}
 recurrent part (where only ``refcirc2``'s feedback keeps area A active)."""
 
 UNITS_PER_AREA = 20
-"""Recorded units per area of a demo session (16 E and 4 I)."""
+"""Recorded units per area of a demo session (16 E and 4 I); the paper-size circuits record every neuron."""
+GO_NOGO_TRIALS = 600
+"""Trials of a go/no-go demo session."""
+PAPER_TRIALS = 2000
+"""Trials of a paper-size demo session (method.md §1a)."""
+DEFAULT_BIN_SIZE = 0.002
+"""Bin width in seconds that a recording is read at unless told otherwise; a demo's is its circuit's step."""
 
 TWO_CHOICE = "2afc"
 """Name of the two-hemisphere two-choice circuit (:mod:`nwb_biornn.synthetic.hemispheres`): ``demo:2afc``."""
@@ -150,6 +157,12 @@ class _Task:
     instructions: tuple
     inputs: Callable
     """``inputs(instructions) -> (K, T, channels)`` pulses of the circuit's task."""
+    dt: float
+    """Simulation step in seconds."""
+    n_trials: int
+    """Trials of a session unless told otherwise."""
+    units_per_area: int
+    """Recorded units per area unless told otherwise."""
     trial_duration: float
     sample_onset: float
     go_onset: float
@@ -163,9 +176,9 @@ class _Task:
 
     def outcomes(self, instructions, licks) -> list:
         """Per trial, the ``outcome`` column: from the first lick in the response window."""
-        onset = round(self.go_onset / circuits.DT)
-        window = licks[:, onset + round(self.response_window[0] / circuits.DT):
-                       onset + round(self.response_window[1] / circuits.DT)]
+        onset = round(self.go_onset / self.dt)
+        window = licks[:, onset + round(self.response_window[0] / self.dt):
+                       onset + round(self.response_window[1] / self.dt)]
         licked = window.any(axis=1)
         if self.kind == "go/no-go":
             names = {("go", True): "hit", ("go", False): "miss", ("nogo", True): "fa", ("nogo", False): "cr"}
@@ -177,7 +190,8 @@ class _Task:
 
 
 _GO_NOGO = _Task(
-    kind="go/no-go", instructions=circuits.INPUT_NAMES, inputs=circuits.stimulus_inputs, trial_duration=circuits.TRIAL_DURATION,
+    kind="go/no-go", instructions=circuits.INPUT_NAMES, inputs=circuits.stimulus_inputs, dt=circuits.DEMO_SCALE.dt,
+    n_trials=GO_NOGO_TRIALS, units_per_area=UNITS_PER_AREA, trial_duration=circuits.TRIAL_DURATION,
     sample_onset=circuits.STIMULUS_ONSET, go_onset=circuits.STIMULUS_ONSET, light_origin=circuits.STIMULUS_ONSET,
     response_window=(0.0, circuits.RESPONSE_WINDOW), lick_series=(("lick_times", "Lick times (single lick port)."),),
     instruction_description="Stimulus of the trial: 'go' (licking is rewarded) or 'nogo' (licking is not).",
@@ -185,7 +199,8 @@ _GO_NOGO = _Task(
                         f"trials: whether the mouse licked within {circuits.RESPONSE_WINDOW} s of the stimulus onset.",
     early_lick_column=True)
 _TWO_CHOICE = _Task(
-    kind="two-choice", instructions=hemispheres.INSTRUCTIONS, inputs=hemispheres.task_inputs, trial_duration=hemispheres.TRIAL_DURATION,
+    kind="two-choice", instructions=hemispheres.INSTRUCTIONS, inputs=hemispheres.task_inputs, dt=hemispheres.DT,
+    n_trials=CHOICE_TRIALS, units_per_area=UNITS_PER_AREA, trial_duration=hemispheres.TRIAL_DURATION,
     sample_onset=hemispheres.SAMPLE_ONSET, go_onset=hemispheres.GO_ONSET, light_origin=hemispheres.GO_ONSET,
     response_window=hemispheres.RESPONSE_WINDOW,
     lick_series=(("left_lick_times", "Lick times at the left port."),
@@ -194,10 +209,29 @@ _TWO_CHOICE = _Task(
     outcome_description="'hit' if the first lick after the go cue was at the instructed port, 'miss' if at the "
                         f"other, 'ignore' without a lick within {hemispheres.RESPONSE_WINDOW[1]:g} s of the go cue.",
     early_lick_column=False)
+_PAPER_GO_NOGO = dataclasses.replace(
+    _GO_NOGO, dt=circuits.PAPER_SCALE.dt, inputs=functools.partial(circuits.stimulus_inputs, dt=circuits.PAPER_SCALE.dt),
+    n_trials=PAPER_TRIALS, units_per_area=circuits.PAPER_SCALE.per_area)
 
 
 def _task(circuit: str) -> _Task:
-    return _TWO_CHOICE if circuit == TWO_CHOICE else _GO_NOGO
+    if circuit == TWO_CHOICE:
+        return _TWO_CHOICE
+    return _PAPER_GO_NOGO if circuits.scale(circuit) == circuits.PAPER_SCALE else _GO_NOGO
+
+
+def default_bin_size(source: str) -> float:
+    """The bin width in seconds a source is read at by default: a demo circuit's simulation step, else
+    :data:`DEFAULT_BIN_SIZE`.
+
+    Examples
+    --------
+    >>> default_bin_size("demo:paper-refcirc1"), default_bin_size("demo"), default_bin_size("000363")
+    (0.001, 0.002, 0.002)
+    """
+    if not is_demo_source(source) or demo_circuit(source) not in CIRCUITS:
+        return DEFAULT_BIN_SIZE
+    return _task(demo_circuit(source)).dt
 
 
 def reference_network(circuit: str):
@@ -209,7 +243,7 @@ def reference_network(circuit: str):
 
 def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_sessions: int = 1,
                         n_trials: int | None = None, perturbed_fraction: float = 0.5,
-                        units_per_area: int = UNITS_PER_AREA, network=None) -> Path:
+                        units_per_area: int | None = None, network=None) -> Path:
     """Simulate ``n_sessions`` sessions of a ground-truth circuit and write them as a DANDI-layout folder.
 
     Parameters
@@ -217,16 +251,18 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     out_dir
         Folder to write (created; existing files of the same names are overwritten).
     circuit
-        ``"refcirc1"`` (feedforward A -> B), ``"refcirc2"`` (with B -> A feedback) or ``"2afc"`` (the
-        two-hemisphere two-choice circuit of :mod:`nwb_biornn.synthetic.hemispheres`).
+        ``"refcirc1"`` (feedforward A -> B), ``"refcirc2"`` (with B -> A feedback), their paper-size versions
+        ``"paper-refcirc1"`` and ``"paper-refcirc2"`` (:data:`~nwb_biornn.synthetic.circuits.PAPER_SCALE`), or
+        ``"2afc"`` (the two-hemisphere two-choice circuit of :mod:`nwb_biornn.synthetic.hemispheres`).
     seed
         Seeds the protocol, the choice of recorded neurons and every simulated spike: the same arguments give
         the same spikes, trials and licks.
     n_sessions, n_trials, perturbed_fraction
-        Sessions, trials per session (default 600, :data:`CHOICE_TRIALS` for ``2afc``) and the fraction of
-        trials with light.
+        Sessions, trials per session (default :data:`GO_NOGO_TRIALS`, :data:`PAPER_TRIALS` for the paper-size
+        circuits, :data:`CHOICE_TRIALS` for ``2afc``) and the fraction of trials with light.
     units_per_area
-        Recorded units per area per session (80 % excitatory), drawn from the circuit's neurons.
+        Recorded units per area per session (80 % excitatory), drawn from the circuit's neurons (default
+        :data:`UNITS_PER_AREA`; every neuron of a paper-size circuit).
     network : (BioRNN, NeuronLayout), optional
         The circuit to record, in place of :func:`reference_network` (the teachers are fitted to recordings of
         the hand-built circuits); ``circuit`` still names the files and the task.
@@ -238,7 +274,8 @@ def write_demo_dandiset(out_dir, circuit: str = "refcirc1", seed: int = 0, n_ses
     """
     _check_circuit(circuit)
     out_dir, task = Path(out_dir), _task(circuit)
-    n_trials = n_trials if n_trials is not None else (CHOICE_TRIALS if circuit == TWO_CHOICE else 600)
+    n_trials = task.n_trials if n_trials is None else n_trials
+    units_per_area = task.units_per_area if units_per_area is None else units_per_area
     model, layout = network if network is not None else reference_network(circuit)
     _check_arguments(layout, n_sessions, n_trials, perturbed_fraction, units_per_area)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -380,18 +417,18 @@ def _session_file(circuit, seed, index, start_time, trial_start, instructions, l
     _add_trials(nwbfile, task, trial_start, trial_stop, instructions, lights, trials.licks)
     _add_behavioural_events(nwbfile, task, circuit, trial_start, lights, trials.licks)
     _add_ogen_sites(nwbfile, task, circuit, trial_start, lights)
-    _add_units(nwbfile, trial_start, trial_stop, trials.spikes, recorded, layout)
+    _add_units(nwbfile, trial_start, trial_stop, trials, recorded, layout)
     return nwbfile
 
 
-def _event_times(trial_start, events):
+def _event_times(trial_start, events, dt):
     """Session times of the True entries of ``events[trials, time]``: the centre of their simulation step."""
     trial, step = np.nonzero(events)
-    return trial_start[trial] + (step + 0.5) * circuits.DT
+    return trial_start[trial] + (step + 0.5) * dt
 
 
 def _add_trials(nwbfile, task, trial_start, trial_stop, instructions, lights, licks):
-    early = licks[:, :round(task.go_onset / circuits.DT)].any(axis=(1, 2))
+    early = licks[:, :round(task.go_onset / task.dt)].any(axis=(1, 2))
     columns = {
         "trial": "Trial number, from 1.",
         "trial_instruction": task.instruction_description,
@@ -435,7 +472,7 @@ def _add_behavioural_events(nwbfile, task, circuit, trial_start, lights, licks):
               ("sample_stop_times", sample + circuits.STIMULUS_DURATION, np.ones(len(sample)),
                "Sample (instruction) offset of every trial."),
               ("go_start_times", go, np.ones(len(go)), go_description)]
-    series += [(name, _event_times(trial_start, licks[..., port]), None, description)
+    series += [(name, _event_times(trial_start, licks[..., port], task.dt), None, description)
                for port, (name, description) in enumerate(task.lick_series)]
     for name, times, data, description in series:
         events.add_timeseries(TimeSeries(name=name, data=np.ones(len(times)) if data is None else data,
@@ -474,13 +511,13 @@ def _add_ogen_sites(nwbfile, task, circuit, trial_start, lights):
                 description="Light power: the value at each light onset, back to 0 at its offset."))
 
 
-def _add_units(nwbfile, trial_start, trial_stop, spikes, recorded, layout):
+def _add_units(nwbfile, trial_start, trial_stop, trials, recorded, layout):
     probes = {}
     for area in layout.areas:
         device = nwbfile.create_device(name=f"probe_{area}", description=f"Simulated probe in area {area}.")
         probes[area] = nwbfile.create_electrode_group(name=f"probe_{area}", description=f"Probe in area {area}.",
                                                       location=area, device=device)
-    nwbfile.units = Units(name="units", resolution=circuits.DT, electrode_table=nwbfile.electrodes,
+    nwbfile.units = Units(name="units", resolution=trials.dt, electrode_table=nwbfile.electrodes,
                           description="Spike times of the recorded neurons of the reference circuit, placed at the "
                                       "centre of their simulation step.")
     for name, description in (
@@ -494,6 +531,6 @@ def _add_units(nwbfile, trial_start, trial_stop, spikes, recorded, layout):
     for row, neuron in enumerate(recorded):
         area = str(layout.area[neuron])
         nwbfile.add_electrode(location=area, group=probes[area])
-        nwbfile.add_unit(spike_times=_event_times(trial_start, spikes[:, :, neuron]), obs_intervals=intervals,
+        nwbfile.add_unit(spike_times=_event_times(trial_start, trials.spikes[:, :, neuron], trials.dt), obs_intervals=intervals,
                          electrodes=[row], electrode_group=probes[area], anno_name=area,
                          cell_type=str(layout.cell_type[neuron]), circuit_neuron=int(neuron))

@@ -39,13 +39,7 @@ from nwb_biornn.model.choice import first_bout_probabilities
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import BioRNN
 from nwb_biornn.recordings.binning import PULSE_DURATION
-from nwb_biornn.synthetic.circuits import (
-    CIRCUIT_CONFIG,
-    EXCITATORY_PER_AREA,
-    INHIBITORY_PER_AREA,
-    network_arrays,
-    wire_blocks,
-)
+from nwb_biornn.synthetic.circuits import DEMO_SCALE, network_arrays, wire_blocks
 
 AREAS = ("ALM_L", "ALM_R")
 PORTS = ("left", "right")
@@ -56,7 +50,7 @@ INSTRUCTIONS = ("left", "right")
 """Trial types: the port that is rewarded."""
 INPUT_NAMES = ("left", "right", "go_cue")
 """Input channels, in the order the loader makes them: one pulse per trial type at the sample onset, the go cue."""
-DT = 0.002
+DT = DEMO_SCALE.dt
 TRIAL_DURATION = 0.5
 """Seconds simulated per trial, from trial start."""
 SAMPLE_ONSET = 0.1
@@ -110,9 +104,8 @@ class HemisphereWiring:
 
 def circuit_arrays(seed: int = 0, wiring: HemisphereWiring = HemisphereWiring()) -> tuple[dict, NeuronLayout]:
     """The parameters of the hand-built two-hemisphere circuit as :meth:`BioRNN.to_arrays` arrays, and its layout."""
-    per_area = EXCITATORY_PER_AREA + INHIBITORY_PER_AREA
-    layout = NeuronLayout.hidden({area: per_area for area in AREAS},
-                                 excitatory_fraction=EXCITATORY_PER_AREA / per_area)
+    per_area, n_excitatory = DEMO_SCALE.per_area, DEMO_SCALE.excitatory_per_area
+    layout = NeuronLayout.hidden({area: per_area for area in AREAS}, excitatory_fraction=n_excitatory / per_area)
     w = wiring
     blocks = [((area, post), (area, pre), strength) for area in AREAS
               for post, pre, strength in (("E", "E", w.ee), ("I", "E", w.ie), ("E", "I", w.ei), ("I", "I", w.ii))]
@@ -129,16 +122,16 @@ def circuit_arrays(seed: int = 0, wiring: HemisphereWiring = HemisphereWiring())
         input_weights[:, channel] = np.where(contralateral, w.contra_input, w.ipsi_input) * excitatory
     input_weights[:, INPUT_NAMES.index("go_cue")] = w.go_input * excitatory
     readout = np.column_stack([np.where((layout.area == DRIVES[port]) & excitatory,
-                                        w.readout_gain / EXCITATORY_PER_AREA, 0.0) for port in PORTS])
+                                        w.readout_gain / n_excitatory, 0.0) for port in PORTS])
     arrays = network_arrays(layout, weights, input_weights, readout, np.full(len(PORTS), w.readout_bias),
-                            (w.resting_e, w.resting_i), w.noise)
+                            (w.resting_e, w.resting_i), w.noise, DEMO_SCALE, seed)
     return arrays, layout
 
 
 def hand_built_circuit(seed: int = 0, wiring: HemisphereWiring = HemisphereWiring()) -> tuple[BioRNN, NeuronLayout]:
     """The hand-built two-hemisphere circuit as a :class:`BioRNN` (``seed`` draws its synapses)."""
     arrays, layout = circuit_arrays(seed, wiring)
-    return BioRNN.from_arrays(CIRCUIT_CONFIG, layout, DT, arrays), layout
+    return BioRNN.from_arrays(DEMO_SCALE.config, layout, DT, arrays), layout
 
 
 def task_inputs(instructions) -> np.ndarray:
@@ -163,7 +156,7 @@ def task_inputs(instructions) -> np.ndarray:
 def describe() -> str:
     """One paragraph on what the two-hemisphere circuit is (for file metadata)."""
     return (f"Ground-truth circuit 2afc: two ALM-like areas ({', '.join(AREAS)}; left and right hemisphere) of "
-            f"{EXCITATORY_PER_AREA} excitatory and {INHIBITORY_PER_AREA} inhibitory escape-noise LIF neurons each "
+            f"{DEMO_SCALE.excitatory_per_area} excitatory and {DEMO_SCALE.inhibitory_per_area} inhibitory escape-noise LIF neurons each "
             "(Dale's law, local inhibition), a bioRNN teacher fitted to a hand-built circuit. A lick-left or "
             "lick-right instruction pulse drives mainly the contralateral hemisphere, whose recurrent excitation "
             "holds it through the delay while callosal excitation onto the other side's inhibitory neurons makes "

@@ -40,19 +40,26 @@ from nwb_biornn.synthetic import circuits, demo, hemispheres
 
 TEACHER_STEPS = 1000
 """Training steps of a teacher."""
+PAPER_TEACHER_STEPS = 500
+"""Training steps of a paper-size teacher: 500 take 14 to 15 minutes on one core, its recording included."""
 NOT_FITTED = "activation (not fitted by the teacher)"
 """Exclusion reason given to the activation trials of the recording a teacher is fitted to."""
 
 
-def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials: int | None = None,
+def teacher_steps(name: str) -> int:
+    """Training steps of the shipped teacher of circuit ``name``."""
+    return PAPER_TEACHER_STEPS if name.startswith(circuits.PAPER_PREFIX) else TEACHER_STEPS
+
+
+def train_teacher(name: str, steps: int | None = None, seed: int = 0, n_trials: int | None = None,
                   progress=None) -> BioRNN:
     """A bioRNN fitted to every neuron of hand-built circuit ``name``, with its connectivity imposed.
 
     Parameters
     ----------
-    name : {"refcirc1", "refcirc2", "2afc"}
+    name : {"refcirc1", "refcirc2", "paper-refcirc1", "paper-refcirc2", "2afc"}
     steps, seed
-        Training steps and seed of the fit (the recording uses seed 0).
+        Training steps (default: :func:`teacher_steps`) and seed of the fit (the recording uses seed 0).
     n_trials
         Trials of the recording it is fitted to (default: the demo's).
     progress : callable, optional
@@ -60,6 +67,7 @@ def train_teacher(name: str, steps: int = TEACHER_STEPS, seed: int = 0, n_trials
     """
     session = teacher_recording(name, n_trials)
     model_config, fit_config = preset("biornn")
+    steps = teacher_steps(name) if steps is None else steps
     fit_config = dataclasses.replace(fit_config, steps=steps, seed=seed, train_on_perturbed=True)
     trainer = build_trainer([session], model_config, fit_config)
     impose_connectivity(trainer.model, name)
@@ -79,9 +87,10 @@ def teacher_recording(name: str, n_trials: int | None = None) -> Session:
     """The session a teacher is fitted to: every neuron of hand-built circuit ``name``, activation trials excluded."""
     network = hand_built(name)
     with tempfile.TemporaryDirectory() as scratch:
+        every_neuron = network[1].n_neurons // len(network[1].areas)
         folder = demo.write_demo_dandiset(scratch, name, n_trials=n_trials, network=network,
-                                          units_per_area=circuits.EXCITATORY_PER_AREA + circuits.INHIBITORY_PER_AREA)
-        session = load_session(next(folder.glob("sub-*/*.nwb")))
+                                          units_per_area=every_neuron)
+        session = load_session(next(folder.glob("sub-*/*.nwb")), bin_size=network[0].dt)
     activation = np.array([c != UNPERTURBED and session.conditions[c].cell_type == "E" for c in session.condition])
     session.excluded = np.where(activation & session.usable, NOT_FITTED, session.excluded)
     return session
@@ -99,10 +108,11 @@ def impose_connectivity(model: BioRNN, name: str) -> None:
     """
     if name == demo.TWO_CHOICE:
         return
+    wiring = circuits.base_circuit(name)
     area = np.asarray(model.layout.area)
     in_a, in_b = torch.as_tensor(area == "A"), torch.as_tensor(area == "B")
     feedback, feedforward = in_a[:, None] & in_b[None, :], in_b[:, None] & in_a[None, :]  # [post, pre]
-    if name == "refcirc1":
+    if wiring == "refcirc1":
         with torch.no_grad():
             model.mask &= ~feedback
             model.weight.mul_(model.mask)
