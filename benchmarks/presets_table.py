@@ -29,20 +29,22 @@ def _score(block, key):
     return lambda document: document[block][key]
 
 
-def _condition_mean(cell_type):
-    """Mean trial-matching loss of the model's conditions that light ``cell_type`` (I: inactivation)."""
+def _condition_mean(field, value):
+    """Mean trial-matching loss of the model's conditions whose ``field`` is ``value`` (cell type I: inactivation)."""
     return lambda document: float(np.mean([c["trial_matching_loss"] for c in document["conditions"]
-                                           if c["cell_type"] == cell_type]))
+                                           if c[field] == value]))
 
 
 SCORES = (("TM light-off", _score("unperturbed", "trial_matching_loss")),
           ("PSTH light-off", _score("unperturbed", "psth_error")),
           ("TM light-on", _score("perturbed", "trial_matching_loss")),
-          ("inactivation", _condition_mean("I")), ("activation", _condition_mean("E")),
+          ("inactivation", _condition_mean("cell_type", "I")), ("activation", _condition_mean("cell_type", "E")),
           ("\\|Δ behaviour\\| error", _score("perturbed", "delta_behaviour_abs_error")),
           ("cosine", _score("perturbed", "delta_behaviour_cosine")),
           ("right sign", _score("perturbed", "delta_behaviour_sign_agreement")))
 REFERENCE_SCORES = SCORES[:3] + SCORES[5:]
+AREA_SCORES = (("light on A", _condition_mean("area", "A")), ("light on B", _condition_mean("area", "B")))
+"""Light-on TM split by the lit area (``--by-area``): the paper's Table 1 scores the trials with light on B."""
 
 
 def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, executor: ExecutorOptions,
@@ -65,17 +67,20 @@ def sweep_circuit(circuit: str, presets: list, seeds: list, root: Path, executor
 def finished_fits(circuit: str, root: Path) -> list:
     """The entries of the model files already in ``root/<circuit>`` (no fit run; fit times unknown)."""
     entries = []
-    for path in sorted((root / circuit).glob("sub-*/*_desc-*.nwb")):
+    for path in sorted((root / circuit).glob("sub-*/sub-*_desc-*.nwb")):
         described = describe_model_file(path)
         entries.append({"circuit": circuit, "preset": described["preset"], "seed": described["seed"],
                         "seconds": float("nan"), "evaluation": described["scores"]["evaluation"]})
     return entries
 
 
-def table(entries: list, circuit: str) -> str:
+def table(entries: list, circuit: str, scores=SCORES) -> str:
+    """The markdown table of a circuit's fits: mean ± std over seeds (a preset with fewer seeds than the others
+    says how many it has)."""
     rows = [e for e in entries if e["circuit"] == circuit]
-    header = "| model | " + " | ".join(label for label, _ in SCORES) + " | fit time (s) |"
-    lines = [f"**{circuit}**", "", header, "|" + "---|" * (len(SCORES) + 2)]
+    header = "| model | " + " | ".join(label for label, _ in scores) + " | fit time (s) |"
+    lines = [f"**{circuit}**", "", header, "|" + "---|" * (len(scores) + 2)]
+    most_seeds = max((sum(e["preset"] == preset for e in rows) for preset in PRESETS), default=0)
 
     def cell(values):
         values = np.asarray(values, float)
@@ -84,13 +89,14 @@ def table(entries: list, circuit: str) -> str:
     for preset in PRESETS:
         members = [e for e in rows if e["preset"] == preset]
         if members:
-            scores = [cell([score(m["evaluation"]) for m in members]) for _, score in SCORES]
+            cells = [cell([score(m["evaluation"]) for m in members]) for _, score in scores]
             seconds = np.mean([m["seconds"] for m in members])
-            lines.append(f"| {preset} | " + " | ".join(scores) + (" | – |" if np.isnan(seconds) else f" | {seconds:.0f} |"))
+            label = preset if len(members) == most_seeds else f"{preset} ({len(members)} seed{'s' * (len(members) > 1)})"
+            lines.append(f"| {label} | " + " | ".join(cells) + (" | – |" if np.isnan(seconds) else f" | {seconds:.0f} |"))
     if rows:
         reference = {label: cell([score(e["evaluation"]["reference"]) for e in rows])
                      for label, score in REFERENCE_SCORES}
-        lines.append("| ground-truth circuit | " + " | ".join(reference.get(label, "") for label, _ in SCORES) + " | |")
+        lines.append("| ground-truth circuit | " + " | ".join(reference.get(label, "") for label, _ in scores) + " | |")
     return "\n".join(lines)
 
 
@@ -104,6 +110,7 @@ def main():
     parser.add_argument("--threads", type=int, help="torch threads of each fit (default: cores / workers)")
     parser.add_argument("--steps", type=int, help="training steps of every fit (default: each preset's)")
     parser.add_argument("--table-only", action="store_true", help="print the table of the fits already in --out")
+    parser.add_argument("--by-area", action="store_true", help="add the light-on TM of the conditions on A and on B")
     args = parser.parse_args()
     start = time.monotonic()
     executor = ExecutorOptions("local", workers=args.workers, cpus_per_job=args.threads)
@@ -112,7 +119,8 @@ def main():
     else:
         entries = [entry for circuit in args.circuits
                    for entry in sweep_circuit(circuit, args.presets, args.seeds, args.out, executor, args.steps)]
-    print("\n\n".join(table(entries, circuit) for circuit in args.circuits))
+    scores = SCORES + AREA_SCORES if args.by_area else SCORES
+    print("\n\n".join(table(entries, circuit, scores) for circuit in args.circuits))
     print(f"\n({time.monotonic() - start:.0f} s wall, {args.workers} workers)")
 
 
