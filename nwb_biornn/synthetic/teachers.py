@@ -13,7 +13,8 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
 3. ship the teacher as ``nwb_biornn/synthetic/reference_circuits/<name>.npz``
    (:func:`~nwb_biornn.synthetic.circuits.save_circuit`).
 
-Regenerate the shipped teachers (about 5 minutes per circuit on one core, as docs/demo.md says)::
+Regenerate the shipped teachers (about 5 minutes per demo-size circuit on one core, 14 to 15 per paper-size one, as
+docs/demo.md says)::
 
     python scripts/regenerate_teachers.py
 
