@@ -160,7 +160,8 @@ def _download_progress():
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--out", default="nwb-biornn-fit", show_default=True, type=click.Path(file_okay=False),
               help="Output folder: a dandiset layout with one model file per session, plus checkpoints.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted fit from OUT/checkpoints/last.pt.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from OUT/checkpoints/last.pt (or a "
+              "finished one, with a larger --steps).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @_source_options
 @_hidden_areas_option
@@ -403,7 +404,8 @@ def _sweep_progress(counts, outcome):
               help="local: run the array on this machine through submitit (to try a sweep without a cluster).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML file overriding [model] and [fit] fields.")
-@click.option("--steps", type=int, help="Training steps (default: the preset's).")
+@click.option("--steps", type=int, help="Training steps (default: the preset's); more than a finished job was "
+              "fitted for trains it on from its checkpoint.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (where each job runs).")
 @_source_options
 @_subject_options
@@ -416,7 +418,8 @@ def sweep(source, models, seeds, per, settings, out, executor_name, workers, cpu
     """Fit SOURCE for every preset x seed (x --set grid point) into one dandiset OUT, here, on Ray or on SLURM.
 
     Each job is one `fit` (sessions grouped --per). Finished jobs are skipped and unfinished ones resume from
-    their checkpoints, so the same command continues a sweep after a crash, kill or preemption.
+    their checkpoints, so the same command continues a sweep after a crash, kill or preemption; with a larger
+    --steps, it trains the finished fits on.
     """
     from nwb_biornn.sweep import ExecutorOptions, run_sweep
 

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
-from nwb_biornn import api
+from nwb_biornn import api, nwbio
 from nwb_biornn.cli import main
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.sweep import FitOptions, desc_label, parse_grid, plan_jobs, run_job
@@ -208,6 +209,27 @@ def test_an_unfinished_job_resumes_from_its_checkpoint(dandiset, tmp_path):
     assert len((job.folder(out) / "metrics.jsonl").read_text().splitlines()) == 2
     assert api.load_model(job.model_files[0]).fit_config.seed == 3
     assert run_job(job, longer)["status"] == "skipped"
+
+
+def test_a_finished_job_asked_for_more_steps_trains_on_to_where_a_longer_fit_gets(dandiset, tmp_path):
+    def options(out, steps):
+        return FitOptions(source=str(dandiset), out=str(tmp_path / out), steps=steps, device="cpu")
+
+    sessions = api.load_sessions(str(dandiset))
+    (job,) = plan_jobs(sessions, options("sweep", 1), ["biornn"], [0], [{}], "session")
+    assert run_job(job, options("sweep", 1))["status"] == "done"
+    assert job.finished(1) and not job.finished(2) and nwbio.fitted_steps(job.model_files[0]) == 1
+
+    extended = run_job(job, options("sweep", 2))
+    assert (extended["status"], extended["resumed_from"], extended["steps"]) == ("done", 1, 2)
+    assert nwbio.fitted_steps(job.model_files[0]) == 2
+    assert [run_job(job, options("sweep", steps))["status"] for steps in (1, 2)] == ["skipped", "skipped"]
+
+    (direct,) = plan_jobs(sessions, options("direct", 2), ["biornn"], [0], [{}], "session")
+    run_job(direct, options("direct", 2))
+    trained_on, trained_at_once = (torch.load(j.folder(tmp_path / out) / "checkpoints" / "last.pt")["model"]
+                                   for j, out in ((job, "sweep"), (direct, "direct")))
+    assert all(torch.equal(trained_on[name], trained_at_once[name]) for name in trained_at_once)
 
 
 def test_options_that_change_what_is_fitted_are_refused_in_an_existing_sweep(dandiset, tmp_path):

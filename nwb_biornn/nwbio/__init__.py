@@ -20,11 +20,11 @@ from nwb_biornn.nwbio.common import ALIGN_TIMES
 from nwb_biornn.nwbio.container import model_id
 from nwb_biornn.nwbio.describe import describe_model_file
 from nwb_biornn.nwbio.ground_truth import add_reference_circuit, read_reference_circuit, read_reference_network
-from nwb_biornn.nwbio.read import ModelFile, read_model_file
+from nwb_biornn.nwbio.read import ModelFile, fitted_steps, read_model_file
 from nwb_biornn.nwbio.subject import subject_for_dandi
 from nwb_biornn.nwbio.targets import add_targets
 from nwb_biornn.nwbio.write import model_file_path, write_model_file
 
 __all__ = ["ALIGN_TIMES", "ModelFile", "add_reference_circuit", "add_targets", "describe_model_file",
-           "model_file_path", "model_id", "read_model_file", "read_reference_circuit", "read_reference_network",
+           "fitted_steps", "model_file_path", "model_id", "read_model_file", "read_reference_circuit", "read_reference_network",
            "subject_for_dandi", "write_model_file"]

@@ -108,6 +108,17 @@ def open_model_file(path) -> NWBHDF5IO:
     return io
 
 
+def fitted_steps(path) -> int | None:
+    """The training steps a model file's fit was configured for (its ``fit.steps``; None when it records none).
+
+    Opens the file for its hyperparameters alone: a sweep asks it of every finished job to decide which to train
+    longer.
+    """
+    with open_model_file(path) as io:
+        fit = io.read().processing[MODULE][MODEL].hyperparameter_values.get("fit", {})
+    return fit.get("steps")
+
+
 def _major_minor(version: str) -> tuple:
     parts = re.findall(r"\d+", version)[:2]
     return tuple(int(p) for p in parts) + (0,) * (2 - len(parts))

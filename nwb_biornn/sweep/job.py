@@ -1,8 +1,9 @@
 """One job of a sweep, run where an executor puts it: exactly ``fit``'s code path, made safe to repeat.
 
 :func:`run_job` is a module-level function (process pools, Ray and submitit pickle it by reference). It takes the
-job's lock, returns ``skipped`` when the job's model files already exist, else loads the job's sessions, configures,
-fits (resuming from the job's own checkpoint folder when one is there), predicts and saves through
+job's lock, returns ``skipped`` when the job's model files already exist (fitted for at least ``options.steps``),
+else loads the job's sessions, configures, fits (resuming from the job's own checkpoint folder when one is there:
+an unfinished fit, or a finished one asked for more steps), predicts and saves through
 :mod:`nwb_biornn.api`. It never raises for a failed fit: the failure comes back as the job's outcome (with the
 traceback in the job folder's ``error.log``), so one bad job never stops the others.
 """
@@ -34,7 +35,7 @@ def run_job(job: Job, options: FitOptions) -> dict:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _exclusive(folder / "lock"):
-            if job.finished():
+            if job.finished(options.steps):
                 outcome.update(status="skipped", model_files=list(job.model_files))
             else:
                 outcome.update(_fit(job, options, folder), status="done")

@@ -27,7 +27,7 @@ from pathlib import Path
 from nwb_biornn.core.config import FitConfig, ModelConfig, preset_label
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.session import Session
-from nwb_biornn.nwbio import model_file_path
+from nwb_biornn.nwbio import fitted_steps, model_file_path
 from nwb_biornn.synthetic.demo import demo_folder, is_demo_source
 
 PER = ("session", "subject", "all")
@@ -93,9 +93,15 @@ class Job:
     desc: str
     model_files: tuple
 
-    def finished(self) -> bool:
-        """Whether every model file of the job exists (they are written atomically: existing means whole)."""
-        return all(Path(path).is_file() for path in self.model_files)
+    def finished(self, steps: int | None = None) -> bool:
+        """Whether every model file of the job exists (they are written atomically: existing means whole) and,
+        with ``steps``, was fitted for at least that many steps: a job fitted for fewer trains on from its last
+        checkpoint."""
+        if not all(Path(path).is_file() for path in self.model_files):
+            return False
+        if steps is None:
+            return True
+        return all(found is None or found >= steps for found in map(fitted_steps, self.model_files))
 
     def folder(self, out) -> Path:
         """The job's own folder: checkpoints, ``metrics.jsonl``, ``error.log``, its lock."""

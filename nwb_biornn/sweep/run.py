@@ -105,7 +105,7 @@ def run_sweep(source: str, out, *, models, seeds, settings=(), per: str = "sessi
     del sessions
     _record(options, per)
     outcomes = {job.name: {"status": "skipped", "model_files": list(job.model_files), "seconds": 0.0, "error": None,
-                           "attempts": 0, "resumed_from": None} for job in jobs if job.finished()}
+                           "attempts": 0, "resumed_from": None} for job in jobs if job.finished(options.steps)}
     pending = [job for job in jobs if job.name not in outcomes]
     if pending:
         runner, threads = _executor(executor, len(pending), options)
