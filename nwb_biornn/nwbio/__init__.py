@@ -26,5 +26,5 @@ from nwb_biornn.nwbio.targets import add_targets
 from nwb_biornn.nwbio.write import model_file_path, write_model_file
 
 __all__ = ["ALIGN_TIMES", "ModelFile", "add_reference_circuit", "add_targets", "describe_model_file",
-           "fitted_steps", "model_file_path", "model_id", "read_model_file", "read_reference_circuit", "read_reference_network",
-           "subject_for_dandi", "write_model_file"]
+           "fitted_steps", "model_file_path", "model_id", "read_model_file", "read_reference_circuit",
+           "read_reference_network", "subject_for_dandi", "write_model_file"]
