@@ -13,9 +13,9 @@ from nwb_biornn.model.network import ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 PARAMETERS = ("weight", "input_weights", "resting_potential", "noise")
 
 
-def reference_spikes(model, inputs, seed):
+def reference_spikes(model, inputs, seed, light=None):
     """Spikes (K, T, N) of a plain loop: one dense product per delay and step, autograd for the gradient,
-    the surrogate derivative attached with the straight-through trick."""
+    the surrogate derivative attached with the straight-through trick; ``light`` (K or 1, T, N) or None."""
     config, dt_ms, gap0 = model.config, model.dt * 1000, model.config.threshold
     k, n_time, n_in = inputs.shape
     n_warm = round(config.warmup / model.dt)
@@ -35,7 +35,8 @@ def reference_spikes(model, inputs, seed):
             if t == n_warm:
                 v, z_all = v.detach(), [z.detach() for z in z_all]
             recurrent = sum(z_all[t - d] @ block for d, block in blocks.items() if t - d >= 0)
-            v = alpha * v + (1 - alpha) * (recurrent + x[:, t] @ model.input_weights.T + rest) + sigma * noise[t]
+            lit = 0 if light is None or t < n_warm else light[:, t - n_warm]
+            v = alpha * v + (1 - alpha) * (recurrent + x[:, t] @ model.input_weights.T + rest + lit) + sigma * noise[t]
             if config.spiking:
                 if t:
                     v = v - gap * z_all[-1]
@@ -73,20 +74,30 @@ INPUTS = torch.zeros(3, 45, 2, dtype=torch.float64)
 INPUTS[:, 4:12, 0] = 1
 
 
-def assert_gradients_equal_reference(config, dt, inputs=INPUTS):
+def assert_gradients_equal_reference(config, dt, inputs=INPUTS, light_trials=None):
+    """Every parameter gradient and, with ``light_trials`` (1: one light for all trials, K: one per trial), the
+    gradient of a light current, against :func:`reference_spikes`."""
     model = network(config, dt)
     target = torch.randn(*inputs.shape[:2], model.n_neurons, generator=torch.Generator().manual_seed(1),
                          dtype=torch.float64)
-    (model.simulate(inputs, seed=9).spikes * target).sum().backward()
-    fast = {name: getattr(model, name).grad.clone() for name in PARAMETERS}
-    model.zero_grad()
-    spikes = reference_spikes(model, inputs, seed=9)
-    (spikes * target).sum().backward()
-    assert torch.allclose(spikes.detach(), model.simulate(inputs, seed=9).spikes.detach(), rtol=1e-12, atol=1e-15)
+    light = None
+    if light_trials is not None:
+        shape = (light_trials, inputs.shape[1], model.n_neurons)
+        light = (0.02 * torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    gradients = []
+    for simulate in (lambda lit: model.simulate(inputs, lit, seed=9).spikes,
+                     lambda lit: reference_spikes(model, inputs, 9, lit)):
+        model.zero_grad()
+        lit = None if light is None else light.clone().requires_grad_()
+        spikes = simulate(lit)
+        (spikes * target).sum().backward()
+        gradients.append({name: getattr(model, name).grad.clone() for name in PARAMETERS}
+                         | ({} if lit is None else {"light": lit.grad}))
+    assert torch.allclose(spikes.detach(), model.simulate(inputs, light, seed=9).spikes, rtol=1e-12, atol=1e-15)
     if config.spiking:
         assert 0 < spikes.detach().mean() < 0.5
-    for name in PARAMETERS:
-        expected = getattr(model, name).grad
+    fast, reference = gradients
+    for name, expected in reference.items():
         assert expected.abs().max() > 0, name
         assert torch.allclose(fast[name], expected, rtol=1e-9, atol=1e-12), name
 
@@ -118,3 +129,13 @@ def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(
     sparse_products(limit)
     sharded_runs(2)
     assert_gradients_equal_reference(config, dt, inputs)
+
+
+@pytest.mark.parametrize("light_trials", ["shared", "per trial"])
+@pytest.mark.parametrize("n_shards", [1, 2])
+def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, sparse_products, sharded_runs):
+    inputs = INPUTS[:1].expand(TRIAL_BLOCK + 3, -1, -1)
+    sparse_products(1.0)
+    sharded_runs(n_shards)
+    assert_gradients_equal_reference(SPIKING_CASES[1][0], SPIKING_CASES[1][1], inputs,
+                                     1 if light_trials == "shared" else len(inputs))

@@ -47,29 +47,22 @@ def test_draws_are_keyed_by_seed_run_chunk_and_block():
 
 @pytest.mark.parametrize("n_shards", [2, 3])
 def test_draws_do_not_depend_on_the_split_of_trials_or_on_drawing_ahead(n_shards):
-    shape, noise_std = (3 * CHUNK_STEPS + 5, 3 * TRIAL_BLOCK + 2, 4), torch.tensor([0.0, 1.0, 2.0, 0.5])
-    completed = []
+    shape = (3 * CHUNK_STEPS + 5, 3 * TRIAL_BLOCK + 2, 4)
     for background in (True, False):
-        external = torch.ones(shape)
         runs = [Draws(shape, 3, run, spiking=True) for run in (0, 1)]
         start_drawing(*runs, background=background)
-        for run in reversed(runs):  # the second run can be completed before the first
-            run.complete(external, noise_std, lambda u: u.mul_(-1))
+        for run in reversed(runs):  # the second run can be waited for before the first
             for trials in reversed(trial_shards(shape[1], 1 if background else n_shards)):
                 run.wait(shape[0], trials)
-        completed.append((external, runs))
-    for external, runs in completed:
         for run in runs:
             noise, uniform = draw_all(shape, 3, run.run, spiking=True)
-            assert torch.equal(run.noise, noise) and torch.equal(run.thresholds, -uniform)
-        assert torch.allclose(external, 1 + (runs[0].noise + runs[1].noise) * noise_std, atol=1e-5)
+            assert torch.equal(run.noise, noise) and torch.equal(run.thresholds, uniform)
 
 
 def test_shards_drawing_at_once_draw_each_shared_block_once_and_alike():
     shape = (2 * CHUNK_STEPS, 2 * TRIAL_BLOCK + 1, 3)
     draws = Draws(shape, 4, 1, spiking=True)
     start_drawing(draws, background=False)
-    draws.complete(torch.zeros(shape), torch.ones(3))
     counted = []
     draw = draws.draw
 
@@ -88,7 +81,6 @@ def test_units_without_spikes_draw_no_uniforms():
     shape = (2 * CHUNK_STEPS, 2, 2)
     draws = Draws(shape, 1, 1, spiking=False)
     start_drawing(draws, background=True)
-    draws.complete(torch.zeros(shape), torch.ones(2))
     draws.wait(shape[0])
     assert draws.thresholds is None
     assert torch.equal(draws.noise, draw_all(shape, 1, 1, spiking=False)[0])
@@ -100,10 +92,8 @@ def test_a_failed_draw_is_raised_where_the_loop_waits_for_it_or_a_later_run():
     failing = Draws(shape, 0, 1, spiking=True, dtype=torch.int64)  # no normal draws of integers
     later = Draws(shape, 0, 2, spiking=True)
     start_drawing(ok, failing, later, background=True)
-    ok.complete(torch.zeros(shape), torch.ones(2))
     ok.wait(shape[0])
     for run in (failing, later):
-        run.complete(torch.zeros(shape), torch.ones(2))
         with pytest.raises(RuntimeError, match="Long"):
             run.wait(1)
 

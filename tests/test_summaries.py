@@ -1,5 +1,6 @@
-"""The spike summaries the losses read: values, gradients against autograd on plain tensor operations, and the
-normalizer metric that makes the fit's gradient the same as when the losses read the spikes themselves."""
+"""The spike summaries the losses read: values and gradients of the simulated ones against plain tensor operations
+on the spikes, and the normalizer metric that makes the fit's gradient the same as when the losses read the spikes
+themselves."""
 import dataclasses
 
 import numpy as np
@@ -9,34 +10,44 @@ from synthetic_sessions import make_session
 
 from nwb_biornn.core.config import FitConfig, ModelConfig
 from nwb_biornn.fit import losses
-from nwb_biornn.fit.summaries import group_averaging, summarize_spikes, summary_metric
+from nwb_biornn.fit.summaries import group_averaging, summary_metric
 from nwb_biornn.fit.trainer import build_trainer
+from nwb_biornn.model import network
+from nwb_biornn.model.threads import trial_shards
 
 GROUPS = ([0, 1, 2], [4], [5, 6])
 N = 8
 
 
 def plain(spikes, averaging):
+    """Group rates (K, T, G) and trial means (T, N) of spikes (K, T, N)."""
     return spikes @ averaging, spikes.mean(0)
 
 
-@pytest.mark.parametrize("time_major", [False, True])
-def test_summaries_and_their_gradient_match_plain_operations(time_major):
-    generator = torch.Generator().manual_seed(0)
-    base = (torch.rand(7, 5, N, generator=generator) < 0.3).float()  # (T, K, N) as BioRNN's buffer, or (K, T, N)
-    averaging = group_averaging(GROUPS, N)
-    up_rates, up_mean = torch.randn(5 if time_major else 7, 7 if time_major else 5, 3, generator=generator), None
+@pytest.mark.parametrize("n_shards", [1, 2])
+def test_simulated_summaries_and_their_gradient_match_plain_operations_on_the_spikes(n_shards, monkeypatch):
+    """Group rates and trial means from simulate(averaging=...), and every parameter gradient through them and
+    the behaviour, against the same simulation's spikes summarized by plain tensor operations."""
+    monkeypatch.setattr(network, "run_shards", lambda device, k, *_: trial_shards(k, n_shards))
+    session = make_session(n_trials=8, n_time=30, units_per_area=(5, 2))
+    model = build_trainer([session], ModelConfig(), FitConfig()).model
+    averaging = group_averaging(GROUPS, model.n_neurons)
+    inputs = torch.rand(6, 30, model.n_inputs, generator=torch.Generator().manual_seed(0))
+    upstream = torch.Generator().manual_seed(1)
+    up_rates, up_mean, up_behaviour = (torch.randn(shape, generator=upstream)
+                                       for shape in ((6, 30, len(GROUPS)), (30, model.n_neurons), (6, 30, 1)))
     results = []
-    for summarize in (lambda s: summarize_spikes(s, averaging), lambda s: plain(s, averaging)):
-        leaf = base.clone().requires_grad_()
-        spikes = leaf.transpose(0, 1) if time_major else leaf
-        rates, mean = summarize(spikes)
-        up_mean = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1))
-        ((rates * up_rates).sum() + (mean * up_mean).sum()).backward()
-        results.append((rates, mean, leaf.grad))
+    for summarized in (True, False):
+        model.zero_grad()
+        simulation = model.simulate(inputs, seed=3, averaging=averaging if summarized else None)
+        rates, mean = ((simulation.group_rates, simulation.neuron_mean) if summarized
+                       else plain(simulation.spikes, averaging))
+        ((rates * up_rates).sum() + (mean * up_mean).sum() + (simulation.behaviour * up_behaviour).sum()).backward()
+        results.append([rates, mean, simulation.behaviour]
+                       + [p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(results[0]) == len(results[1]) >= 7
     for ours, reference in zip(*results):
-        torch.testing.assert_close(ours, reference)
-    assert results[0][2].is_contiguous()
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-7)
 
 
 def test_metric_gives_the_squared_norm_of_the_spike_gradient():
@@ -61,13 +72,13 @@ def test_fit_gradient_equals_the_gradient_through_the_spikes():
         trainer = build_trainer([session], ModelConfig(), config)
         objective, model = trainer.objective, trainer.model
         inputs, light, trial_type = objective.batch(objective.train, np.random.default_rng(0), config.batch_size)
-        simulation = model.simulate(inputs, light, seed=3)
         rng = np.random.default_rng(5)
         if through_summaries:
-            outputs = objective.outputs(simulation)
+            outputs = objective.outputs(model, inputs, light, 3)
             copies = trainer.normalizer.split(*outputs, metric=objective.output_metric(len(inputs)))
             terms = objective.losses(copies, trial_type, "train", rng)
         else:
+            simulation = model.simulate(inputs, light, seed=3)
             copies = trainer.normalizer.split(simulation.spikes, simulation.behaviour)
             terms = plain_losses(objective, copies, trial_type, rng)
         sum(terms[task] for task in objective.tasks).backward()

@@ -12,7 +12,7 @@ from nwb_biornn.core.config import FitConfig, ModelConfig
 from nwb_biornn.core.errors import UserError
 from nwb_biornn.core.session import Condition
 from nwb_biornn.fit.trainer import evaluate_losses, fit, split_trials
-from nwb_biornn.model.network import BioRNN, Simulation
+from nwb_biornn.model.network import BioRNN
 
 QUICK = FitConfig(steps=6, batch_size=16, eval_every=3, checkpoint_every=3, lr=2e-3)
 
@@ -92,11 +92,11 @@ def test_non_finite_step_reloads_the_last_good_state_and_halves_the_learning_rat
     calls = {"n": 0}
     original = BioRNN.simulate
 
-    def sometimes_nan(self, inputs, light=None, seed=None, record_voltage=False):
-        simulation = original(self, inputs, light, seed, record_voltage)
+    def sometimes_nan(self, inputs, light=None, seed=None, record_voltage=False, averaging=None):
+        simulation = original(self, inputs, light, seed, record_voltage, averaging)
         calls["n"] += 1
         if calls["n"] == 5 and torch.is_grad_enabled():
-            return Simulation(simulation.spikes, simulation.behaviour * math.nan)
+            return dataclasses.replace(simulation, behaviour=simulation.behaviour * math.nan)
         return simulation
 
     monkeypatch.setattr(BioRNN, "simulate", sometimes_nan)
@@ -136,9 +136,9 @@ def test_training_on_perturbed_trials_simulates_them_with_their_light():
     calls = []
     original = BioRNN.simulate
 
-    def spy(self, inputs, light=None, seed=None, record_voltage=False):
+    def spy(self, inputs, light=None, seed=None, record_voltage=False, averaging=None):
         calls.append(light)
-        return original(self, inputs, light, seed, record_voltage)
+        return original(self, inputs, light, seed, record_voltage, averaging)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BioRNN, "simulate", spy)

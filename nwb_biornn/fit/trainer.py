@@ -233,10 +233,11 @@ class _Objective:
         self.averaging = summaries.group_averaging(groups, layout.n_neurons, device)
         self._lights = {}
 
-    def outputs(self, simulation) -> tuple:
-        """What the losses read from a simulation: group rates (K, T, G), neuron means (T, N), behaviour (K, T, P)."""
-        summary = summaries.summarize_spikes(simulation.spikes, self.averaging)
-        return summary.group_rates, summary.neuron_mean, simulation.behaviour
+    def outputs(self, model: BioRNN, inputs: torch.Tensor, light: torch.Tensor | None, seed: int) -> tuple:
+        """Simulate ``model`` and return what the losses read: group rates (K, T, G), neuron means (T, N) and
+        behaviour (K, T, P) (:meth:`BioRNN.simulate` with this objective's ``averaging``)."""
+        simulation = model.simulate(inputs, light, seed=seed, averaging=self.averaging)
+        return simulation.group_rates, simulation.neuron_mean, simulation.behaviour
 
     def output_metric(self, n_trials: int) -> tuple:
         """The :meth:`GradientNormalizer.split` metric of :meth:`outputs`: norms as on the spikes themselves."""
@@ -269,7 +270,7 @@ class _Objective:
         pool = self.train if split == Split.TRAIN else self.test
         rng = np.random.default_rng([self.config.seed, 0])
         inputs, light, trial_type = self.batch(pool, rng, min(size, len(pool)))
-        output = self.outputs(model.simulate(inputs, light, seed=_seed(self.config.seed, -1)))
+        output = self.outputs(model, inputs, light, _seed(self.config.seed, -1))
         copies = {t: output for t in self.tasks}
         terms = {name: float(value) for name, value in self.losses(copies, trial_type, split, rng).items()}
         terms["total"] = sum(self.weights[task] * terms[task] for task in self.tasks if task in terms)
@@ -385,7 +386,7 @@ class Trainer:
         """
         rng = np.random.default_rng([self.config.seed, self.step + 1])
         inputs, light, trial_type = self.objective.batch(self.objective.train, rng, self.config.batch_size)
-        output = self.objective.outputs(self.model.simulate(inputs, light, seed=_seed(self.config.seed, self.step)))
+        output = self.objective.outputs(self.model, inputs, light, _seed(self.config.seed, self.step))
         if self.normalizer:
             copies = self.normalizer.split(*output, metric=self.objective.output_metric(len(inputs)),
                                            n_trials=len(inputs))

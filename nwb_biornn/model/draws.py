@@ -10,18 +10,14 @@ trials share is drawn once, by the first to reach it.
 
 A run that integrates all its trials in one thread has its chunks drawn ahead by a background thread when the
 process may use more than one (``start_drawing(..., background=True)``); otherwise each shard of trials draws
-its chunks itself when it reaches them. Either way :meth:`Draws.wait` completes a shard's chunks as the loop
-reaches them (noise scaled into the external drive, uniforms turned into thresholds).
+its chunks itself when it reaches them. Either way the loop calls :meth:`Draws.wait` before it uses a step, and
+scales the noise and turns the uniforms into spike thresholds itself, step by step, while they are in cache.
 
 Examples
 --------
->>> external = torch.zeros(140, 50, 3)
->>> draws = Draws(external.shape, seed=0, run=1, spiking=False)
+>>> draws = Draws((140, 50, 3), seed=0, run=1, spiking=False)
 >>> start_drawing(draws, background=False)
->>> draws.complete(external, torch.ones(3))
 >>> draws.wait(140, slice(25, 50)); draws.wait(140, slice(0, 25))
->>> bool(torch.equal(external, draws.noise))
-True
 >>> same = draw_all((140, 50, 3), seed=0, run=1, spiking=False)[0]
 >>> bool(torch.equal(same, draws.noise))
 True
@@ -29,11 +25,9 @@ True
 from __future__ import annotations
 
 import threading
-from typing import Callable
 
 import numpy as np
 import torch
-from torch import Tensor
 
 CHUNK_STEPS = 128
 """Steps whose random numbers are drawn together."""
@@ -70,7 +64,7 @@ def simulation_seed(seed: int | None) -> int:
 
 
 class Draws:
-    """Membrane noise, added to the external drive, and spike thresholds of every step of one run.
+    """Membrane noise and escape-noise uniforms of every step of one run.
 
     Parameters
     ----------
@@ -90,7 +84,8 @@ class Draws:
     noise : Tensor, shape (T, K, N)
         Standard normal draws (complete for a shard once :meth:`wait` has returned for its last step).
     thresholds : Tensor, shape (T, K, N), or None
-        Potentials above which neurons spike, for spiking units.
+        Uniform draws in [0, 1) for spiking units (the loop turns each step's into the potentials above which
+        its neurons spike, in place).
     """
 
     def __init__(self, shape: tuple, seed: int, run: int, spiking: bool, device=None, dtype=None):
@@ -99,40 +94,31 @@ class Draws:
         self.thresholds = torch.empty(shape, device=device, dtype=dtype) if spiking else None
         self.background = False
         self._drawn = 0
-        self._completed: dict = {}
+        self._ready: dict = {}
         self._blocks: dict = {}
         self._lock = threading.Lock()
         self._condition = threading.Condition()
         self._error: BaseException | None = None
-        self._completion = None
-
-    def complete(self, external: Tensor, noise_std: Tensor, to_thresholds: Callable[[Tensor], Tensor] | None = None):
-        """Say how :meth:`wait` completes the draws: ``noise * noise_std`` is added to ``external`` (T, K, N) in
-        place, and uniforms are turned into thresholds in place by ``to_thresholds`` (kept if None)."""
-        self._completion = (external, noise_std.detach(), to_thresholds)
 
     def wait(self, stop: int, trials: slice = slice(None)) -> None:
-        """Make sure every step before ``stop`` of ``trials`` is drawn and completed: wait for the background
-        thread (re-raising its failure) or draw the missing chunks now."""
-        completed = self._completed.get(trials.start or 0, 0)
-        if completed >= stop:
+        """Make sure every step before ``stop`` of ``trials`` is drawn: wait for the background thread
+        (re-raising its failure) or draw the missing chunks now."""
+        ready = self._ready.get(trials.start or 0, 0)
+        if ready >= stop:
             return
         trials = slice(*trials.indices(self.noise.shape[1]))
-        if self.background and self._drawn < stop:
+        if self.background:
             with self._condition:
                 self._condition.wait_for(lambda: self._drawn >= stop or self._error is not None)
-        if self._error is not None:
-            raise self._error
-        external, noise_std, to_thresholds = self._completion
+            if self._error is not None:
+                raise self._error
+            self._ready[trials.start] = self._drawn
+            return
         with torch.no_grad():
-            while completed < stop:
-                chunk = slice(completed, min(len(self.noise), completed + CHUNK_STEPS))
-                if not self.background:
-                    self._draw_once(chunk, trials)
-                external[chunk, trials].addcmul_(self.noise[chunk, trials], noise_std)
-                if self.thresholds is not None and to_thresholds is not None:
-                    to_thresholds(self.thresholds[chunk, trials])
-                completed = self._completed[trials.start] = chunk.stop
+            while ready < stop:
+                chunk = slice(ready, min(len(self.noise), ready + CHUNK_STEPS))
+                self._draw_once(chunk, trials)
+                ready = self._ready[trials.start] = chunk.stop
 
     def _draw_once(self, chunk: slice, trials: slice) -> None:
         """Draw the blocks of ``chunk`` that ``trials`` overlap, each once: a block that another shard of trials
@@ -163,9 +149,9 @@ class Draws:
             block = slice(b0, min(trials.stop, b0 + TRIAL_BLOCK))
             shape = (chunk.stop - chunk.start, block.stop - block.start, n)
             generator.manual_seed(seed)
-            self.noise[chunk, block] = torch.randn(shape, **options)
+            self.noise[chunk, block] = torch.randn(shape, **options)  # randn's numbers are those of a new tensor
             if self.thresholds is not None:
-                self.thresholds[chunk, block] = torch.rand(shape, **options)
+                self.thresholds[chunk, block].uniform_(generator=generator)  # the same in place
 
     def _draw_ahead(self) -> None:
         n_time, k, _ = self.noise.shape

@@ -23,14 +23,17 @@ delay, "same area" means the same area name, and self-connections are absent in 
 Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
 ``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
 (one weight block per distinct delay, stacked); for big spiking networks on the CPU, a step's product with its
-sparse spikes is a sum of the rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`). The external
-drive of all steps is computed before the loop and its random draws as the loop reaches them
-(:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of trials, so they do not depend on who
-draws them); the trials of a big CPU run are split into one shard per thread, each integrated and
-backpropagated by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are written into one
-preallocated (time, trial, neuron) buffer, and the time loop has a hand-written backward pass
+sparse spikes is a sum of the rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`). Each step's
+external drive (inputs, light, membrane noise) and spike thresholds are made as the loop reaches the step, from
+random draws made chunk by chunk (:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of
+trials, so they do not depend on who draws them); the trials of a big CPU run are split into one shard per
+thread, each integrated and backpropagated by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are
+written into one preallocated (time, trial, neuron) buffer, and the time loop has a hand-written backward pass
 (:class:`_Recurrence`) that stores spikes, potentials and a refractory mask, recomputes the surrogate slopes,
-and forms the weight gradient as one product over all steps (or as sums of rows, with sparse spikes).
+takes the gradients of the linear summaries the readout and the losses read and sums those of the drive's
+parameters step by step, and forms the weight gradient as one product over all steps (or as sums of rows, with
+sparse spikes). Besides the draws, the spikes, the potentials and their gradient, no full-size (time, trial,
+neuron) tensor is made.
 """
 from __future__ import annotations
 
@@ -53,11 +56,6 @@ ESCAPE_WIDTH = 2 / 25
 SURROGATE_DAMPENING = 0.3
 WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
-SLOPE_STEPS = 128
-"""Steps whose surrogate slopes the backward pass computes at a time (in place of their potentials), and whose
-reset-gap gradient it sums at a time."""
-REDUCTION_ROWS = 4096
-"""Rows of a (steps x trials, neurons) gradient reduced at a time (a block that stays in cache)."""
 
 
 @dataclass
@@ -72,80 +70,76 @@ class Simulation:
         Behaviour readout of each of the ``P`` ports, in the units of ``Session.behaviour`` (Hz for a lick rate).
     voltage : Tensor, shape (K, T, N), optional
         Membrane potential that each step's spike is drawn from, when asked for.
+    group_rates : Tensor, shape (K, T, G), optional
+        ``spikes @ averaging``, when an ``averaging`` matrix is given (mean activity of neuron groups).
+    neuron_mean : Tensor, shape (T, N), optional
+        Mean of the spikes over trials, when an ``averaging`` matrix is given.
     """
 
     spikes: Tensor
     behaviour: Tensor
     voltage: Tensor | None = None
+    group_rates: Tensor | None = None
+    neuron_mean: Tensor | None = None
 
 
 class _Recurrence(torch.autograd.Function):
     """The time loop of :class:`_Loop` with a hand-written backward pass (backpropagation through time).
 
-    Differentiable in the external current ``(T, K, N)``, the stacked recurrent blocks, the reset gap and the
-    readout weights ``(N, P)``. Returns the spikes (T, K, N) and the readout's weighted sums of them (T, K, P), so that
-    the spikes have one consumer fewer in the autograd graph: the readout's gradient reaches the spikes inside
-    the backward loop instead of as a second full-size gradient that autograd would add. The forward pass keeps
-    the spikes (which are also the output), the membrane potentials and, for spiking units, which neurons were
-    free to spike; the backward pass recomputes the slopes ``dz/dv`` from them, a chunk of steps at a time, and
-    needs one product per block of ``d_min`` steps for the gradient of the spikes and, for the gradient of the
-    weights, one product over all steps per delay or, with sparse spikes, sums of rows step by step.
+    Differentiable in the parameters of the external drive (:class:`_Drive`: input weights, bias, noise scale and
+    light), the stacked recurrent blocks, the reset gap and the readout weights ``(N, P)``. Returns the spikes
+    (T, K, N), their weighted sums (T, K, P) and, with ``trial_mean``, their mean over trials (T, N) (else None).
+    The readout and the losses of a fit read the spikes only through such linear summaries (``readout`` then also
+    holds the columns of the group averages), so their gradients reach the spikes inside the backward loop, step
+    by step, instead of as full-size gradients of the spikes that autograd would add (the spikes' own gradient is
+    None when nothing else reads them). Likewise the drive of each step is made when the loop reaches it, and the
+    gradients of its parameters are summed step by step. The forward pass keeps the spikes (which are also the
+    output), the membrane potentials and, for spiking units, which neurons were free to spike; the backward pass
+    recomputes the slopes ``dz/dv`` from them, step by step, and needs one product per block of ``d_min`` steps
+    for the gradient of the spikes and, for the gradient of the weights, one product over all steps per delay
+    or, with sparse spikes, sums of rows step by step.
     """
 
     @staticmethod
-    def forward(ctx, external, recurrent, gap, readout, loop):
-        spikes = loop.run(external, recurrent, gap, keep=True)[len(loop.history):]
+    def forward(ctx, inputs, input_weights, bias, noise_std, light, recurrent, gap, readout, loop, trial_mean):
+        drive = _Drive(inputs, input_weights, bias, noise_std, light)
+        spikes = loop.run(drive, recurrent, gap, keep=True)[len(loop.history):]
         ctx.loop = loop
         ctx.save_for_backward(recurrent, gap, readout)
-        return spikes, _weighted_sum(spikes, readout)
+        ctx.set_materialize_grads(False)
+        return spikes, _weighted_sum(spikes, readout), spikes.mean(1) if trial_mean else None
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_spikes, grad_rate):
+    def backward(ctx, grad_spikes, grad_sums, grad_mean):
         recurrent, gap, readout = ctx.saved_tensors
-        grads = ctx.loop.backward(grad_spikes, grad_rate, recurrent, gap, readout, ctx.needs_input_grad)
+        grads = ctx.loop.backward(grad_spikes, grad_sums, grad_mean, recurrent, gap, readout, ctx.needs_input_grad)
         del ctx.loop
-        return grads + (None,)
+        return (None,) + grads + (None, None)
 
 
-class _ExternalDrive(torch.autograd.Function):
-    """The external current of every step, ``inputs @ W + bias + noise * noise_std (+ light)``, (T*K, N).
-
-    One autograd node with a hand-written backward pass, so that no full-size intermediate is kept or
-    differentiated: the gradients of the (n_in, N) weights, the bias and the noise scale are one product and
-    two reductions over the gradient of the current. ``light`` (T, K or 1, N) is already scaled. The noise
-    term is added by :class:`~nwb_biornn.model.draws.Draws` as the noise is drawn (``noise`` is filled then).
+@dataclass
+class _Drive:
+    """The external current of a run's steps, ``(inputs @ weights + bias + light) + noise * noise_std``, all
+    already times ``1 - a``: task ``inputs`` (T, K, n_in), ``weights`` (n_in, N), ``bias`` (N,), ``noise_std``
+    (N,) and ``light`` (T, K or 1, N) or None. The time loop makes each step's current as it reaches it, so no
+    full-size tensor of it is made.
     """
 
-    @staticmethod
-    def forward(ctx, weights, bias, noise_std, flat_inputs, noise, light):
-        external = torch.addmm(bias, flat_inputs, weights)
-        if light is not None:
-            n_time = light.shape[0]
-            external.view(n_time, -1, external.shape[1]).add_(light)
-        ctx.save_for_backward(flat_inputs)
-        ctx.noise = noise  # filled while the loop runs, so not checked by save_for_backward's version counter
-        ctx.light_shape = None if light is None else light.shape
-        return external
+    inputs: Tensor
+    weights: Tensor
+    bias: Tensor
+    noise_std: Tensor
+    light: Tensor | None
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        (flat_inputs,) = ctx.saved_tensors
-        noise = ctx.noise
-        needs = ctx.needs_input_grad
-        grad_weights = flat_inputs.T @ grad if needs[0] else None
-        grad_bias = grad.sum(0) if needs[1] else None
-        grad_noise_std = None
-        if needs[2]:
-            grad_noise_std = grad.new_zeros(grad.shape[1])
-            for r0 in range(0, len(grad), REDUCTION_ROWS):
-                grad_noise_std += (grad[r0:r0 + REDUCTION_ROWS] * noise[r0:r0 + REDUCTION_ROWS]).sum(0)
-        grad_light = None
-        if needs[5]:
-            n_time, k, n = ctx.light_shape
-            grad_light = grad.view(n_time, -1, n).sum(1, keepdim=True) if k == 1 else grad.view(n_time, k, n)
-        return grad_weights, grad_bias, grad_noise_std, None, None, grad_light
+    def block(self, steps: slice, trials: slice, noise: Tensor) -> Tensor:
+        """The current (B, K', N) of ``steps`` (B of them) of ``trials`` (K'), with their ``noise`` (B, K', N)."""
+        inputs = self.inputs[steps, trials]
+        b, k, n_in = inputs.shape
+        current = torch.addmm(self.bias, inputs.reshape(b * k, n_in), self.weights).view(b, k, -1)
+        if self.light is not None:
+            current.add_(self.light[steps] if self.light.shape[1] == 1 else self.light[steps, trials])
+        return current.addcmul_(noise, self.noise_std)
 
 
 @dataclass
@@ -259,7 +253,7 @@ class BioRNN(torch.nn.Module):
         return self.weight * self.sign[None, :] * self.mask
 
     def simulate(self, inputs: Tensor, light: Tensor | None = None, seed: int | None = None,
-                 record_voltage: bool = False) -> Simulation:
+                 record_voltage: bool = False, averaging: Tensor | None = None) -> Simulation:
         """Simulate ``K`` trials.
 
         Parameters
@@ -272,6 +266,9 @@ class BioRNN(torch.nn.Module):
             Makes membrane noise and spikes a deterministic function of the seed (torch's global RNG if None).
         record_voltage : bool
             Also return the membrane potential of every step.
+        averaging : Tensor, shape (N, G), optional
+            Also return the group rates ``spikes @ averaging`` and the trial mean of the spikes, the summaries
+            a fit's losses read: their gradients reach the time loop without a full-size gradient of the spikes.
 
         Returns
         -------
@@ -286,9 +283,9 @@ class BioRNN(torch.nn.Module):
                 raise ValueError(f"light must have shape (T, N) or (K, T, N), not {tuple(light.shape)}")
             light = light.unsqueeze(0) if light.dim() == 2 else light
         with single_thread_if_small(self, k):
-            return self._simulate(inputs, light, seed, record_voltage)
+            return self._simulate(inputs, light, seed, record_voltage, averaging)
 
-    def _simulate(self, inputs, light, seed, record_voltage) -> Simulation:
+    def _simulate(self, inputs, light, seed, record_voltage, averaging) -> Simulation:
         k, n_time, n_in = inputs.shape
         device, dtype = self.weight.device, self.weight.dtype
         seed = simulation_seed(seed)
@@ -302,15 +299,17 @@ class BioRNN(torch.nn.Module):
         trace = torch.zeros(k, self.n_ports, device=device, dtype=dtype)
         with torch.no_grad():
             state = self._rest_state(k, step)
-            _, warm_rate, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None,
-                                               state, warm_draws, step, shards)
+            _, warm_rate, _, state, _ = self._run(torch.zeros(k, n_warm, n_in, device=device, dtype=dtype), None,
+                                                  state, warm_draws, step, shards)
             if n_warm:
                 trace = self._readout_trace(warm_rate, trace)[:, -1]
         state = _State(state.v.detach(), state.free_from, state.history.detach())
-        spikes, rate, _, voltage = self._run(inputs.to(device, dtype), light, state, draws, step, shards,
-                                             record_voltage)
+        spikes, sums, neuron_mean, _, voltage = self._run(inputs.to(device, dtype), light, state, draws, step,
+                                                          shards, record_voltage, averaging)
+        rate, group_rates = sums[..., :self.n_ports], None if averaging is None else sums[..., self.n_ports:]
         behaviour = torch.nn.functional.softplus(self.readout_bias + self._readout_trace(rate, trace))
-        return Simulation(spikes=spikes, behaviour=behaviour, voltage=voltage)
+        return Simulation(spikes=spikes, behaviour=behaviour, voltage=voltage, group_rates=group_rates,
+                          neuron_mean=neuron_mean)
 
     def snapshot(self) -> dict:
         """Copies of the parameters :meth:`constrain_` needs from before an optimizer step."""
@@ -425,48 +424,38 @@ class BioRNN(torch.nn.Module):
                       history=zeros.expand(max(step.delays), k, n))
 
     def _run(self, inputs: Tensor, light: Tensor | None, state: _State, draws: Draws, step: _Step, shards: list,
-             record_voltage: bool = False):
+             record_voltage: bool = False, averaging: Tensor | None = None):
         """Integrate ``inputs`` (K, T, n_in) from ``state`` with the run's ``draws``, split into the trial
-        ``shards`` (:func:`~nwb_biornn.model.threads.run_shards`); returns spikes
-        (K, T, N), the readout's weighted sums of them (K, T, P), the final state and, if ``record_voltage``, the
-        membrane potential of every step (K, T, N), else None."""
-        n_time = inputs.shape[1]
-        external = self._external(inputs, light, draws, step)
+        ``shards`` (:func:`~nwb_biornn.model.threads.run_shards`); returns spikes (K, T, N), their weighted sums
+        by the readout and, if given, by the columns of ``averaging`` (K, T, P + G), with ``averaging`` their
+        trial mean (T, N) (else None), the final state and, if ``record_voltage``, the membrane potential of every
+        step (K, T, N) (else None)."""
+        k, n_time, _ = inputs.shape
+        scale = step.one_minus_alpha
+        drive = _Drive(inputs.transpose(0, 1).contiguous(), (step.input_weights * scale).contiguous(),
+                       step.resting * scale, step.noise_std, None if light is None else light.transpose(0, 1) * scale)
         gap0, dt_ms = self.config.threshold, self.dt * 1000
+        width = gap0 * ESCAPE_WIDTH
         loop = _Loop(spiking=self.config.spiking, delays=step.delays, alpha=step.alpha, threshold=step.threshold,
                      v=state.v, free_from=state.free_from, history=state.history,
                      blocked_until=step.refractory_steps + 1, threshold_gap=gap0, temperature=self.config.temperature,
-                     rate_scale=dt_ms / 2, draws=draws, shards=shards,
-                     sparse_density=sparse_density_limit(external.device, self.config.spiking, *external.shape[1:],
+                     rate_scale=dt_ms / 2, draws=draws, escape_width=width,
+                     escape_shift=(step.threshold - width * math.log(dt_ms)).detach(), shards=shards,
+                     sparse_density=sparse_density_limit(scale.device, self.config.spiking, k, self.n_neurons,
                                                          len(step.delays)))
-        readout = self.readout_weights * self.excitatory[:, None]
-        differentiable = (external, step.recurrent, step.gap, readout)
-        if torch.is_grad_enabled() and any(t.requires_grad for t in differentiable):
-            spikes, rate = _Recurrence.apply(*differentiable, loop)
+        weights = self.readout_weights * self.excitatory[:, None]
+        if averaging is not None:
+            weights = torch.cat([weights, averaging.to(weights)], 1)
+        differentiable = (drive.weights, drive.bias, drive.noise_std, drive.light, step.recurrent, step.gap, weights)
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in differentiable):
+            spikes, sums, mean = _Recurrence.apply(drive.inputs, *differentiable, loop, averaging is not None)
         else:
-            spikes = loop.run(*differentiable[:3], keep=record_voltage)[len(state.history):]
-            rate = _weighted_sum(spikes, readout)
+            spikes = loop.run(drive, step.recurrent, step.gap, keep=record_voltage)[len(state.history):]
+            sums, mean = _weighted_sum(spikes, weights), None if averaging is None else spikes.mean(1)
         prefix = len(state.history)
         final = _State(loop.v, loop.free_from - n_time, loop.buffer[-prefix:].detach())
         voltage = loop.potentials.transpose(0, 1).clone() if record_voltage else None
-        return spikes.transpose(0, 1), rate.transpose(0, 1), final, voltage
-
-    def _external(self, inputs: Tensor, light: Tensor | None, draws: Draws, step: _Step) -> Tensor:
-        """External current (T, K, N) of every step (inputs, light, rest, membrane noise, times ``1 - a``); its
-        noise is added, and the spike thresholds made, as the loop waits for the ``draws``
-        (:meth:`Draws.wait` before using a step)."""
-        k, n_time, _ = inputs.shape
-        n = self.n_neurons
-        scale = step.one_minus_alpha
-        flat = inputs.transpose(0, 1).reshape(n_time * k, inputs.shape[2])
-        lit = None if light is None else light.transpose(0, 1) * scale
-        external = _ExternalDrive.apply((step.input_weights * scale).contiguous(), step.resting * scale,
-                                        step.noise_std, flat, draws.noise.view(n_time * k, n), lit)
-        external = external.view(n_time, k, n)
-        width, dt_ms = self.config.threshold * ESCAPE_WIDTH, self.dt * 1000
-        shift = (step.threshold - width * math.log(dt_ms)).detach()
-        draws.complete(external, step.noise_std, lambda u: u.log_().mul_(width).add_(shift))
-        return external
+        return spikes.transpose(0, 1), sums.transpose(0, 1), mean, final, voltage
 
     def _readout_trace(self, weighted: Tensor, start: Tensor) -> Tensor:
         """Leaky trace (K, T, P) of the weighted excitatory rates (``weighted`` spikes per step, (K, T, P), over
@@ -485,9 +474,10 @@ class _Loop:
     """One run of the time loop: its constants, and what it leaves (``v``, ``free_from``, ``buffer`` and, when
     kept, ``potentials`` and ``free``).
 
-    ``draws`` hold the spike thresholds (the potential above which each spiking neuron spikes; released after
-    the run) and complete the external drive as the loop goes; ``history`` (P, K, N) holds the spikes of the
-    ``P`` (largest delay) steps before the run. The trials are split into ``shards``, each integrated and
+    ``draws`` hold the membrane noise, which the loop adds to the external drive (:class:`_Drive`), and the
+    uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above
+    which each spiking neuron spikes), step by step while they are in cache (released after the run);
+    ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials are split into ``shards``, each integrated and
     backpropagated in its own thread (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is
     at most ``sparse_density`` have their recurrent products computed from the lists of neurons that spiked
     (:mod:`nwb_biornn.model.sparse`), one list per shard.
@@ -505,31 +495,36 @@ class _Loop:
     temperature: float
     rate_scale: float
     draws: Draws | None
+    escape_width: float
+    escape_shift: Tensor
     shards: list
     sparse_density: float = 0.0
     buffer: Tensor | None = None
     spike_lists: list | None = None
     potentials: Tensor | None = None
     free: Tensor | None = None
+    drive: _Drive | None = None
+    noise: Tensor | None = None
 
-    def run(self, external: Tensor, recurrent: Tensor, gap: Tensor, keep: bool = False) -> Tensor:
-        """Integrate ``external`` (T, K, N); returns the spikes (P + T, K, N), history first.
+    def run(self, drive: _Drive, recurrent: Tensor, gap: Tensor, keep: bool = False) -> Tensor:
+        """Integrate the steps of ``drive``; returns the spikes (P + T, K, N), history first.
 
-        With ``keep``, also stores the membrane potential of every step in ``potentials`` (T, K, N) and, for
-        spiking units, whether each neuron was free to spike (not refractory) in ``free`` (T, K, N), written over
-        each step's spike thresholds once they are used.
+        With ``keep``, also stores the membrane potential of every step in ``potentials`` (T, K, N), the
+        ``drive`` and its ``noise`` and, for spiking units, whether each neuron was free to spike (not refractory)
+        in ``free`` (T, K, N), written over each step's spike thresholds once they are used.
         """
-        n_time, k, n = external.shape
+        n_time, k, _ = drive.inputs.shape
+        n = recurrent.shape[1]
         prefix = len(self.history)
-        self.buffer = external.new_empty(prefix + n_time, k, n)
+        self.buffer = recurrent.new_empty(prefix + n_time, k, n)
         self.buffer[:prefix] = self.history
         if keep:
-            self.potentials = external.new_empty(n_time, k, n)
-            self.free = self.draws.thresholds
-        v, free_from, lists = external.new_empty(k, n), self.free_from.clone(), [None] * len(self.shards)
+            self.potentials = recurrent.new_empty(n_time, k, n)
+            self.free, self.drive, self.noise = self.draws.thresholds, drive, self.draws.noise
+        v, free_from, lists = recurrent.new_empty(k, n), self.free_from.clone(), [None] * len(self.shards)
 
         def integrate(index: int, trials: slice) -> None:
-            v[trials], lists[index] = self._integrate(trials, external, recurrent, gap, free_from[trials], keep)
+            v[trials], lists[index] = self._integrate(trials, drive, recurrent, gap, free_from[trials], keep)
 
         with one_thread(self.sparse_density > 0):  # no dense products: leave the other cores to the draws
             in_shards(integrate, self.shards)
@@ -537,17 +532,17 @@ class _Loop:
         self.spike_lists = lists if keep and self.sparse_density > 0 else None
         return self.buffer
 
-    def _integrate(self, trials: slice, external: Tensor, recurrent: Tensor, gap: Tensor, free_from: Tensor,
+    def _integrate(self, trials: slice, drive: _Drive, recurrent: Tensor, gap: Tensor, free_from: Tensor,
                    keep: bool):
         """Integrate the ``trials`` of the run (updating their ``free_from`` in place); returns their final
         potential and their lists of spikes (None without sparse products)."""
-        n_time = len(external)
+        n_time = len(drive.inputs)
         prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
-        external, buffer = external[:, trials], self.buffer[:, trials]
+        buffer, noise = self.buffer[:, trials], self.draws.noise[:, trials]
         potentials = self.potentials[:, trials] if keep else None
         thresholds = self.draws.thresholds[:, trials] if spiking else None
         v = self.v[trials]
-        blocked = self.blocked_until.to(external.dtype)
+        blocked = self.blocked_until.to(buffer.dtype)
         gain = self.temperature / self.threshold_gap
         lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
@@ -555,16 +550,18 @@ class _Loop:
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
             self.draws.wait(b1, trials)
+            external = drive.block(slice(b0, b1), trials, noise[b0:b1])
             if lists is not None:
-                current = _add_recurrent_input_(external[b0:b1], buffer, prefix + b0, self.delays, recurrent, lists)
+                current = _add_recurrent_input_(external, buffer, prefix + b0, self.delays, recurrent, lists)
             else:
-                current = _delayed_product(external[b0:b1], buffer, prefix + b0, self.delays, recurrent)
+                current = _delayed_product(external, buffer, prefix + b0, self.delays, recurrent)
             for t in range(b0, b1):
                 v = torch.addcmul(current[t - b0], self.alpha, v, out=potentials[t] if keep else None)
                 z = buffer[prefix + t]
                 if spiking:
                     v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
-                    torch.gt(v, thresholds[t], out=z)
+                    threshold = thresholds[t].log_().mul_(self.escape_width).add_(self.escape_shift)
+                    torch.gt(v, threshold, out=z)
                     z.mul_(torch.le(free_from, t, out=thresholds[t]))  # a used threshold makes way for the mask
                     free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
                     if lists is not None:
@@ -573,80 +570,121 @@ class _Loop:
                     torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
         return v, lists
 
-    def _slopes(self, potentials: Tensor, free: Tensor | None, start: int, stop: int) -> Tensor:
-        """The (surrogate) derivative of the spikes of steps ``start:stop`` w.r.t. their ``potentials``.
+    def _slope(self, potential: Tensor, free: Tensor | None) -> Tensor:
+        """The (surrogate) derivative of one step's spikes w.r.t. their ``potential`` (K, N), times whether each
+        neuron was ``free`` to spike.
 
-        Computed in place of the stored potentials, which are no longer needed once the backward pass is here.
+        Computed in place of the stored potential, which is no longer needed once the backward pass is here.
         """
-        u = potentials[start:stop].sub_(self.threshold)
+        u = potential.sub_(self.threshold)
         if self.spiking:
             slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
-            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(free[start:stop])
+            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(free)
         gain = self.temperature / self.threshold_gap
         rate = torch.sigmoid(u.mul_(gain))
         return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
 
-    def backward(self, grad_spikes: Tensor, grad_weighted: Tensor, recurrent: Tensor, gap: Tensor, readout: Tensor,
-                 needs_grad) -> tuple:
-        """Gradients w.r.t. ``external``, ``recurrent``, ``gap`` and ``readout`` of :meth:`run` (with ``keep``)
-        and :func:`_weighted_sum` of its spikes, given those of the spikes (T, K, N) and of the sums (T, K, P)."""
-        n_time, k, n = grad_spikes.shape
-        buffer = self.buffer
+    def backward(self, grad_spikes: Tensor | None, grad_weighted: Tensor | None, grad_mean: Tensor | None,
+                 recurrent: Tensor, gap: Tensor, readout: Tensor, needs_grad) -> tuple:
+        """Gradients w.r.t. the drive's input weights, bias, noise scale and light, ``recurrent``, ``gap`` and
+        ``readout`` of :meth:`run` (with ``keep``), :func:`_weighted_sum` of its spikes and their trial mean,
+        given those of the spikes (T, K, N), of the sums (T, K, P) and of the mean (T, N), each None where nothing
+        read it; ``needs_grad`` says which of :class:`_Recurrence`'s inputs need one."""
+        n_time, k, n = self.potentials.shape
+        buffer, light = self.buffer, self.drive.light
         prefix = len(buffer) - n_time
         transposed = torch.cat([block.T for block in recurrent.split(n)], dim=0)
-        grad_v = grad_spikes.new_empty(n_time + self.delays[-1], k, n)
+        if grad_weighted is None:
+            grad_weighted = buffer.new_zeros(n_time, k, readout.shape[1])
+        per_trial = None if grad_mean is None else (grad_mean / k).unsqueeze(1)
+        grad_v = buffer.new_empty(n_time + self.delays[-1], k, n)
         grad_v[n_time:] = 0
-        sparse = self.spike_lists is not None and needs_grad[1]
+        summed = {name for name, wanted in (
+            ("input_weights", needs_grad[1]), ("bias", needs_grad[2]), ("noise_std", needs_grad[3]),
+            ("light", needs_grad[4] and light.shape[1] == 1), ("gap", self.spiking and needs_grad[6]),
+            ("recurrent", needs_grad[5] and self.spike_lists is not None)) if wanted}
         partial = [None] * len(self.shards)
 
         def backpropagate(index: int, trials: slice) -> None:
-            lists = self.spike_lists[index] if sparse else None
-            partial[index] = self._backpropagate(trials, grad_spikes, grad_weighted, grad_v, transposed, gap,
-                                                 readout, lists)
+            lists = self.spike_lists[index] if "recurrent" in summed else None
+            partial[index] = self._backpropagate(trials, grad_spikes, grad_weighted, per_trial, grad_v, transposed,
+                                                 gap, readout, lists, summed)
 
         in_shards(backpropagate, self.shards)
-        self.potentials = self.free = self.spike_lists = None
+        self.potentials = self.free = self.spike_lists = self.drive = self.noise = None
+        total = {name: sum(part[name] for part in partial) for name in summed}
         grad_v = grad_v[:n_time]
-        grad_recurrent = sum(partial) if sparse else None
-        grad_gap = None
-        if needs_grad[1] and not sparse:
+        grad_recurrent = total.get("recurrent")
+        if needs_grad[5] and grad_recurrent is None:
             flat = grad_v.reshape(n_time * k, n)
             grad_recurrent = torch.cat([buffer[prefix - d:prefix - d + n_time].reshape(n_time * k, n).T @ flat
                                         for d in self.delays])
-        if self.spiking and needs_grad[2]:
-            previous = buffer[prefix - 1:prefix - 1 + n_time]
-            grad_gap = -sum((grad_v[c0:c0 + SLOPE_STEPS] * previous[c0:c0 + SLOPE_STEPS]).sum((0, 1))
-                            for c0 in range(0, n_time, SLOPE_STEPS))
-        grad_readout = (buffer[prefix:].reshape(n_time * k, n).T @ grad_weighted.reshape(n_time * k, -1)
-                        if needs_grad[3] else None)
-        return grad_v if needs_grad[0] else None, grad_recurrent, grad_gap, grad_readout
+        grad_light = None
+        if needs_grad[4]:
+            grad_light = total["light"].unsqueeze(1) if "light" in total else grad_v
+        grad_readout = None
+        if needs_grad[7]:  # (P, T K) x (T K, N) streams the spikes once, in their memory order
+            grad_readout = (grad_weighted.reshape(n_time * k, -1).T @ buffer[prefix:].reshape(n_time * k, n)).T
+        return (total.get("input_weights"), total.get("bias"), total.get("noise_std"), grad_light, grad_recurrent,
+                -total["gap"] if "gap" in total else None, grad_readout)
 
-    def _backpropagate(self, trials: slice, grad_spikes: Tensor, grad_weighted: Tensor, grad_v: Tensor,
-                       transposed: Tensor, gap: Tensor, readout: Tensor, lists: SpikeLists | None) -> Tensor | None:
-        """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse; with their spike
-        ``lists``, also return their part of the stacked weights' gradient (sums of rows, step by step)."""
-        n_time, d_min, spiking = len(grad_spikes), self.delays[0], self.spiking
-        grad_spikes, grad_weighted, grad_v = grad_spikes[:, trials], grad_weighted[:, trials], grad_v[:, trials]
+    def _backpropagate(self, trials: slice, grad_spikes: Tensor | None, grad_weighted: Tensor,
+                       per_trial: Tensor | None, grad_v: Tensor, transposed: Tensor, gap: Tensor, readout: Tensor,
+                       lists: SpikeLists | None, summed: set) -> dict:
+        """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse, from the gradients
+        of their spikes (or None), of the weighted sums and of the trial mean, divided by the trials (T, 1, N)
+        (``per_trial``, or None). Returns the sums over their steps (and trials) that the gradients named in
+        ``summed`` need, taken while each step's ``grad_v`` is in cache: ``input_weights`` (n_in, N), ``bias``
+        (N,), ``noise_std`` (N,), ``light`` (T, N) for light shared by all trials, ``gap`` (the sum of
+        ``grad_v(t) z(t - 1)``, (N,)) and, with the spike ``lists``, ``recurrent`` (the stacked weights' gradient
+        as sums of rows)."""
+        n_time, d_min, spiking = len(grad_weighted), self.delays[0], self.spiking
+        grad_weighted, grad_v = grad_weighted[:, trials], grad_v[:, trials]
+        grad_spikes = None if grad_spikes is None else grad_spikes[:, trials]
         buffer, potentials = self.buffer[:, trials], self.potentials[:, trials]
-        free = self.free[:, trials] if spiking else None
+        inputs, noise = self.drive.inputs[:, trials], self.noise[:, trials]
+        free = self.free[:, trials] if spiking else [None] * n_time
         prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
-        grad_recurrent = transposed.new_zeros(transposed.shape) if lists is not None else None
-        chunk_start, slopes = n_time, None
+        sums = {name: grad_v.new_zeros(grad_v.shape[1:]) for name in summed & {"bias", "noise_std", "gap"}}
+        if "input_weights" in summed:
+            sums["input_weights"] = grad_v.new_zeros(inputs.shape[2], grad_v.shape[2])
+        if "light" in summed:
+            sums["light"] = grad_v.new_zeros(n_time, grad_v.shape[2])
+        if "recurrent" in summed:
+            sums["recurrent"] = transposed.new_zeros(transposed.shape)
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
-            addend = torch.matmul(grad_weighted[b0:b1], readout.T).add_(grad_spikes[b0:b1])
+            addend = torch.matmul(grad_weighted[b0:b1], readout.T)
+            if grad_spikes is not None:
+                addend.add_(grad_spikes[b0:b1])
+            if per_trial is not None:
+                addend.add_(per_trial[b0:b1])
             grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
             for t in reversed(range(b0, b1)):
-                if t < chunk_start:
-                    chunk_start = t - t % SLOPE_STEPS
-                    slopes = self._slopes(potentials, free, chunk_start, t + 1)
                 g = grad_z[t - b0]
                 if spiking:
                     g.addcmul_(gap, grad_v[t + 1], value=-1)
-                torch.addcmul(g.mul_(slopes[t - chunk_start]), self.alpha, grad_v[t + 1], out=grad_v[t])
+                g = torch.addcmul(g.mul_(self._slope(potentials[t], free[t])), self.alpha, grad_v[t + 1],
+                                  out=grad_v[t])
+                _add_step_sums_(sums, t, g, inputs[t], noise[t], buffer[prefix + t - 1])
                 if lists is not None:
-                    _add_weight_gradient_(grad_recurrent, buffer, prefix + t, grad_v[t], self.delays, lists)
-        return grad_recurrent
+                    _add_weight_gradient_(sums["recurrent"], buffer, prefix + t, g, self.delays, lists)
+        return {name: value.sum(0) if name in ("bias", "noise_std", "gap") else value for name, value in sums.items()}
+
+
+def _add_step_sums_(sums: dict, t: int, grad_v: Tensor, inputs: Tensor, noise: Tensor, previous: Tensor) -> None:
+    """Add step ``t``'s terms to the gradient ``sums`` of :meth:`_Loop._backpropagate`, from its ``grad_v``
+    (K, N), task ``inputs`` (K, n_in), ``noise`` (K, N) and the ``previous`` step's spikes (K, N)."""
+    if "bias" in sums:
+        sums["bias"].add_(grad_v)
+    if "noise_std" in sums:
+        sums["noise_std"].addcmul_(grad_v, noise)
+    if "gap" in sums:
+        sums["gap"].addcmul_(grad_v, previous)
+    if "input_weights" in sums:
+        sums["input_weights"].addmm_(inputs.T, grad_v)
+    if "light" in sums:
+        torch.sum(grad_v, 0, out=sums["light"][t])
 
 
 def _add_recurrent_input_(external: Tensor, buffer: Tensor, now: int, delays: list, recurrent: Tensor,
