@@ -6,9 +6,10 @@ import torch
 from reference_draws import simulation_draws
 
 from nwb_biornn.core.config import ModelConfig
+from nwb_biornn.model import network as network_module
 from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
-from nwb_biornn.model.network import ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
+from nwb_biornn.model.network import CHUNK_ELEMENTS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
 PARAMETERS = ("weight", "input_weights", "resting_potential", "noise")
 
@@ -105,7 +106,9 @@ def assert_gradients_equal_reference(config, dt, inputs=INPUTS, light_trials=Non
 @pytest.mark.parametrize("config, dt", SPIKING_CASES + [
     (ModelConfig(warmup=0.006, spiking=False, dale=False, local_inhibition=False, delay_max=0.006), 0.002),
 ])
-def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt):
+@pytest.mark.parametrize("chunk_elements", [1, 100, CHUNK_ELEMENTS], ids=["step by step", "3 steps", "all steps"])
+def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt, chunk_elements, monkeypatch):
+    monkeypatch.setattr(network_module, "CHUNK_ELEMENTS", chunk_elements)  # 3 trials x 11 neurons per step
     assert_gradients_equal_reference(config, dt)
 
 
@@ -133,8 +136,10 @@ def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(
 
 @pytest.mark.parametrize("light_trials", ["shared", "per trial"])
 @pytest.mark.parametrize("n_shards", [1, 2])
-def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, sparse_products, sharded_runs):
+def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, sparse_products, sharded_runs,
+                                                               monkeypatch):
     inputs = INPUTS[:1].expand(TRIAL_BLOCK + 3, -1, -1)
+    monkeypatch.setattr(network_module, "CHUNK_ELEMENTS", 1000)  # 2-3 steps of a shard at a time
     sparse_products(1.0)
     sharded_runs(n_shards)
     assert_gradients_equal_reference(SPIKING_CASES[1][0], SPIKING_CASES[1][1], inputs,

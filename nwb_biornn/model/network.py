@@ -56,6 +56,10 @@ ESCAPE_WIDTH = 2 / 25
 SURROGATE_DAMPENING = 0.3
 WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
+CHUNK_ELEMENTS = 2 ** 16
+"""Trials x neurons x steps that the time loop prepares (drive, thresholds) or finishes (slopes, gradient sums) at
+once: at most a step for big runs, so the step stays in cache, and many steps for small ones, so the work is not
+spread over many small operations."""
 
 
 @dataclass
@@ -472,15 +476,16 @@ class BioRNN(torch.nn.Module):
 @dataclass
 class _Loop:
     """One run of the time loop: its constants, and what it leaves (``v``, ``free_from``, ``buffer`` and, when
-    kept, ``potentials`` and ``free``).
+    kept, ``potentials``, ``free``, ``drive`` and ``noise``).
 
     ``draws`` hold the membrane noise, which the loop adds to the external drive (:class:`_Drive`), and the
-    uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above
-    which each spiking neuron spikes), step by step while they are in cache (released after the run);
-    ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials are split into ``shards``, each integrated and
-    backpropagated in its own thread (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is
-    at most ``sparse_density`` have their recurrent products computed from the lists of neurons that spiked
-    (:mod:`nwb_biornn.model.sparse`), one list per shard.
+    uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above which
+    each spiking neuron spikes), :data:`CHUNK_ELEMENTS` at a time while they are in cache (released after the
+    run); ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials
+    are split into ``shards``, each integrated and backpropagated in its own thread
+    (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is at most ``sparse_density`` have
+    their recurrent products computed from the lists of neurons that spiked (:mod:`nwb_biornn.model.sparse`),
+    one list per shard.
     """
 
     spiking: bool
@@ -547,21 +552,26 @@ class _Loop:
         lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
             lists.append(buffer[row])
+        chunk = d_min * max(1, CHUNK_ELEMENTS // (v.numel() * d_min))  # whole blocks of d_min steps
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
-            self.draws.wait(b1, trials)
-            external = drive.block(slice(b0, b1), trials, noise[b0:b1])
+            if b0 % chunk == 0:
+                c0, c1 = b0, min(n_time, b0 + chunk)
+                self.draws.wait(c1, trials)
+                external = drive.block(slice(c0, c1), trials, noise[c0:c1])
+                if spiking:
+                    thresholds[c0:c1].log_().mul_(self.escape_width).add_(self.escape_shift)
             if lists is not None:
-                current = _add_recurrent_input_(external, buffer, prefix + b0, self.delays, recurrent, lists)
+                current = _add_recurrent_input_(external[b0 - c0:b1 - c0], buffer, prefix + b0, self.delays,
+                                                recurrent, lists)
             else:
-                current = _delayed_product(external, buffer, prefix + b0, self.delays, recurrent)
+                current = _delayed_product(external[b0 - c0:b1 - c0], buffer, prefix + b0, self.delays, recurrent)
             for t in range(b0, b1):
                 v = torch.addcmul(current[t - b0], self.alpha, v, out=potentials[t] if keep else None)
                 z = buffer[prefix + t]
                 if spiking:
                     v.addcmul_(gap, buffer[prefix + t - 1], value=-1)
-                    threshold = thresholds[t].log_().mul_(self.escape_width).add_(self.escape_shift)
-                    torch.gt(v, threshold, out=z)
+                    torch.gt(v, thresholds[t], out=z)
                     z.mul_(torch.le(free_from, t, out=thresholds[t]))  # a used threshold makes way for the mask
                     free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
                     if lists is not None:
@@ -570,13 +580,13 @@ class _Loop:
                     torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
         return v, lists
 
-    def _slope(self, potential: Tensor, free: Tensor | None) -> Tensor:
-        """The (surrogate) derivative of one step's spikes w.r.t. their ``potential`` (K, N), times whether each
-        neuron was ``free`` to spike.
+    def _slopes(self, potentials: Tensor, free: Tensor | None) -> Tensor:
+        """The (surrogate) derivative of some steps' spikes w.r.t. their ``potentials`` (S, K, N), times whether
+        each neuron was ``free`` to spike.
 
-        Computed in place of the stored potential, which is no longer needed once the backward pass is here.
+        Computed in place of the stored potentials, which are no longer needed once the backward pass is here.
         """
-        u = potential.sub_(self.threshold)
+        u = potentials.sub_(self.threshold)
         if self.spiking:
             slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
             return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(free)
@@ -643,7 +653,7 @@ class _Loop:
         grad_spikes = None if grad_spikes is None else grad_spikes[:, trials]
         buffer, potentials = self.buffer[:, trials], self.potentials[:, trials]
         inputs, noise = self.drive.inputs[:, trials], self.noise[:, trials]
-        free = self.free[:, trials] if spiking else [None] * n_time
+        free = self.free[:, trials] if spiking else None
         prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
         sums = {name: grad_v.new_zeros(grad_v.shape[1:]) for name in summed & {"bias", "noise_std", "gap"}}
         if "input_weights" in summed:
@@ -652,6 +662,8 @@ class _Loop:
             sums["light"] = grad_v.new_zeros(n_time, grad_v.shape[2])
         if "recurrent" in summed:
             sums["recurrent"] = transposed.new_zeros(transposed.shape)
+        chunk = max(1, CHUNK_ELEMENTS // grad_v[0].numel())
+        c0 = c1 = n_time
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
             addend = torch.matmul(grad_weighted[b0:b1], readout.T)
@@ -661,30 +673,42 @@ class _Loop:
                 addend.add_(per_trial[b0:b1])
             grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
             for t in reversed(range(b0, b1)):
+                if t < c0:  # the steps c0:c1 are done; take the slopes of the next steps back
+                    if c1 > c0:
+                        _add_chunk_sums_(sums, slice(c0, c1), grad_v, inputs, noise, buffer[prefix - 1:])
+                    c0, c1 = max(0, t + 1 - chunk), t + 1
+                    slopes = self._slopes(potentials[c0:c1], free[c0:c1] if spiking else None)
                 g = grad_z[t - b0]
                 if spiking:
                     g.addcmul_(gap, grad_v[t + 1], value=-1)
-                g = torch.addcmul(g.mul_(self._slope(potentials[t], free[t])), self.alpha, grad_v[t + 1],
-                                  out=grad_v[t])
-                _add_step_sums_(sums, t, g, inputs[t], noise[t], buffer[prefix + t - 1])
+                g = torch.addcmul(g.mul_(slopes[t - c0]), self.alpha, grad_v[t + 1], out=grad_v[t])
                 if lists is not None:
                     _add_weight_gradient_(sums["recurrent"], buffer, prefix + t, g, self.delays, lists)
+        _add_chunk_sums_(sums, slice(c0, c1), grad_v, inputs, noise, buffer[prefix - 1:])
         return {name: value.sum(0) if name in ("bias", "noise_std", "gap") else value for name, value in sums.items()}
 
 
-def _add_step_sums_(sums: dict, t: int, grad_v: Tensor, inputs: Tensor, noise: Tensor, previous: Tensor) -> None:
-    """Add step ``t``'s terms to the gradient ``sums`` of :meth:`_Loop._backpropagate`, from its ``grad_v``
-    (K, N), task ``inputs`` (K, n_in), ``noise`` (K, N) and the ``previous`` step's spikes (K, N)."""
-    if "bias" in sums:
-        sums["bias"].add_(grad_v)
-    if "noise_std" in sums:
-        sums["noise_std"].addcmul_(grad_v, noise)
-    if "gap" in sums:
-        sums["gap"].addcmul_(grad_v, previous)
+def _add_chunk_sums_(sums: dict, steps: slice, grad_v: Tensor, inputs: Tensor, noise: Tensor,
+                     previous: Tensor) -> None:
+    """Add the terms of ``steps`` to the gradient ``sums`` of :meth:`_Loop._backpropagate`, from ``grad_v``, task
+    ``inputs``, ``noise`` and the ``previous`` steps' spikes (each indexed by step: (T, K, N), (T, K, n_in))."""
+    grad_v, previous, noise = grad_v[steps], previous[steps], noise[steps]
+    for name, other in (("bias", None), ("noise_std", noise), ("gap", previous)):
+        if name in sums:
+            _add_sum_over_steps_(sums[name], grad_v, other)
     if "input_weights" in sums:
-        sums["input_weights"].addmm_(inputs.T, grad_v)
+        sums["input_weights"].add_(torch.einsum("ski,skn->in", inputs[steps], grad_v))
     if "light" in sums:
-        torch.sum(grad_v, 0, out=sums["light"][t])
+        torch.sum(grad_v, 1, out=sums["light"][steps])
+
+
+def _add_sum_over_steps_(total: Tensor, values: Tensor, weights: Tensor | None) -> None:
+    """``total += sum over steps of values (* weights)``, for ``values`` and ``weights`` (S, K, N) and a ``total``
+    (K, N): in place for one step, through one temporary for more."""
+    if len(values) == 1:
+        total.add_(values[0]) if weights is None else total.addcmul_(values[0], weights[0])
+    else:
+        total.add_((values if weights is None else values * weights).sum(0))
 
 
 def _add_recurrent_input_(external: Tensor, buffer: Tensor, now: int, delays: list, recurrent: Tensor,
