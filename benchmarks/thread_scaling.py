@@ -1,6 +1,6 @@
-"""How far this machine's cores speed up the three kinds of work in a training step, split by trials as the time
-loop splits them (nwb_biornn.model.threads): element-wise passes over one step's (trials, neurons) tensors,
-the backward pass's dense product, and the random draws. Each kind runs on 1 thread, then on ``--threads``
+"""How far this machine's cores speed up the kinds of work in a training step, split by trials as the time loop
+splits them (nwb_biornn.model.threads): element-wise passes over one step's (trials, neurons) tensors, in memory
+and in cache, the backward pass's dense product, and the random draws. Each kind runs on 1 thread, then on ``--threads``
 threads that each take an equal share of the trials (torch on one thread each, like the loop's shards).
 
     python benchmarks/thread_scaling.py                     # N=500, K=400, 2 threads
@@ -26,6 +26,18 @@ def element_wise(n_trials: int, n_neurons: int, repeats: int):
         v = potentials[0]
         for t in range(1, repeats):
             v = torch.addcmul(drive[t], alpha, v, out=potentials[t])
+    return run
+
+
+def element_wise_in_cache(n_trials: int, n_neurons: int, repeats: int):
+    """The same leak-and-add on one step's tensors, which stay in cache: what is left is each operation's own
+    cost, partly Python's (under its global lock, which the threads take turns at)."""
+    drive, v, out = torch.randn(n_trials, n_neurons), torch.zeros(n_trials, n_neurons), torch.empty(n_trials, n_neurons)
+    alpha = torch.rand(n_neurons)
+
+    def run() -> None:
+        for _ in range(repeats):
+            torch.addcmul(drive, alpha, v, out=out)
     return run
 
 
@@ -73,7 +85,8 @@ def main(argv=None) -> None:
     print(f"| work (N={args.neurons}, K={args.trials}, {args.repeats} steps) | 1 thread (s) | "
           f"{args.threads} threads (s) | speed-up |")
     print("|---|---|---|---|")
-    for name, work in (("element-wise pass", element_wise), ("dense product", product), ("random draws", draws)):
+    for name, work in (("element-wise pass", element_wise), ("element-wise, in cache", element_wise_in_cache),
+                       ("dense product", product), ("random draws", draws)):
         one, many = (min(seconds(work, args.trials, args.neurons, n, args.repeats) for _ in range(3))
                      for n in (1, args.threads))
         print(f"| {name} | {one:.3f} | {many:.3f} | {one / many:.2f}× |")

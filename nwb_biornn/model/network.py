@@ -238,7 +238,8 @@ class BioRNN(torch.nn.Module):
         self.noise = torch.nn.Parameter(torch.full((n,), config.noise), requires_grad=config.train_noise)
         self.constraints: list = []
         """Further constraints, functions of the network that change its parameters in place, applied in order at
-        the end of :meth:`constrain_` (e.g. a connectivity imposed on a teacher, :mod:`nwb_biornn.synthetic.teachers`)."""
+        the end of :meth:`constrain_` (e.g. a connectivity imposed on a teacher,
+        :mod:`nwb_biornn.synthetic.teachers`)."""
 
     @property
     def n_neurons(self) -> int:
@@ -644,10 +645,10 @@ class _Loop:
         """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse, from the gradients
         of their spikes (or None), of the weighted sums and of the trial mean, divided by the trials (T, 1, N)
         (``per_trial``, or None). Returns the sums over their steps (and trials) that the gradients named in
-        ``summed`` need, taken while each step's ``grad_v`` is in cache: ``input_weights`` (n_in, N), ``bias``
-        (N,), ``noise_std`` (N,), ``light`` (T, N) for light shared by all trials, ``gap`` (the sum of
-        ``grad_v(t) z(t - 1)``, (N,)) and, with the spike ``lists``, ``recurrent`` (the stacked weights' gradient
-        as sums of rows)."""
+        ``summed`` need, taken :data:`CHUNK_ELEMENTS` at a time while they are in cache: ``input_weights``
+        (n_in, N), ``bias`` (N,), ``noise_std`` (N,), ``light`` (T, N) for light shared by all trials, ``gap``
+        (the sum of ``grad_v(t) z(t - 1)``, (N,)) and, with the spike ``lists``, ``recurrent`` (the stacked
+        weights' gradient as sums of rows, step by step)."""
         n_time, d_min, spiking = len(grad_weighted), self.delays[0], self.spiking
         grad_weighted, grad_v = grad_weighted[:, trials], grad_v[:, trials]
         grad_spikes = None if grad_spikes is None else grad_spikes[:, trials]
@@ -705,10 +706,12 @@ def _add_chunk_sums_(sums: dict, steps: slice, grad_v: Tensor, inputs: Tensor, n
 def _add_sum_over_steps_(total: Tensor, values: Tensor, weights: Tensor | None) -> None:
     """``total += sum over steps of values (* weights)``, for ``values`` and ``weights`` (S, K, N) and a ``total``
     (K, N): in place for one step, through one temporary for more."""
-    if len(values) == 1:
-        total.add_(values[0]) if weights is None else total.addcmul_(values[0], weights[0])
-    else:
+    if len(values) > 1:
         total.add_((values if weights is None else values * weights).sum(0))
+    elif weights is None:
+        total.add_(values[0])
+    else:
+        total.addcmul_(values[0], weights[0])
 
 
 def _add_recurrent_input_(external: Tensor, buffer: Tensor, now: int, delays: list, recurrent: Tensor,
