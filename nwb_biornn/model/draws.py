@@ -11,7 +11,8 @@ trials share is drawn once, by the first to reach it.
 A run that integrates all its trials in one thread has its chunks drawn ahead by a background thread when the
 process may use more than one (``start_drawing(..., background=True)``); otherwise each shard of trials draws
 its chunks itself when it reaches them. Either way the loop calls :meth:`Draws.wait` before it uses a step, and
-scales the noise and turns the uniforms into spike thresholds itself, step by step, while they are in cache.
+scales the noise and turns the uniforms into spike thresholds itself as it reaches them, while they are in
+cache.
 
 Examples
 --------
