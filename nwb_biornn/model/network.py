@@ -58,8 +58,10 @@ WEIGHT_FLOOR = 1e-7
 """Weights with a magnitude at or below this are left alone by the L1/2 step."""
 CHUNK_ELEMENTS = 2 ** 16
 """Trials x neurons x steps that the time loop prepares (drive, thresholds) or finishes (slopes, gradient sums) at
-once: at most a step for big runs, so the step stays in cache, and many steps for small ones, so the work is not
-spread over many small operations."""
+once on the CPU: at most a step for big runs, so the step stays in cache, and many steps for small ones, so the
+work is not spread over many small operations."""
+DEVICE_CHUNK_STEPS = 128
+"""Steps that the time loop prepares or finishes at once on a GPU, where each operation costs a kernel launch."""
 
 
 @dataclass
@@ -481,7 +483,7 @@ class _Loop:
 
     ``draws`` hold the membrane noise, which the loop adds to the external drive (:class:`_Drive`), and the
     uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above which
-    each spiking neuron spikes), :data:`CHUNK_ELEMENTS` at a time while they are in cache (released after the
+    each spiking neuron spikes), a chunk of steps at a time while they are in cache (released after the
     run); ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials
     are split into ``shards``, each integrated and backpropagated in its own thread
     (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is at most ``sparse_density`` have
@@ -553,7 +555,7 @@ class _Loop:
         lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
         for row in range(prefix if lists is not None else 0):
             lists.append(buffer[row])
-        chunk = d_min * max(1, CHUNK_ELEMENTS // (v.numel() * d_min))  # whole blocks of d_min steps
+        chunk = d_min * max(1, _chunk_steps(v) // d_min)  # whole blocks of d_min steps
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
             if b0 % chunk == 0:
@@ -645,7 +647,7 @@ class _Loop:
         """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse, from the gradients
         of their spikes (or None), of the weighted sums and of the trial mean, divided by the trials (T, 1, N)
         (``per_trial``, or None). Returns the sums over their steps (and trials) that the gradients named in
-        ``summed`` need, taken :data:`CHUNK_ELEMENTS` at a time while they are in cache: ``input_weights``
+        ``summed`` need, taken a chunk of steps at a time (:func:`_chunk_steps`): ``input_weights``
         (n_in, N), ``bias`` (N,), ``noise_std`` (N,), ``light`` (T, N) for light shared by all trials, ``gap``
         (the sum of ``grad_v(t) z(t - 1)``, (N,)) and, with the spike ``lists``, ``recurrent`` (the stacked
         weights' gradient as sums of rows, step by step)."""
@@ -663,7 +665,7 @@ class _Loop:
             sums["light"] = grad_v.new_zeros(n_time, grad_v.shape[2])
         if "recurrent" in summed:
             sums["recurrent"] = transposed.new_zeros(transposed.shape)
-        chunk = max(1, CHUNK_ELEMENTS // grad_v[0].numel())
+        chunk = _chunk_steps(grad_v[0])
         c0 = c1 = n_time
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
@@ -687,6 +689,12 @@ class _Loop:
                     _add_weight_gradient_(sums["recurrent"], buffer, prefix + t, g, self.delays, lists)
         _add_chunk_sums_(sums, slice(c0, c1), grad_v, inputs, noise, buffer[prefix - 1:])
         return {name: value.sum(0) if name in ("bias", "noise_std", "gap") else value for name, value in sums.items()}
+
+
+def _chunk_steps(step: Tensor) -> int:
+    """How many steps of the size of ``step`` (one step's (trials, neurons) tensor) the time loop prepares or
+    finishes at once: :data:`CHUNK_ELEMENTS` worth on the CPU, :data:`DEVICE_CHUNK_STEPS` elsewhere."""
+    return max(1, CHUNK_ELEMENTS // step.numel()) if step.device.type == "cpu" else DEVICE_CHUNK_STEPS
 
 
 def _add_chunk_sums_(sums: dict, steps: slice, grad_v: Tensor, inputs: Tensor, noise: Tensor,
