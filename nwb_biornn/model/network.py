@@ -658,7 +658,7 @@ class _Loop:
         inputs, noise = self.drive.inputs[:, trials], self.noise[:, trials]
         free = self.free[:, trials] if spiking else None
         prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
-        sums = {name: grad_v.new_zeros(grad_v.shape[1:]) for name in summed & {"bias", "noise_std", "gap"}}
+        sums = {name: grad_v.new_zeros(grad_v.shape[1:]) for name in summed & _SUMMED_PER_TRIAL}
         if "input_weights" in summed:
             sums["input_weights"] = grad_v.new_zeros(inputs.shape[2], grad_v.shape[2])
         if "light" in summed:
@@ -688,7 +688,11 @@ class _Loop:
                 if lists is not None:
                     _add_weight_gradient_(sums["recurrent"], buffer, prefix + t, g, self.delays, lists)
         _add_chunk_sums_(sums, slice(c0, c1), grad_v, inputs, noise, buffer[prefix - 1:])
-        return {name: value.sum(0) if name in ("bias", "noise_std", "gap") else value for name, value in sums.items()}
+        return {name: value.sum(0) if name in _SUMMED_PER_TRIAL else value for name, value in sums.items()}
+
+
+_SUMMED_PER_TRIAL = frozenset({"bias", "noise_std", "gap"})
+"""The gradient sums of :meth:`_Loop._backpropagate` kept per trial (K, N) over the steps, then summed over trials."""
 
 
 def _chunk_steps(step: Tensor) -> int:
