@@ -142,5 +142,4 @@ def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_s
     monkeypatch.setattr(network_module, "CHUNK_ELEMENTS", 1000)  # 2-3 steps of a shard at a time
     sparse_products(1.0)
     sharded_runs(n_shards)
-    assert_gradients_equal_reference(SPIKING_CASES[1][0], SPIKING_CASES[1][1], inputs,
-                                     1 if light_trials == "shared" else len(inputs))
+    assert_gradients_equal_reference(*SPIKING_CASES[1], inputs, 1 if light_trials == "shared" else len(inputs))

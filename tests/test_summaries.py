@@ -12,8 +12,6 @@ from nwb_biornn.core.config import FitConfig, ModelConfig
 from nwb_biornn.fit import losses
 from nwb_biornn.fit.summaries import group_averaging, summary_metric
 from nwb_biornn.fit.trainer import build_trainer
-from nwb_biornn.model import network
-from nwb_biornn.model.threads import trial_shards
 
 GROUPS = ([0, 1, 2], [4], [5, 6])
 N = 8
@@ -25,10 +23,10 @@ def plain(spikes, averaging):
 
 
 @pytest.mark.parametrize("n_shards", [1, 2])
-def test_simulated_summaries_and_their_gradient_match_plain_operations_on_the_spikes(n_shards, monkeypatch):
+def test_simulated_summaries_and_their_gradient_match_plain_operations_on_the_spikes(n_shards, sharded_runs):
     """Group rates and trial means from simulate(averaging=...), and every parameter gradient through them and
     the behaviour, against the same simulation's spikes summarized by plain tensor operations."""
-    monkeypatch.setattr(network, "run_shards", lambda device, k, *_: trial_shards(k, n_shards))
+    sharded_runs(n_shards)
     session = make_session(n_trials=8, n_time=30, units_per_area=(5, 2))
     model = build_trainer([session], ModelConfig(), FitConfig()).model
     averaging = group_averaging(GROUPS, model.n_neurons)
