@@ -37,11 +37,11 @@ def main():
         out = torch.zeros(n_trials, n_neurons)
         for density in DENSITIES:
             spikes = (torch.rand(n_trials, n_neurons, generator=generator) < density).float()
-            lists = SpikeLists(n_trials, n_neurons)
+            lists = SpikeLists(n_trials, n_neurons, n_steps=args.repeats + 1)
 
             def sparse_step():
                 lists.append(spikes)
-                lists.add_product_(out, len(lists) - 1, weights)
+                lists.add_product_(out, len(lists) - 1, spikes, weights)
 
             dense = seconds(lambda: torch.addmm(out, spikes, weights, out=out), args.repeats)
             sparse = seconds(sparse_step, args.repeats)

@@ -40,6 +40,15 @@ def sparse_products(monkeypatch):
     return use
 
 
+@pytest.fixture(params=["tensor operations", "fused steps"])
+def time_loop(request, sparse_products):
+    """Runs a test once with each way the time loop takes its steps: in tensor operations (GPUs, dense runs) and
+    in the fused kernels of sparse spiking CPU runs (:mod:`nwb_biornn.model.fused`, every step sparse)."""
+    if request.param == "fused steps":
+        sparse_products(1.0)
+    return request.param
+
+
 @pytest.fixture
 def sharded_runs(monkeypatch):
     """``sharded_runs(n)`` makes CPU runs of any size split their trials into up to ``n`` shards (whole blocks

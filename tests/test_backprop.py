@@ -1,5 +1,6 @@
 """The hand-written backpropagation through time of BioRNN against autograd on a plain step-by-step loop."""
 import math
+from operator import attrgetter
 
 import pytest
 import torch
@@ -11,12 +12,13 @@ from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import CHUNK_ELEMENTS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
-PARAMETERS = ("weight", "input_weights", "resting_potential", "noise")
+PARAMETERS = ("weight", "input_weights", "resting_potential", "noise", "readout_weights", "readout_bias")
 
 
-def reference_spikes(model, inputs, seed, light=None):
-    """Spikes (K, T, N) of a plain loop: one dense product per delay and step, autograd for the gradient,
-    the surrogate derivative attached with the straight-through trick; ``light`` (K or 1, T, N) or None."""
+def reference_run(model, inputs, seed, light=None):
+    """Spikes (K, T, N) and behaviour (K, T, P) of a plain loop: one dense product per delay and step, autograd
+    for the gradient, the surrogate derivative attached with the straight-through trick; ``light`` (K or 1, T, N)
+    or None."""
     config, dt_ms, gap0 = model.config, model.dt * 1000, model.config.threshold
     k, n_time, n_in = inputs.shape
     n_warm = round(config.warmup / model.dt)
@@ -30,11 +32,12 @@ def reference_spikes(model, inputs, seed, light=None):
     sigma = model.noise * gap * math.sqrt(dt_ms)
     v = rest.detach().expand(k, -1)
     refractory = torch.zeros(k, model.n_neurons, dtype=torch.long)
-    z_all = []
+    z_all, behaviour = [], []
+    kappa, trace = math.exp(-model.dt / config.tau_readout), torch.zeros(k, model.n_ports, dtype=torch.float64)
     for t in range(n_warm + n_time):
         with torch.set_grad_enabled(t >= n_warm):
             if t == n_warm:
-                v, z_all = v.detach(), [z.detach() for z in z_all]
+                v, z_all, trace = v.detach(), [z.detach() for z in z_all], trace.detach()
             recurrent = sum(z_all[t - d] @ block for d, block in blocks.items() if t - d >= 0)
             lit = 0 if light is None or t < n_warm else light[:, t - n_warm]
             v = alpha * v + (1 - alpha) * (recurrent + x[:, t] @ model.input_weights.T + rest + lit) + sigma * noise[t]
@@ -50,7 +53,9 @@ def reference_spikes(model, inputs, seed, light=None):
             else:
                 z = torch.sigmoid(config.temperature * (v - theta) / gap0) * dt_ms / 2
             z_all.append(z)
-    return torch.stack(z_all[n_warm:], 1)
+            trace = kappa * trace + (1 - kappa) * (z @ (model.readout_weights * model.excitatory[:, None])) / model.dt
+            behaviour.append(torch.nn.functional.softplus(model.readout_bias + trace))
+    return torch.stack(z_all[n_warm:], 1), torch.stack(behaviour[n_warm:], 1)
 
 
 def network(config, dt, seed=5):
@@ -73,11 +78,13 @@ SPIKING_CASES = [
 
 INPUTS = torch.zeros(3, 45, 2, dtype=torch.float64)
 INPUTS[:, 4:12, 0] = 1
+BEHAVIOUR_TARGET = 0.01 * torch.randn(45, 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
 
 
 def assert_gradients_equal_reference(config, dt, inputs=INPUTS, light_trials=None):
     """Every parameter gradient and, with ``light_trials`` (1: one light for all trials, K: one per trial), the
-    gradient of a light current, against :func:`reference_spikes`."""
+    gradient of a light current, against :func:`reference_run`, through a loss that reads the spikes and the
+    behaviour."""
     model = network(config, dt)
     target = torch.randn(*inputs.shape[:2], model.n_neurons, generator=torch.Generator().manual_seed(1),
                          dtype=torch.float64)
@@ -86,12 +93,12 @@ def assert_gradients_equal_reference(config, dt, inputs=INPUTS, light_trials=Non
         shape = (light_trials, inputs.shape[1], model.n_neurons)
         light = (0.02 * torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
     gradients = []
-    for simulate in (lambda lit: model.simulate(inputs, lit, seed=9).spikes,
-                     lambda lit: reference_spikes(model, inputs, 9, lit)):
+    for simulate in (lambda lit: attrgetter("spikes", "behaviour")(model.simulate(inputs, lit, seed=9)),
+                     lambda lit: reference_run(model, inputs, 9, lit)):
         model.zero_grad()
         lit = None if light is None else light.clone().requires_grad_()
-        spikes = simulate(lit)
-        (spikes * target).sum().backward()
+        spikes, behaviour = simulate(lit)
+        ((spikes * target).sum() + (behaviour * BEHAVIOUR_TARGET).sum()).backward()
         gradients.append({name: getattr(model, name).grad.clone() for name in PARAMETERS}
                          | ({} if lit is None else {"light": lit.grad}))
     assert torch.allclose(spikes.detach(), model.simulate(inputs, light, seed=9).spikes, rtol=1e-12, atol=1e-15)
@@ -115,7 +122,7 @@ def test_gradients_equal_autograd_of_a_step_by_step_loop(config, dt, chunk_eleme
 @pytest.mark.parametrize("config, dt", SPIKING_CASES)
 @pytest.mark.parametrize("mixed", [False, True], ids=["all sparse", "sparse and dense steps"])
 def test_sparse_products_give_the_gradients_of_a_step_by_step_loop(config, dt, mixed, sparse_products):
-    density = reference_spikes(network(config, dt), INPUTS, seed=9).detach().mean((0, 2))
+    density = reference_run(network(config, dt), INPUTS, seed=9)[0].detach().mean((0, 2))
     limit = density.median().item() if mixed else 1.0
     assert (density > limit).any() == mixed
     sparse_products(limit)
@@ -136,10 +143,9 @@ def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(
 
 @pytest.mark.parametrize("light_trials", ["shared", "per trial"])
 @pytest.mark.parametrize("n_shards", [1, 2])
-def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, sparse_products, sharded_runs,
+def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, time_loop, sharded_runs,
                                                                monkeypatch):
     inputs = INPUTS[:1].expand(TRIAL_BLOCK + 3, -1, -1)
     monkeypatch.setattr(network_module, "CHUNK_ELEMENTS", 1000)  # 2-3 steps of a shard at a time
-    sparse_products(1.0)
     sharded_runs(n_shards)
     assert_gradients_equal_reference(*SPIKING_CASES[1], inputs, 1 if light_trials == "shared" else len(inputs))

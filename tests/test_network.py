@@ -27,7 +27,7 @@ def one_neuron(**arrays):
     return build(NeuronLayout.hidden({"A": 1}, excitatory_fraction=1.0), **arrays)
 
 
-def test_leak_matches_hand_computed_trace():
+def test_leak_matches_hand_computed_trace(time_loop):
     model = one_neuron(input_weights=[[0.05]], resting_potential=[-0.02])
     inputs = torch.zeros(1, 20, 1, dtype=torch.float64)
     inputs[0, 2:7, 0] = 1
@@ -40,7 +40,7 @@ def test_leak_matches_hand_computed_trace():
     assert sim.spikes.sum() == 0
 
 
-def test_escape_probability_is_dt_ms_times_exponential():
+def test_escape_probability_is_dt_ms_times_exponential(time_loop):
     target = 0.2
     u = ESCAPE_WIDTH * math.log(target / (DT * 1000))
     layout = NeuronLayout.hidden({"A": 1}, excitatory_fraction=1.0)
@@ -51,7 +51,7 @@ def test_escape_probability_is_dt_ms_times_exponential():
     assert certain.simulate(torch.zeros(500, 1, 1, dtype=torch.float64), seed=1).spikes.min() == 1
 
 
-def test_reset_by_subtraction_and_refractory_period():
+def test_reset_by_subtraction_and_refractory_period(time_loop):
     model = one_neuron(input_weights=[[5.0]])
     assert model.refractory_steps.item() == 2
     sim = model.simulate(torch.ones(1, 12, 1, dtype=torch.float64), seed=0, record_voltage=True)
@@ -65,7 +65,7 @@ def test_reset_by_subtraction_and_refractory_period():
     assert sim.voltage.min() > 0.1  # only refractoriness kept the neuron from spiking
 
 
-def test_synaptic_delay_shifts_the_postsynaptic_response():
+def test_synaptic_delay_shifts_the_postsynaptic_response(time_loop):
     layout = NeuronLayout.hidden({"A": 2}, excitatory_fraction=1.0)
     model = build(layout, recurrent_weights=[[0.0, 0.0], [1.0, 0.0]], connectivity_mask=[[False, False], [True, False]],
                   delays=np.full((2, 2), 3), input_weights=[[2.0], [0.0]])
@@ -190,7 +190,7 @@ def smoothed_spike(u):
                                                                np.where(u < 1, 1 - (1 - u) ** 2 / 2, 1)))
 
 
-def test_surrogate_gradient_matches_finite_differences_of_smoothed_spike():
+def test_surrogate_gradient_matches_finite_differences_of_smoothed_spike(time_loop):
     n = 9
     rest = np.linspace(-0.02, 0.18, n)
     layout = NeuronLayout.hidden({"A": n}, excitatory_fraction=1.0)

@@ -24,7 +24,7 @@ def steps():
 
 @pytest.mark.parametrize("max_density", [1.0, 0.05], ids=["sums of rows", "dense above 5 %"])
 def test_products_equal_dense_products(steps, max_density):
-    lists = SpikeLists(n_trials=6, n_neurons=5, max_density=max_density)
+    lists = SpikeLists(n_trials=6, n_neurons=5, n_steps=len(steps), max_density=max_density)
     for spikes in steps:
         lists.append(spikes)
     generator = torch.Generator().manual_seed(2)
@@ -43,7 +43,7 @@ def test_products_equal_dense_products(steps, max_density):
 
 
 def test_lists_record_the_spikes_at_append_time(steps):
-    lists = SpikeLists(n_trials=6, n_neurons=5)
+    lists = SpikeLists(n_trials=6, n_neurons=5, n_steps=1)
     spikes = steps[0].clone()
     lists.append(spikes)
     expected = spikes.T @ torch.ones(6, 1, dtype=torch.float64)

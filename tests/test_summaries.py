@@ -23,7 +23,7 @@ def plain(spikes, averaging):
 
 
 @pytest.mark.parametrize("n_shards", [1, 2])
-def test_simulated_summaries_and_their_gradient_match_plain_operations_on_the_spikes(n_shards, sharded_runs):
+def test_simulated_summaries_and_their_gradient_match_plain_operations_on_the_spikes(n_shards, sharded_runs, time_loop):
     """Group rates and trial means from simulate(averaging=...), and every parameter gradient through them and
     the behaviour, against the same simulation's spikes summarized by plain tensor operations."""
     sharded_runs(n_shards)

@@ -45,7 +45,10 @@ def test_a_failure_in_a_shard_is_raised_in_the_caller():
 
 def test_a_small_network_on_one_thread_still_knows_how_many_threads_there_were():
     class Small:
-        weight, n_neurons, delays = torch.zeros(1), 10, torch.ones(10, 10)
+        weight, n_neurons = torch.zeros(1), 10
+
+        def delay_steps(self):
+            return [1]
 
     with one_thread(False):
         torch.set_num_threads(2)

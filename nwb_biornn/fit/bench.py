@@ -138,7 +138,7 @@ def benchmark(neurons: int = 500, time_steps: int = 200, batch: int = 400, steps
     n_trials = max(4, int(np.ceil(batch / (1 - fit_config.test_fraction))))
     session = synthetic_session(neurons, time_steps, n_trials, dt)
     trainer = build_trainer([session], model_config, fit_config, device=device)
-    blocks = len(torch.unique(trainer.model.delays))
+    blocks = len(trainer.model.delay_steps())
     with single_thread_if_small(trainer.model, batch), reuse_freed_memory(time_steps * batch * neurons):
         threads = torch.get_num_threads()
         gemm = gemm_gflops(batch, neurons, neurons, device)

@@ -22,18 +22,20 @@ delay, "same area" means the same area name, and self-connections are absent in 
 
 Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
 ``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
-(one weight block per distinct delay, stacked); for big spiking networks on the CPU, a step's product with its
-sparse spikes is a sum of the rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`). Each step's
-external drive (inputs, light, membrane noise) and spike thresholds are made as the loop reaches the step, from
-random draws made chunk by chunk (:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of
-trials, so they do not depend on who draws them); the trials of a big CPU run are split into one shard per
-thread, each integrated and backpropagated by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are
-written into one preallocated (time, trial, neuron) buffer, and the time loop has a hand-written backward pass
-(:class:`_Recurrence`) that stores spikes, potentials and a refractory mask, recomputes the surrogate slopes,
-takes the gradients of the linear summaries the readout and the losses read and sums those of the drive's
-parameters step by step, and forms the weight gradient as one product over all steps (or as sums of rows, with
-sparse spikes). Besides the draws, the spikes, the potentials and their gradient, no full-size (time, trial,
-neuron) tensor is made.
+(one weight block per distinct delay, stacked). Each step's external drive (inputs, light, membrane noise) and
+spike thresholds are made as the loop reaches the step, from random draws made chunk by chunk
+(:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of trials, so they do not depend on who
+draws them); the trials of a big CPU run are split into one shard per thread, each integrated and backpropagated
+by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are written into one preallocated (time, trial,
+neuron) buffer, and the time loop has a hand-written backward pass (:class:`_Recurrence`) that takes the
+gradients of the linear summaries the readout and the losses read and sums those of the drive's parameters step
+by step. A step is taken in one of two ways. Big spiking networks on the CPU take each step of a shard in one
+compiled pass (:mod:`nwb_biornn.model.fused`), forward and backward, with the products of sparse spikes as sums
+of the weight rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`); the forward pass stores the
+surrogate slopes. Other runs (GPUs, small networks, sigmoid units) take it in tensor operations; the forward
+pass stores the potentials and a refractory mask, the backward pass recomputes the slopes from them and forms
+the weight gradient as one product over all steps. Besides the draws, the spikes, the potentials (or slopes)
+and their gradient, no full-size (time, trial, neuron) tensor is made.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from torch import Tensor
 
 from nwb_biornn.core.config import ModelConfig
 from nwb_biornn.core.errors import UserError
+from nwb_biornn.model import fused
 from nwb_biornn.model.draws import Draws, simulation_seed, start_drawing
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.sparse import SpikeLists, sparse_density_limit
@@ -100,20 +103,19 @@ class _Recurrence(torch.autograd.Function):
     by step, instead of as full-size gradients of the spikes that autograd would add (the spikes' own gradient is
     None when nothing else reads them). Likewise the drive of each step is made when the loop reaches it, and the
     gradients of its parameters are summed step by step. The forward pass keeps the spikes (which are also the
-    output), the membrane potentials and, for spiking units, which neurons were free to spike; the backward pass
-    recomputes the slopes ``dz/dv`` from them, step by step, and needs one product per block of ``d_min`` steps
-    for the gradient of the spikes and, for the gradient of the weights, one product over all steps per delay
-    or, with sparse spikes, sums of rows step by step.
+    output) and what the slopes ``dz/dv`` need (see :meth:`_Loop.run`); the backward pass needs one product per
+    block of ``d_min`` steps for the gradient of the spikes and, for the gradient of the weights, one product
+    over all steps per delay or, with sparse spikes, sums of rows step by step.
     """
 
     @staticmethod
     def forward(ctx, inputs, input_weights, bias, noise_std, light, recurrent, gap, readout, loop, trial_mean):
         drive = _Drive(inputs, input_weights, bias, noise_std, light)
-        spikes = loop.run(drive, recurrent, gap, keep=True)[len(loop.history):]
+        outputs = loop.run(drive, recurrent, gap, readout, trial_mean, keep=True)
         ctx.loop = loop
         ctx.save_for_backward(recurrent, gap, readout)
         ctx.set_materialize_grads(False)
-        return spikes, _weighted_sum(spikes, readout), spikes.mean(1) if trial_mean else None
+        return outputs
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -254,6 +256,10 @@ class BioRNN(torch.nn.Module):
     @property
     def n_ports(self) -> int:
         return self.readout_weights.shape[1]
+
+    def delay_steps(self) -> list:
+        """The distinct synaptic delays, in steps, in increasing order (one weight block each in the time loop)."""
+        return torch.bincount(self.delays.view(-1)).nonzero().view(-1).tolist()
 
     def recurrent_weights(self) -> Tensor:
         """Signed effective weights ``W[post, pre]`` (zero outside the connectivity mask)."""
@@ -416,7 +422,7 @@ class BioRNN(torch.nn.Module):
         alpha = torch.exp(-self.dt / self.tau)
         one_minus_alpha = 1 - alpha
         weights = self.recurrent_weights() * (one_minus_alpha / dt_ms)[:, None]
-        delays = torch.unique(self.delays).tolist()
+        delays = self.delay_steps()
         blocks = [(weights * (self.delays == d)).T for d in delays] if len(delays) > 1 else [weights.T]
         gap = self.threshold - self.resting_potential
         return _Step(delays=delays, recurrent=torch.cat(blocks, dim=0), input_weights=self.input_weights.T,
@@ -449,7 +455,7 @@ class BioRNN(torch.nn.Module):
                      rate_scale=dt_ms / 2, draws=draws, escape_width=width,
                      escape_shift=(step.threshold - width * math.log(dt_ms)).detach(), shards=shards,
                      sparse_density=sparse_density_limit(scale.device, self.config.spiking, k, self.n_neurons,
-                                                         len(step.delays)))
+                                                         len(step.delays)), record_voltage=record_voltage)
         weights = self.readout_weights * self.excitatory[:, None]
         if averaging is not None:
             weights = torch.cat([weights, averaging.to(weights)], 1)
@@ -457,8 +463,8 @@ class BioRNN(torch.nn.Module):
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in differentiable):
             spikes, sums, mean = _Recurrence.apply(drive.inputs, *differentiable, loop, averaging is not None)
         else:
-            spikes = loop.run(drive, step.recurrent, step.gap, keep=record_voltage)[len(state.history):]
-            sums, mean = _weighted_sum(spikes, weights), None if averaging is None else spikes.mean(1)
+            spikes, sums, mean = loop.run(drive, step.recurrent, step.gap, weights, averaging is not None,
+                                          keep=record_voltage)
         prefix = len(state.history)
         final = _State(loop.v, loop.free_from - n_time, loop.buffer[-prefix:].detach())
         voltage = loop.potentials.transpose(0, 1).clone() if record_voltage else None
@@ -486,9 +492,11 @@ class _Loop:
     each spiking neuron spikes), a chunk of steps at a time while they are in cache (released after the
     run); ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials
     are split into ``shards``, each integrated and backpropagated in its own thread
-    (:func:`~nwb_biornn.model.threads.in_shards`). Steps whose spike density is at most ``sparse_density`` have
-    their recurrent products computed from the lists of neurons that spiked (:mod:`nwb_biornn.model.sparse`),
-    one list per shard.
+    (:func:`~nwb_biornn.model.threads.in_shards`). A run with ``sparse_density`` (big spiking runs on the CPU)
+    takes each step of a shard in one compiled kernel (:mod:`nwb_biornn.model.fused`), whose recurrent products
+    are sums of the weight rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`, one list of them per
+    shard) in steps whose spike density is at most ``sparse_density``, and dense products in the others; other
+    runs take their steps in tensor operations, with dense products.
     """
 
     spiking: bool
@@ -507,43 +515,64 @@ class _Loop:
     escape_shift: Tensor
     shards: list
     sparse_density: float = 0.0
+    record_voltage: bool = False
     buffer: Tensor | None = None
     spike_lists: list | None = None
     potentials: Tensor | None = None
     free: Tensor | None = None
+    slopes: Tensor | None = None
     drive: _Drive | None = None
     noise: Tensor | None = None
 
-    def run(self, drive: _Drive, recurrent: Tensor, gap: Tensor, keep: bool = False) -> Tensor:
-        """Integrate the steps of ``drive``; returns the spikes (P + T, K, N), history first.
+    def run(self, drive: _Drive, recurrent: Tensor, gap: Tensor, readout: Tensor, trial_mean: bool = False,
+            keep: bool = False) -> tuple:
+        """Integrate the steps of ``drive``; returns the spikes (T, K, N) (the end of ``buffer``, which starts with
+        the history), their weighted sums ``spikes @ readout`` (T, K, P) and, with ``trial_mean``, their mean over
+        trials (T, N) (else None).
 
-        With ``keep``, also stores the membrane potential of every step in ``potentials`` (T, K, N), the
-        ``drive`` and its ``noise`` and, for spiking units, whether each neuron was free to spike (not refractory)
-        in ``free`` (T, K, N), written over each step's spike thresholds once they are used.
+        With ``keep``, also stores what the backward pass needs: the ``drive`` and its ``noise`` and, in tensor
+        operations, the membrane potential of every step in ``potentials`` (T, K, N) and, for spiking units, whether
+        each neuron was free to spike (not refractory) in ``free`` (T, K, N), written over each step's spike
+        thresholds once they are used, or, in fused steps, the surrogate slopes in ``slopes`` (T, K, N) (and the
+        potentials only with ``record_voltage``).
         """
         n_time, k, _ = drive.inputs.shape
         n = recurrent.shape[1]
-        prefix = len(self.history)
+        prefix, fused_steps = len(self.history), self.sparse_density > 0
         self.buffer = recurrent.new_empty(prefix + n_time, k, n)
         self.buffer[:prefix] = self.history
         if keep:
+            self.drive, self.noise = drive, self.draws.noise
+            if fused_steps:
+                self.slopes = recurrent.new_empty(n_time, k, n)
+            else:
+                self.free = self.draws.thresholds
+        if keep and (self.record_voltage or not fused_steps):
             self.potentials = recurrent.new_empty(n_time, k, n)
-            self.free, self.drive, self.noise = self.draws.thresholds, drive, self.draws.noise
-        v, free_from, lists = recurrent.new_empty(k, n), self.free_from.clone(), [None] * len(self.shards)
+        v, free_from = recurrent.new_empty(k, n), self.free_from.clone()
+        lists, totals = [None] * len(self.shards), [None] * len(self.shards)
+        sums = recurrent.new_zeros(n_time, k, readout.shape[1]) if fused_steps else None
 
-        def integrate(index: int, trials: slice) -> None:
-            v[trials], lists[index] = self._integrate(trials, drive, recurrent, gap, free_from[trials], keep)
+        def integrate_shard(index: int, trials: slice) -> None:
+            if fused_steps:
+                v[trials], lists[index], totals[index] = self._integrate_sparse(
+                    trials, drive, recurrent, gap, free_from[trials], keep, readout, sums, trial_mean)
+            else:
+                v[trials] = self._integrate(trials, drive, recurrent, gap, free_from[trials], keep)
 
-        with one_thread(self.sparse_density > 0):  # no dense products: leave the other cores to the draws
-            in_shards(integrate, self.shards)
+        with one_thread(fused_steps):  # no dense products: leave the other cores to the draws
+            in_shards(integrate_shard, self.shards)
         self.v, self.free_from, self.draws = v, free_from, None
-        self.spike_lists = lists if keep and self.sparse_density > 0 else None
-        return self.buffer
+        self.spike_lists = lists if keep and fused_steps else None
+        spikes = self.buffer[prefix:]
+        if fused_steps:
+            return spikes, sums, sum(totals) / k if trial_mean else None
+        return spikes, _weighted_sum(spikes, readout), spikes.mean(1) if trial_mean else None
 
     def _integrate(self, trials: slice, drive: _Drive, recurrent: Tensor, gap: Tensor, free_from: Tensor,
                    keep: bool):
-        """Integrate the ``trials`` of the run (updating their ``free_from`` in place); returns their final
-        potential and their lists of spikes (None without sparse products)."""
+        """Integrate the ``trials`` of the run in tensor operations (updating their ``free_from`` in place); returns
+        their final potential."""
         n_time = len(drive.inputs)
         prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
         buffer, noise = self.buffer[:, trials], self.draws.noise[:, trials]
@@ -552,9 +581,6 @@ class _Loop:
         v = self.v[trials]
         blocked = self.blocked_until.to(buffer.dtype)
         gain = self.temperature / self.threshold_gap
-        lists = SpikeLists(*v.shape, self.sparse_density) if self.sparse_density > 0 else None
-        for row in range(prefix if lists is not None else 0):
-            lists.append(buffer[row])
         chunk = d_min * max(1, _chunk_steps(v) // d_min)  # whole blocks of d_min steps
         for b0 in range(0, n_time, d_min):
             b1 = min(n_time, b0 + d_min)
@@ -564,11 +590,7 @@ class _Loop:
                 external = drive.block(slice(c0, c1), trials, noise[c0:c1])
                 if spiking:
                     thresholds[c0:c1].log_().mul_(self.escape_width).add_(self.escape_shift)
-            if lists is not None:
-                current = _add_recurrent_input_(external[b0 - c0:b1 - c0], buffer, prefix + b0, self.delays,
-                                                recurrent, lists)
-            else:
-                current = _delayed_product(external[b0 - c0:b1 - c0], buffer, prefix + b0, self.delays, recurrent)
+            current = _delayed_product(buffer, prefix + b0, self.delays, recurrent, external[b0 - c0:b1 - c0])
             for t in range(b0, b1):
                 v = torch.addcmul(current[t - b0], self.alpha, v, out=potentials[t] if keep else None)
                 z = buffer[prefix + t]
@@ -577,11 +599,59 @@ class _Loop:
                     torch.gt(v, thresholds[t], out=z)
                     z.mul_(torch.le(free_from, t, out=thresholds[t]))  # a used threshold makes way for the mask
                     free_from.addcmul_(z, torch.rsub(free_from, blocked + t))
-                    if lists is not None:
-                        lists.append(z)
                 else:
                     torch.sigmoid((v - self.threshold) * gain, out=z).mul_(self.rate_scale)
-        return v, lists
+        return v
+
+    def _integrate_sparse(self, trials: slice, drive: _Drive, recurrent: Tensor, gap: Tensor, free_from: Tensor,
+                          keep: bool, readout: Tensor, sums: Tensor, trial_mean: bool):
+        """:meth:`_integrate` for spiking units with sparse products, a step at a time in
+        :func:`~nwb_biornn.model.fused.integrate_step_`, adding the weighted sums of each step's spikes by
+        ``readout`` to ``sums`` (T, K, P) from its lists; returns the final potential, the lists of spikes and,
+        with ``trial_mean``, how many of the trials spiked, per step and neuron (T, N) (else None)."""
+        n_time, n = len(drive.inputs), recurrent.shape[1]
+        prefix = len(self.history)
+        buffer, uniforms = self.buffer[:, trials], self.draws.thresholds[:, trials]
+        lists = SpikeLists(buffer.shape[1], n, len(buffer), self.sparse_density)
+        for row in range(prefix):
+            lists.append(buffer[row])
+        v, chunk = self.v[trials].clone(), _chunk_steps(buffer[0])
+        log_uniforms = buffer.new_empty(min(chunk, n_time), *buffer.shape[1:])
+        no_steps = buffer.new_empty(n_time, 0, n)
+        light = no_steps if drive.light is None else drive.light[:, trials if drive.light.shape[1] > 1 else slice(None)]
+        arrays = _numpy(buffer=buffer, log_uniforms=log_uniforms, noise=self.draws.noise[:, trials],
+                        inputs=drive.inputs[:, trials], light=light, v=v, free_from=free_from, recurrent=recurrent,
+                        gap=gap, input_weights=drive.weights, bias=drive.bias, noise_std=drive.noise_std,
+                        alpha=self.alpha, escape_shift=self.escape_shift, threshold=self.threshold,
+                        blocked_until=self.blocked_until.to(buffer.dtype),
+                        slopes=self.slopes[:, trials] if keep else no_steps,
+                        potentials=self.potentials[:, trials] if self.potentials is not None else no_steps)
+        scalar = arrays["buffer"].dtype.type
+        no_rows = np.empty((0, n), dtype=scalar)
+        sums, readout = sums[:, trials], readout.detach()
+        totals, each_trial = buffer.new_zeros(n_time, n, 1) if trial_mean else None, buffer.new_ones(len(v), 1)
+        slope_at_0, slope_decay = _slope_constants(self.threshold_gap, scalar)
+        sources = np.empty(len(self.delays), dtype=np.int64)
+        for t in range(n_time):
+            if t % chunk == 0:
+                self.draws.wait(min(n_time, t + chunk), trials)
+                steps = uniforms[t:t + chunk]
+                torch.log(steps, out=log_uniforms[:len(steps)])
+            dense_input = no_rows
+            for j in _sparse_sources(sources, lists, prefix + t, self.delays):
+                product = buffer[prefix + t - self.delays[j]] @ recurrent[j * n:(j + 1) * n]
+                dense_input = product.numpy() if dense_input is no_rows else dense_input + product.numpy()
+            fused.integrate_step_(
+                scalar(t), arrays["inputs"][t], arrays["input_weights"], arrays["bias"], arrays["light"][t],
+                arrays["noise"][t], arrays["noise_std"], dense_input, arrays["recurrent"], sources, lists.neurons,
+                lists.starts, lists.counts, lists.take_row(), arrays["v"], arrays["buffer"][prefix + t - 1],
+                arrays["buffer"][prefix + t], arrays["log_uniforms"][t % chunk], arrays["free_from"], arrays["alpha"],
+                arrays["gap"], arrays["escape_shift"], scalar(self.escape_width), arrays["blocked_until"],
+                arrays["threshold"], slope_at_0, slope_decay, arrays["potentials"][t], arrays["slopes"][t])
+            lists.add_product_(sums[t], prefix + t, buffer[prefix + t], readout)
+            if trial_mean:
+                lists.add_transposed_product_(totals[t], prefix + t, buffer[prefix + t], each_trial)
+        return v, lists, totals[..., 0] if trial_mean else None
 
     def _slopes(self, potentials: Tensor, free: Tensor | None) -> Tensor:
         """The (surrogate) derivative of some steps' spikes w.r.t. their ``potentials`` (S, K, N), times whether
@@ -591,8 +661,8 @@ class _Loop:
         """
         u = potentials.sub_(self.threshold)
         if self.spiking:
-            slope0, slope1 = SURROGATE_DAMPENING / self.threshold_gap, SURROGATE_DAMPENING / self.threshold_gap ** 2
-            return u.abs_().mul_(-slope1).add_(slope0).clamp_(min=0).mul_(free)
+            slope_at_0, slope_decay = _slope_constants(self.threshold_gap)
+            return u.abs_().mul_(-slope_decay).add_(slope_at_0).clamp_(min=0).mul_(free)
         gain = self.temperature / self.threshold_gap
         rate = torch.sigmoid(u.mul_(gain))
         return torch.rsub(rate, 1).mul_(rate).mul_(gain * self.rate_scale)
@@ -603,28 +673,33 @@ class _Loop:
         ``readout`` of :meth:`run` (with ``keep``), :func:`_weighted_sum` of its spikes and their trial mean,
         given those of the spikes (T, K, N), of the sums (T, K, P) and of the mean (T, N), each None where nothing
         read it; ``needs_grad`` says which of :class:`_Recurrence`'s inputs need one."""
-        n_time, k, n = self.potentials.shape
+        (n_time, k, _), n = self.drive.inputs.shape, self.buffer.shape[2]
         buffer, light = self.buffer, self.drive.light
         prefix = len(buffer) - n_time
         transposed = torch.cat([block.T for block in recurrent.split(n)], dim=0)
         if grad_weighted is None:
             grad_weighted = buffer.new_zeros(n_time, k, readout.shape[1])
-        per_trial = None if grad_mean is None else (grad_mean / k).unsqueeze(1)
+        grad_weighted = grad_weighted.contiguous()
+        per_trial = None if grad_mean is None else (grad_mean / k).unsqueeze(1).contiguous()
         grad_v = buffer.new_empty(n_time + self.delays[-1], k, n)
         grad_v[n_time:] = 0
         summed = {name for name, wanted in (
             ("input_weights", needs_grad[1]), ("bias", needs_grad[2]), ("noise_std", needs_grad[3]),
             ("light", needs_grad[4] and light.shape[1] == 1), ("gap", self.spiking and needs_grad[6]),
-            ("recurrent", needs_grad[5] and self.spike_lists is not None)) if wanted}
+            ("recurrent", needs_grad[5] and self.spike_lists is not None),
+            ("readout", needs_grad[7] and self.spike_lists is not None)) if wanted}
         partial = [None] * len(self.shards)
 
         def backpropagate(index: int, trials: slice) -> None:
-            lists = self.spike_lists[index] if "recurrent" in summed else None
-            partial[index] = self._backpropagate(trials, grad_spikes, grad_weighted, per_trial, grad_v, transposed,
-                                                 gap, readout, lists, summed)
+            if self.spike_lists is None:
+                partial[index] = self._backpropagate(trials, grad_spikes, grad_weighted, per_trial, grad_v,
+                                                     transposed, gap, readout, summed)
+            else:
+                partial[index] = self._backpropagate_sparse(trials, grad_spikes, grad_weighted, per_trial, grad_v,
+                                                            transposed, gap, readout, self.spike_lists[index], summed)
 
         in_shards(backpropagate, self.shards)
-        self.potentials = self.free = self.spike_lists = self.drive = self.noise = None
+        self.potentials = self.free = self.slopes = self.spike_lists = self.drive = self.noise = None
         total = {name: sum(part[name] for part in partial) for name in summed}
         grad_v = grad_v[:n_time]
         grad_recurrent = total.get("recurrent")
@@ -635,22 +710,21 @@ class _Loop:
         grad_light = None
         if needs_grad[4]:
             grad_light = total["light"].unsqueeze(1) if "light" in total else grad_v
-        grad_readout = None
-        if needs_grad[7]:  # (P, T K) x (T K, N) streams the spikes once, in their memory order
+        grad_readout = total.get("readout")
+        if needs_grad[7] and grad_readout is None:  # (P, T K) x (T K, N) streams the spikes once, in memory order
             grad_readout = (grad_weighted.reshape(n_time * k, -1).T @ buffer[prefix:].reshape(n_time * k, n)).T
         return (total.get("input_weights"), total.get("bias"), total.get("noise_std"), grad_light, grad_recurrent,
                 -total["gap"] if "gap" in total else None, grad_readout)
 
     def _backpropagate(self, trials: slice, grad_spikes: Tensor | None, grad_weighted: Tensor,
                        per_trial: Tensor | None, grad_v: Tensor, transposed: Tensor, gap: Tensor, readout: Tensor,
-                       lists: SpikeLists | None, summed: set) -> dict:
+                       summed: set) -> dict:
         """Fill ``grad_v`` (T + max delay, K, N) of the ``trials``, block by block in reverse, from the gradients
         of their spikes (or None), of the weighted sums and of the trial mean, divided by the trials (T, 1, N)
         (``per_trial``, or None). Returns the sums over their steps (and trials) that the gradients named in
         ``summed`` need, taken a chunk of steps at a time (:func:`_chunk_steps`): ``input_weights``
         (n_in, N), ``bias`` (N,), ``noise_std`` (N,), ``light`` (T, N) for light shared by all trials, ``gap``
-        (the sum of ``grad_v(t) z(t - 1)``, (N,)) and, with the spike ``lists``, ``recurrent`` (the stacked
-        weights' gradient as sums of rows, step by step)."""
+        (the sum of ``grad_v(t) z(t - 1)``, (N,)), in tensor operations."""
         n_time, d_min, spiking = len(grad_weighted), self.delays[0], self.spiking
         grad_weighted, grad_v = grad_weighted[:, trials], grad_v[:, trials]
         grad_spikes = None if grad_spikes is None else grad_spikes[:, trials]
@@ -663,8 +737,6 @@ class _Loop:
             sums["input_weights"] = grad_v.new_zeros(inputs.shape[2], grad_v.shape[2])
         if "light" in summed:
             sums["light"] = grad_v.new_zeros(n_time, grad_v.shape[2])
-        if "recurrent" in summed:
-            sums["recurrent"] = transposed.new_zeros(transposed.shape)
         chunk = _chunk_steps(grad_v[0])
         c0 = c1 = n_time
         for b0 in reversed(range(0, n_time, d_min)):
@@ -674,7 +746,7 @@ class _Loop:
                 addend.add_(grad_spikes[b0:b1])
             if per_trial is not None:
                 addend.add_(per_trial[b0:b1])
-            grad_z = _delayed_product(addend, grad_v, b0, lags, transposed)
+            grad_z = _delayed_product(grad_v, b0, lags, transposed, addend)
             for t in reversed(range(b0, b1)):
                 if t < c0:  # the steps c0:c1 are done; take the slopes of the next steps back
                     if c1 > c0:
@@ -684,11 +756,53 @@ class _Loop:
                 g = grad_z[t - b0]
                 if spiking:
                     g.addcmul_(gap, grad_v[t + 1], value=-1)
-                g = torch.addcmul(g.mul_(slopes[t - c0]), self.alpha, grad_v[t + 1], out=grad_v[t])
-                if lists is not None:
-                    _add_weight_gradient_(sums["recurrent"], buffer, prefix + t, g, self.delays, lists)
+                torch.addcmul(g.mul_(slopes[t - c0]), self.alpha, grad_v[t + 1], out=grad_v[t])
         _add_chunk_sums_(sums, slice(c0, c1), grad_v, inputs, noise, buffer[prefix - 1:])
         return {name: value.sum(0) if name in _SUMMED_PER_TRIAL else value for name, value in sums.items()}
+
+
+    def _backpropagate_sparse(self, trials: slice, grad_spikes: Tensor | None, grad_weighted: Tensor,
+                              per_trial: Tensor | None, grad_v: Tensor, transposed: Tensor, gap: Tensor,
+                              readout: Tensor, lists: SpikeLists, summed: set) -> dict:
+        """:meth:`_backpropagate` for spiking units with sparse products, a step at a time in
+        :func:`~nwb_biornn.model.fused.backpropagate_step_`. Its sums are over the trials too, and, if in
+        ``summed``, ``recurrent`` is the stacked weights' gradient and ``readout`` the readout's (N, P), sums of rows
+        with the spike ``lists``."""
+        n_time, n, d_min = len(grad_weighted), grad_v.shape[2], self.delays[0]
+        buffer, grad_v, grad_weighted = self.buffer[:, trials], grad_v[:, trials], grad_weighted[:, trials]
+        prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
+        sums = {name: grad_v.new_zeros(n) for name in ("bias", "noise_std", "gap")}
+        optional = {"input_weights": (self.drive.inputs.shape[2], n), "light": (n_time, n),
+                    "recurrent": tuple(transposed.shape)}
+        sums.update({name: grad_v.new_zeros(shape) for name, shape in optional.items() if name in summed})
+        if "readout" in summed:
+            sums["readout"] = grad_v.new_zeros(readout.shape)
+        arrays = _numpy(buffer=buffer, grad_v=grad_v, grad_weighted=grad_weighted, readout=readout.T.contiguous(),
+                        slopes=self.slopes[:, trials], gap=gap, alpha=self.alpha, noise=self.noise[:, trials],
+                        inputs=self.drive.inputs[:, trials],
+                        per_trial=grad_v.new_empty(n_time, 0, n) if per_trial is None else per_trial,
+                        sum_bias=sums["bias"], sum_noise=sums["noise_std"], sum_gap=sums["gap"],
+                        **{name: sums.get(name, grad_v.new_empty(0, *shape[1:])) for name, shape in optional.items()})
+        light = arrays["light"] if "light" in sums else np.empty((n_time, 0), dtype=arrays["light"].dtype)
+        sources = np.empty(len(self.delays), dtype=np.int64)
+        for b0 in reversed(range(0, n_time, d_min)):
+            b1 = min(n_time, b0 + d_min)
+            addend = None if grad_spikes is None else grad_spikes[b0:b1, trials]
+            grad_z = _delayed_product(grad_v, b0, lags, transposed, addend, b1 - b0).numpy()
+            for t in reversed(range(b0, b1)):
+                dense = _sparse_sources(sources, lists, prefix + t, self.delays)
+                fused.backpropagate_step_(
+                    grad_z[t - b0], arrays["grad_weighted"][t], arrays["readout"], arrays["per_trial"][t],
+                    arrays["grad_v"][t + 1], arrays["slopes"][t], arrays["gap"], arrays["alpha"], arrays["grad_v"][t],
+                    arrays["noise"][t], arrays["buffer"][prefix + t - 1], arrays["inputs"][t], arrays["sum_bias"],
+                    arrays["sum_noise"], arrays["sum_gap"], arrays["input_weights"], light[t], arrays["recurrent"],
+                    sources, lists.neurons, lists.starts)
+                if "recurrent" in sums:
+                    for j in dense:
+                        sums["recurrent"][j * n:(j + 1) * n].addmm_(buffer[prefix + t - self.delays[j]].T, grad_v[t])
+                if "readout" in sums:
+                    lists.add_transposed_product_(sums["readout"], prefix + t, buffer[prefix + t], grad_weighted[t])
+        return {name: sums[name] for name in summed}
 
 
 _SUMMED_PER_TRIAL = frozenset({"bias", "noise_std", "gap"})
@@ -726,24 +840,27 @@ def _add_sum_over_steps_(total: Tensor, values: Tensor, weights: Tensor | None) 
         total.addcmul_(values[0], weights[0])
 
 
-def _add_recurrent_input_(external: Tensor, buffer: Tensor, now: int, delays: list, recurrent: Tensor,
-                          lists: SpikeLists) -> Tensor:
-    """:func:`_delayed_product` of spiking units, added to ``external`` (B, K, N) in place: each step's product
-    is a sum of the weights of the neurons that spiked, or a dense product if too many spiked."""
-    n = external.shape[-1]
-    for i, current in enumerate(external):
-        for j, delay in enumerate(delays):
-            lists.add_product_(current, now + i - delay, buffer[now + i - delay], recurrent[j * n:(j + 1) * n])
-    return external
+def _slope_constants(threshold_gap: float, cast=float) -> tuple:
+    """The surrogate slope's value at the threshold and its decay per unit of potential away from it: the slope
+    is ``max(0, slope_at_0 - slope_decay |v - threshold|)``, as ``cast`` (the numbers' type)."""
+    return cast(SURROGATE_DAMPENING / threshold_gap), cast(SURROGATE_DAMPENING / threshold_gap ** 2)
 
 
-def _add_weight_gradient_(grad_recurrent: Tensor, buffer: Tensor, now: int, grad_v: Tensor, delays: list,
-                          lists: SpikeLists) -> None:
-    """Add to the stacked blocks' gradient (D*N, N) the terms of one step, ``z(now - d).T @ grad_v`` for each
-    delay ``d``, as sums of rows of ``grad_v`` (K, N) where few neurons spiked."""
-    n = grad_v.shape[-1]
+def _sparse_sources(sources: np.ndarray, lists: SpikeLists, now: int, delays: list) -> list:
+    """Set ``sources[j]`` to the row of ``lists`` of the step ``now - delays[j]`` if that step is sparse, else to
+    -1; returns the ``j`` of the dense steps."""
+    dense = []
     for j, delay in enumerate(delays):
-        lists.add_transposed_product_(grad_recurrent[j * n:(j + 1) * n], now - delay, buffer[now - delay], grad_v)
+        sparse = lists.is_sparse(now - delay)
+        sources[j] = now - delay if sparse else -1
+        if not sparse:
+            dense.append(j)
+    return dense
+
+
+def _numpy(**tensors: Tensor) -> dict:
+    """The CPU ``tensors`` as numpy arrays that share their memory (for :mod:`nwb_biornn.model.fused`)."""
+    return {name: tensor.detach().numpy() for name, tensor in tensors.items()}
 
 
 def _weighted_sum(spikes: Tensor, weights: Tensor) -> Tensor:
@@ -752,19 +869,24 @@ def _weighted_sum(spikes: Tensor, weights: Tensor) -> Tensor:
     return (spikes.reshape(n_time * k, n) @ weights).view(n_time, k, weights.shape[1])
 
 
-def _delayed_product(addend: Tensor, buffer: Tensor, now: int, lags: list, stacked: Tensor) -> Tensor:
-    """``addend`` (B, K, N) plus the product of ``buffer`` rows ``now - lag ...`` with the stacked blocks.
+def _delayed_product(buffer: Tensor, now: int, lags: list, stacked: Tensor, addend: Tensor | None = None,
+                     steps: int | None = None) -> Tensor:
+    """The product of ``buffer`` rows ``now - lag ...`` with the stacked blocks, plus ``addend`` (B, K, N) if given.
 
-    Row ``i`` of the result adds ``sum_j buffer[now + i - lags[j]] @ stacked[j N:(j + 1) N]``.
+    Row ``i`` of the result (B = ``len(addend)`` or ``steps`` rows) is ``addend[i] + sum_j buffer[now + i -
+    lags[j]] @ stacked[j N:(j + 1) N]``.
     """
-    b, k, n = addend.shape
-    if b == 1 and len(lags) == 1:
-        return torch.addmm(addend[0], buffer[now - lags[0]], stacked).unsqueeze(0)
+    b, (_, k, n) = len(addend) if addend is not None else steps, buffer.shape
+    if b == 1 and len(lags) == 1:  # one step: no reshapes (this runs once per step of small networks)
+        past = buffer[now - lags[0]]
+        return (past @ stacked if addend is None else torch.addmm(addend[0], past, stacked)).unsqueeze(0)
     if len(lags) == 1:
         past = buffer[now - lags[0]:now - lags[0] + b].reshape(b * k, n)
     else:
         past = torch.cat([buffer[now - lag:now - lag + b] for lag in lags], dim=-1).reshape(b * k, -1)
-    return torch.addmm(addend.reshape(b * k, n), past, stacked).view(b, k, n)
+    if addend is None:
+        return (past @ stacked).view(b, k, -1)
+    return torch.addmm(addend.reshape(b * k, -1), past, stacked).view(b, k, -1)
 
 
 def _draw_delays(config: ModelConfig, dt: float, n: int, generator: torch.Generator) -> Tensor:

@@ -50,7 +50,7 @@ def single_thread_if_small(model, batch_size: int):
     times slower. Wrap both simulation and backward pass (as :func:`~nwb_biornn.fit.trainer.fit` does).
     :func:`available_threads` still says how many threads there were (for the draws' background thread).
     """
-    small = is_small(model.weight.device, batch_size, model.n_neurons, len(torch.unique(model.delays)))
+    small = is_small(model.weight.device, batch_size, model.n_neurons, len(model.delay_steps()))
     token = _AVAILABLE.set(available_threads() if small else None)
     try:
         with one_thread(small):
