@@ -1,6 +1,7 @@
 """How far this machine's cores speed up the kinds of work in a training step, split by trials as the time loop
 splits them (nwb_biornn.model.threads): element-wise passes over one step's (trials, neurons) tensors, in memory
-and in cache, the backward pass's dense product, and the random draws. Each kind runs on 1 thread, then on ``--threads``
+and in cache, the fused forward step of sparse spiking runs (nwb_biornn.model.fused, about 1 % of the neurons
+spiking per step), the backward pass's dense product, and the random draws. Each kind runs on 1 thread, then on ``--threads``
 threads that each take an equal share of the trials (torch on one thread each, like the loop's shards).
 
     python benchmarks/thread_scaling.py                     # N=500, K=400, 2 threads
@@ -11,8 +12,11 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
+from nwb_biornn.model.fused import integrate_step_
+from nwb_biornn.model.sparse import SpikeLists
 from nwb_biornn.model.threads import in_shards, one_thread, trial_shards
 
 
@@ -38,6 +42,30 @@ def element_wise_in_cache(n_trials: int, n_neurons: int, repeats: int):
     def run() -> None:
         for _ in range(repeats):
             torch.addcmul(drive, alpha, v, out=out)
+    return run
+
+
+def fused_step(n_trials: int, n_neurons: int, repeats: int):
+    """``repeats`` forward steps of :func:`~nwb_biornn.model.fused.integrate_step_`: drive, sums of the weight rows
+    of the previous step's spikes, integration, spikes and slopes written into buffers of all steps."""
+    generator = np.random.default_rng(0)
+    noise = generator.standard_normal((repeats, n_trials, n_neurons), dtype=np.float32)
+    log_uniforms = np.log(generator.random((n_trials, n_neurons), dtype=np.float32))
+    spikes, slopes = np.zeros((repeats + 1, n_trials, n_neurons), np.float32), np.zeros_like(noise)
+    weights = generator.standard_normal((n_neurons, n_neurons), dtype=np.float32) * 1e-3
+    vector = np.full(n_neurons, 0.1, np.float32)
+    no_rows, inputs = np.empty((0, n_neurons), np.float32), np.zeros((n_trials, 0), np.float32)
+
+    def run() -> None:
+        lists = SpikeLists(n_trials, n_neurons, repeats + 1, max_density=0.1)
+        lists.append(torch.from_numpy(spikes[0]))
+        v, free_from, sources = np.zeros((n_trials, n_neurons), np.float32), np.zeros_like(log_uniforms), np.zeros(1, int)
+        for t in range(repeats):
+            sources[0] = t
+            integrate_step_(np.float32(t), inputs, no_rows, vector * 0, no_rows, noise[t], vector / 20, no_rows, weights,
+                            sources, lists.neurons, lists.starts, lists.counts, lists.take_row(), v, spikes[t],
+                            spikes[t + 1], log_uniforms, free_from, vector * 9, vector, vector * 0.3, np.float32(0.008),
+                            vector * 20, vector, np.float32(3), np.float32(30), no_rows, slopes[t])
     return run
 
 
@@ -86,7 +114,7 @@ def main(argv=None) -> None:
           f"{args.threads} threads (s) | speed-up |")
     print("|---|---|---|---|")
     for name, work in (("element-wise pass", element_wise), ("element-wise, in cache", element_wise_in_cache),
-                       ("dense product", product), ("random draws", draws)):
+                       ("fused forward step", fused_step), ("dense product", product), ("random draws", draws)):
         one, many = (min(seconds(work, args.trials, args.neurons, n, args.repeats) for _ in range(3))
                      for n in (1, args.threads))
         print(f"| {name} | {one:.3f} | {many:.3f} | {one / many:.2f}× |")

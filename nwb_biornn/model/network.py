@@ -876,7 +876,7 @@ def _delayed_product(buffer: Tensor, now: int, lags: list, stacked: Tensor, adde
     Row ``i`` of the result (B = ``len(addend)`` or ``steps`` rows) is ``addend[i] + sum_j buffer[now + i -
     lags[j]] @ stacked[j N:(j + 1) N]``.
     """
-    b, (_, k, n) = len(addend) if addend is not None else steps, buffer.shape
+    b, (_, k, n) = addend.shape[0] if addend is not None else steps, buffer.shape  # len() of a tensor is slow
     if b == 1 and len(lags) == 1:  # one step: no reshapes (this runs once per step of small networks)
         past = buffer[now - lags[0]]
         return (past @ stacked if addend is None else torch.addmm(addend[0], past, stacked)).unsqueeze(0)
