@@ -6,10 +6,10 @@ memory traffic and by Python's dispatch of each operation, not by arithmetic (do
 round). For the runs whose recurrent products are sums of rows (:mod:`nwb_biornn.model.sparse`: big spiking
 networks on the CPU), the kernels here do a step's work in one compiled pass per trial shard, without the GIL:
 :func:`integrate_step_` makes the step's drive, adds the recurrent input of the sparse delayed steps, integrates,
-spikes and records the spikes; :func:`backpropagate_step_` takes the step's gradient through the readout, the
-reset and the surrogate slope, and adds its terms to the parameters' gradient sums. They compute what the time
-loop's tensor operations compute (:mod:`nwb_biornn.model.network`, which keeps those for GPUs and dense runs),
-in the same order per element, except that sums over trials, steps and rows are added in another order.
+spikes, records the spikes and stores the surrogate slopes; :func:`backpropagate_step_` takes the step's gradient
+through the readout, the reset and the slopes, and adds its terms to the parameters' gradient sums. They compute
+what the time loop's tensor operations compute (:mod:`nwb_biornn.model.network`, which keeps those for GPUs and
+dense runs) to rounding: the drive and the sums over trials, steps and rows are added in another order.
 
 Arrays are one step of one shard of trials, (K, N), unless said otherwise; an optional array is given with no
 rows when absent.
