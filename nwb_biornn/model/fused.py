@@ -42,7 +42,7 @@ def integrate_step_(step, inputs, input_weights, bias, light, noise, noise_std, 
     n_trials, n_neurons = v.shape
     current = np.empty(n_neurons, dtype=v.dtype)
     one, zero = v.dtype.type(1), v.dtype.type(0)
-    recorded, capacity = 0, neurons.shape[1]
+    recorded = 0
     for k in range(n_trials):
         for j in range(n_neurons):
             current[j] = bias[j]
@@ -77,9 +77,8 @@ def integrate_step_(step, inputs, input_weights, bias, light, noise, noise_std, 
         if potential.shape[0]:
             for j in range(n_neurons):
                 potential[k, j] = potentials[j]
-        starts[row, k] = min(recorded, capacity)
-        recorded = record_trial(spiked, neurons[row], recorded)
-    starts[row, n_trials] = min(recorded, capacity)
+        recorded = record_trial(spiked, neurons[row], starts[row], k, recorded)
+    starts[row, n_trials] = min(recorded, neurons.shape[1])
     counts[row] = recorded
 
 

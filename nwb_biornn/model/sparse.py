@@ -120,16 +120,17 @@ def record_spikes(spikes, neurons, starts):
     it holds them, and where each trial's start into ``starts`` (K + 1); returns how many spiked."""
     count = 0
     for k in range(spikes.shape[0]):
-        starts[k] = min(count, len(neurons))
-        count = record_trial(spikes[k], neurons, count)
+        count = record_trial(spikes[k], neurons, starts, k, count)
     starts[spikes.shape[0]] = min(count, len(neurons))
     return count
 
 
 @numba.njit(nogil=True, cache=True)
-def record_trial(spikes, neurons, count):
-    """Write the neurons that spiked in one trial (``spikes`` (N,)) into ``neurons`` from position ``count`` on,
-    as far as it holds them; returns ``count`` plus how many spiked."""
+def record_trial(spikes, neurons, starts, trial, count):
+    """Write the neurons that spiked in trial ``trial`` (``spikes`` (N,)) into ``neurons`` from position ``count``
+    on, as far as it holds them, and that position into ``starts[trial]``; returns ``count`` plus how many
+    spiked."""
+    starts[trial] = min(count, len(neurons))
     for j in range(len(spikes)):
         if spikes[j] > 0.5:
             if count < len(neurons):
