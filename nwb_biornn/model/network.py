@@ -146,8 +146,14 @@ class _Drive:
         b, k, n_in = inputs.shape
         current = torch.addmm(self.bias, inputs.reshape(b * k, n_in), self.weights).view(b, k, -1)
         if self.light is not None:
-            current.add_(self.light[steps] if self.light.shape[1] == 1 else self.light[steps, trials])
+            current.add_(self.light_of(trials)[steps])
         return current.addcmul_(noise, self.noise_std)
+
+    def light_of(self, trials: slice) -> Tensor | None:
+        """The light (T, K' or 1, N) of ``trials``: theirs, or the one light of all trials (None without light)."""
+        if self.light is None or self.light.shape[1] == 1:
+            return self.light
+        return self.light[:, trials]
 
 
 @dataclass
@@ -618,7 +624,7 @@ class _Loop:
         v, chunk = self.v[trials].clone(), _chunk_steps(buffer[0])
         log_uniforms = buffer.new_empty(min(chunk, n_time), *buffer.shape[1:])
         no_steps = buffer.new_empty(n_time, 0, n)
-        light = no_steps if drive.light is None else drive.light[:, trials if drive.light.shape[1] > 1 else slice(None)]
+        light = no_steps if drive.light is None else drive.light_of(trials)
         arrays = _numpy(buffer=buffer, log_uniforms=log_uniforms, noise=self.draws.noise[:, trials],
                         inputs=drive.inputs[:, trials], light=light, v=v, free_from=free_from, recurrent=recurrent,
                         gap=gap, input_weights=drive.weights, bias=drive.bias, noise_std=drive.noise_std,
