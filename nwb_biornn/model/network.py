@@ -778,9 +778,10 @@ class _Loop:
         buffer, grad_v, grad_weighted = self.buffer[:, trials], grad_v[:, trials], grad_weighted[:, trials]
         prefix, lags = len(buffer) - n_time, [-d for d in self.delays]
         sums = {name: grad_v.new_zeros(n) for name in ("bias", "noise_std", "gap")}
-        optional = {"input_weights": (self.drive.inputs.shape[2], n), "light": (n_time, n),
-                    "recurrent": tuple(transposed.shape)}
-        sums.update({name: grad_v.new_zeros(shape) for name, shape in optional.items() if name in summed})
+        # each optional sum's shape, and the shape of the empty array the kernel gets when the sum is not wanted
+        optional = {"input_weights": ((self.drive.inputs.shape[2], n), (0, n)), "light": ((n_time, n), (n_time, 0)),
+                    "recurrent": (tuple(transposed.shape), (0, n))}
+        sums.update({name: grad_v.new_zeros(shape) for name, (shape, _) in optional.items() if name in summed})
         if "readout" in summed:
             sums["readout"] = grad_v.new_zeros(readout.shape)
         arrays = _numpy(buffer=buffer, grad_v=grad_v, grad_weighted=grad_weighted, readout=readout.T.contiguous(),
@@ -788,8 +789,7 @@ class _Loop:
                         inputs=self.drive.inputs[:, trials],
                         per_trial=grad_v.new_empty(n_time, 0, n) if per_trial is None else per_trial,
                         sum_bias=sums["bias"], sum_noise=sums["noise_std"], sum_gap=sums["gap"],
-                        **{name: sums.get(name, grad_v.new_empty(0, *shape[1:])) for name, shape in optional.items()})
-        light = arrays["light"] if "light" in sums else np.empty((n_time, 0), dtype=arrays["light"].dtype)
+                        **{f"sum_{name}": sums.get(name, grad_v.new_empty(absent)) for name, (_, absent) in optional.items()})
         sources = np.empty(len(self.delays), dtype=np.int64)
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
@@ -801,8 +801,8 @@ class _Loop:
                     grad_z[t - b0], arrays["grad_weighted"][t], arrays["readout"], arrays["per_trial"][t],
                     arrays["grad_v"][t + 1], arrays["slopes"][t], arrays["gap"], arrays["alpha"], arrays["grad_v"][t],
                     arrays["noise"][t], arrays["buffer"][prefix + t - 1], arrays["inputs"][t], arrays["sum_bias"],
-                    arrays["sum_noise"], arrays["sum_gap"], arrays["input_weights"], light[t], arrays["recurrent"],
-                    sources, lists.neurons, lists.starts)
+                    arrays["sum_noise"], arrays["sum_gap"], arrays["sum_input_weights"], arrays["sum_light"][t],
+                    arrays["sum_recurrent"], sources, lists.neurons, lists.starts)
                 if "recurrent" in sums:
                     for j in dense:
                         sums["recurrent"][j * n:(j + 1) * n].addmm_(buffer[prefix + t - self.delays[j]].T, grad_v[t])
