@@ -86,7 +86,7 @@ class Draws:
         Standard normal draws (complete for a shard once :meth:`wait` has returned for its last step).
     thresholds : Tensor, shape (T, K, N), or None
         Uniform draws in [0, 1) for spiking units (the loop turns each step's into the potentials above which
-        its neurons spike, in place).
+        its neurons spike: in place in tensor operations, into a scratch array in fused steps).
     """
 
     def __init__(self, shape: tuple, seed: int, run: int, spiking: bool, device=None, dtype=None):
