@@ -41,7 +41,7 @@ def main():
 
             def sparse_step():
                 lists.append(spikes)
-                lists.add_product_(out, len(lists) - 1, spikes, weights)
+                lists.add_product_(out.numpy(), len(lists) - 1, spikes.numpy(), weights.numpy())
 
             dense = seconds(lambda: torch.addmm(out, spikes, weights, out=out), args.repeats)
             sparse = seconds(sparse_step, args.repeats)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 
+from nwb_biornn.model import philox
 from nwb_biornn.model.fused import integrate_step_
 from nwb_biornn.model.sparse import SpikeLists
 from nwb_biornn.model.threads import in_shards, one_thread, trial_shards
@@ -80,13 +81,12 @@ def product(n_trials: int, n_neurons: int, repeats: int):
 
 
 def draws(n_trials: int, n_neurons: int, repeats: int):
-    """One step's normal and uniform draws, ``repeats`` times."""
-    out, generator = torch.empty(n_trials, n_neurons), torch.Generator().manual_seed(0)
+    """One step's normal and log-uniform draws (:func:`nwb_biornn.model.philox.fill_`), ``repeats`` times."""
+    noise, log_uniforms = np.empty((1, n_trials, n_neurons), np.float32), np.empty((1, n_trials, n_neurons), np.float32)
 
     def run() -> None:
-        for _ in range(repeats):
-            torch.randn(out.shape, generator=generator, out=out)
-            torch.rand(out.shape, generator=generator, out=out)
+        for step in range(repeats):
+            philox.fill_(noise, log_uniforms, seed=0, run=1, first_step=step, first_trial=0)
     return run
 
 

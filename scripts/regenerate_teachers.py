@@ -1,6 +1,6 @@
 """Train the reference circuits' teachers and write them where the demo reads them (bit for bit the shipped files).
 
-    python scripts/regenerate_teachers.py              # every circuit: about 5 minutes each on one core, 15 for
+    python scripts/regenerate_teachers.py              # every circuit: about 3 minutes each on one core, 10 for
                                                        # each paper-size one
     python scripts/regenerate_teachers.py refcirc2 --out /tmp/teachers
 

@@ -8,7 +8,6 @@ from reference_draws import simulation_draws
 
 from nwb_biornn.core.config import ModelConfig
 from nwb_biornn.model import network as network_module
-from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import CHUNK_ELEMENTS, ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
@@ -22,7 +21,7 @@ def reference_run(model, inputs, seed, light=None):
     config, dt_ms, gap0 = model.config, model.dt * 1000, model.config.threshold
     k, n_time, n_in = inputs.shape
     n_warm = round(config.warmup / model.dt)
-    noise, uniform = simulation_draws(model, k, n_time, seed)
+    noise, log_uniform = simulation_draws(model, k, n_time, seed)
     x = torch.cat([torch.zeros(k, n_warm, n_in, dtype=torch.float64), inputs], 1)
     w = model.recurrent_weights()
     blocks = {d: (w * (model.delays == d)).T / dt_ms for d in torch.unique(model.delays).tolist()}
@@ -44,7 +43,7 @@ def reference_run(model, inputs, seed, light=None):
             if config.spiking:
                 if t:
                     v = v - gap * z_all[-1]
-                crit = theta + gap0 * ESCAPE_WIDTH * (torch.log(uniform[t]) - math.log(dt_ms))
+                crit = theta + gap0 * ESCAPE_WIDTH * (log_uniform[t] - math.log(dt_ms))
                 free = refractory == 0
                 hard = ((v > crit) & free).double()
                 slope = (SURROGATE_DAMPENING / gap0 - SURROGATE_DAMPENING / gap0 ** 2 * (v - theta).abs()).clamp(min=0)
@@ -135,7 +134,7 @@ def test_sparse_products_give_the_gradients_of_a_step_by_step_loop(config, dt, m
 @pytest.mark.parametrize("limit", [0.0, 1.0], ids=["dense products", "sparse products"])
 def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(config, dt, limit, sparse_products,
                                                                                 sharded_runs):
-    inputs = INPUTS[:1].expand(2 * TRIAL_BLOCK + 2, -1, -1)  # three blocks of draws, the last one short
+    inputs = INPUTS[:1].expand(35, -1, -1)  # shards of unequal sizes
     sparse_products(limit)
     sharded_runs(2)
     assert_gradients_equal_reference(config, dt, inputs)
@@ -145,7 +144,7 @@ def test_trials_split_between_threads_give_the_gradients_of_a_step_by_step_loop(
 @pytest.mark.parametrize("n_shards", [1, 2])
 def test_light_gradients_equal_autograd_of_a_step_by_step_loop(light_trials, n_shards, time_loop, sharded_runs,
                                                                monkeypatch):
-    inputs = INPUTS[:1].expand(TRIAL_BLOCK + 3, -1, -1)
+    inputs = INPUTS[:1].expand(35, -1, -1)
     monkeypatch.setattr(network_module, "CHUNK_ELEMENTS", 1000)  # 2-3 steps of a shard at a time
     sharded_runs(n_shards)
     assert_gradients_equal_reference(*SPIKING_CASES[1], inputs, 1 if light_trials == "shared" else len(inputs))

@@ -7,7 +7,6 @@ from reference_draws import simulation_draws
 
 from nwb_biornn.core.config import ModelConfig
 from nwb_biornn.model import threads
-from nwb_biornn.model.draws import TRIAL_BLOCK
 from nwb_biornn.model.layout import NeuronLayout
 from nwb_biornn.model.network import ESCAPE_WIDTH, SURROGATE_DAMPENING, BioRNN
 
@@ -84,7 +83,7 @@ def reference_simulation(model: BioRNN, inputs: torch.Tensor, seed: int):
     k, n_time, _ = inputs.shape
     n = model.n_neurons
     n_warm = round(config.warmup / model.dt)
-    noise, uniform = simulation_draws(model, k, n_time, seed)
+    noise, log_uniform = simulation_draws(model, k, n_time, seed)
     x = torch.cat([torch.zeros(k, n_warm, inputs.shape[2], dtype=torch.float64), inputs], 1)
     with torch.no_grad():
         w, delays = model.recurrent_weights(), model.delays
@@ -107,7 +106,7 @@ def reference_simulation(model: BioRNN, inputs: torch.Tensor, seed: int):
             if config.spiking:
                 if t:
                     v = v - gap * z_all[-1]
-                crit = threshold + config.threshold * ESCAPE_WIDTH * (torch.log(uniform[t]) - math.log(dt_ms))
+                crit = threshold + config.threshold * ESCAPE_WIDTH * (log_uniform[t] - math.log(dt_ms))
                 z = ((v > crit) & (refractory == 0)).double()
                 refractory = torch.where(z > 0, model.refractory_steps, (refractory - 1).clamp(min=0))
             else:
@@ -173,7 +172,7 @@ def test_sparse_products_equal_step_by_step_reference(config, dt, mixed, sparse_
 def test_trials_split_between_threads_equal_step_by_step_reference(config, dt, n_shards, limit, sparse_products,
                                                                   sharded_runs):
     model = trained_looking(config, dt)
-    inputs = torch.zeros(2 * TRIAL_BLOCK + 2, 40, 2, dtype=torch.float64)  # three blocks of draws, the last one short
+    inputs = torch.zeros(35, 40, 2, dtype=torch.float64)  # shards of unequal sizes
     inputs[:, 5:10, 0] = 1
     spikes, behaviour = reference_simulation(model, inputs, seed=11)
     sparse_products(limit)

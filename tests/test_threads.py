@@ -1,3 +1,6 @@
+import threading
+import time
+
 import pytest
 import torch
 
@@ -22,25 +25,34 @@ def test_only_big_cpu_runs_are_split_between_the_available_threads(monkeypatch):
     assert len(run_shards("meta", 400, 500, 1)) == 1     # not a CPU
 
 
-def test_every_shard_runs_on_its_own_thread_with_one_torch_thread():
-    seen = {}
+def test_shards_run_at_once_each_on_its_own_thread_with_one_torch_thread():
+    seen, together = {}, threading.Barrier(3, timeout=10)  # broken unless the three shards run at once
 
     def work(index, shard):
-        seen[index] = (shard, torch.get_num_threads(), torch.is_grad_enabled())
+        together.wait()
+        seen[index] = (threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled())
 
     before = torch.get_num_threads()
-    in_shards(work, trial_shards(40, 3))
-    assert sorted(seen) == [0, 1, 2] and all(n == 1 and not grad for _, n, grad in seen.values())
+    for _ in range(2):  # the helper threads are kept for the next run
+        in_shards(work, trial_shards(40, 3))
+        assert sorted(seen) == [0, 1, 2] and all(n == 1 and not grad for _, n, grad in seen.values())
+        assert len({ident for ident, _, _ in seen.values()}) == 3 and seen[0][0] == threading.get_ident()
     assert torch.get_num_threads() == before
 
 
-def test_a_failure_in_a_shard_is_raised_in_the_caller():
-    def work(index, shard):
-        if index == 1:
-            raise ValueError("shard 1 failed")
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failure_in_a_shard_is_raised_in_the_caller_once_the_others_are_done(failing):
+    done = []
 
-    with pytest.raises(ValueError, match="shard 1 failed"):
-        in_shards(work, trial_shards(40, 2))
+    def work(index, shard):
+        if index == failing:
+            raise ValueError(f"shard {index} failed")
+        time.sleep(0.05)
+        done.append(index)
+
+    with pytest.raises(ValueError, match=f"shard {failing} failed"):
+        in_shards(work, trial_shards(40, 3))
+    assert sorted(done) == sorted({0, 1, 2} - {failing})
 
 
 def test_a_small_network_on_one_thread_still_knows_how_many_threads_there_were():

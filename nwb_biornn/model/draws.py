@@ -1,18 +1,19 @@
 """The random draws of a simulation's runs, keyed so that they do not depend on who draws them.
 
 Every step of :class:`~nwb_biornn.model.network.BioRNN` needs two random numbers per neuron and trial: its
-membrane noise and the uniform draw that decides its escape-noise spike. They are drawn per chunk of
-:data:`CHUNK_STEPS` steps and block of :data:`TRIAL_BLOCK` trials, each from torch's generator seeded by a key
-of (simulation seed, run, chunk, block) (:func:`chunk_seeds`, counter-based in the manner of Philox): standard
-normals, then uniforms. So the draws of a trial are the same whichever thread draws them, in whatever order,
-however the trials are split between threads (:mod:`nwb_biornn.model.threads`); a block that two shards of
-trials share is drawn once, by the first to reach it.
+membrane noise (a standard normal) and the draw that decides its escape-noise spike, the log of a uniform draw
+(minus a standard exponential). On the CPU both come from the counter-based generator of
+:mod:`nwb_biornn.model.philox`, keyed by (simulation seed, run, step, trial): the draws of a trial are the same
+whichever thread draws them, in whatever order and in whatever pieces, however many trials the run has and however
+they are split between threads (:mod:`nwb_biornn.model.threads`). On other devices (CUDA) they come from torch's
+generator on the device, seeded per chunk of :data:`DEVICE_CHUNK_STEPS` steps by a key of (seed, run, chunk)
+(:func:`chunk_seed`): the same on every run of that device, other numbers than the CPU's.
 
-A run that integrates all its trials in one thread has its chunks drawn ahead by a background thread when the
+A run that integrates all its trials in one thread has its steps drawn ahead by a background thread when the
 process may use more than one (``start_drawing(..., background=True)``); otherwise each shard of trials draws
-its chunks itself when it reaches them. Either way the loop calls :meth:`Draws.wait` before it uses a step, and
-scales the noise and turns the uniforms into spike thresholds itself as it reaches them, while they are in
-cache.
+its steps itself when it reaches them, a few at a time (about :data:`DRAW_ELEMENTS` draws of each kind), so they
+are still in cache when the loop reads them. Either way the loop calls :meth:`Draws.wait` before it uses a step,
+and scales the noise and turns the log-uniforms into spike thresholds itself as it reaches them.
 
 Examples
 --------
@@ -30,25 +31,26 @@ import threading
 import numpy as np
 import torch
 
-CHUNK_STEPS = 128
-"""Steps whose random numbers are drawn together."""
-TRIAL_BLOCK = 32
-"""Trials whose random numbers are drawn together."""
+from nwb_biornn.model import philox
+
+DRAW_ELEMENTS = 2 ** 19
+"""Draws of each kind (trials x neurons x steps) that a CPU run makes at once (at least one step)."""
+DEVICE_CHUNK_STEPS = 128
+"""Steps whose random numbers are drawn together on devices other than the CPU (one generator seed each)."""
 
 
-def chunk_seeds(seed: int, run: int, chunk: int, blocks: np.ndarray) -> np.ndarray:
-    """The seeds (uint64) of the generators that draw chunk ``chunk`` of the trial ``blocks`` of run ``run`` of a
-    simulation seeded by ``seed`` (any integer, taken modulo 2**64): SplitMix64's mixing function applied to
-    each key in turn.
+def chunk_seed(seed: int, run: int, chunk: int) -> int:
+    """The seed of the generator that draws chunk ``chunk`` of run ``run`` of a simulation seeded by ``seed`` (any
+    integer, taken modulo 2**64) on devices other than the CPU: SplitMix64's mixing function applied to each
+    key in turn.
 
-    >>> a, b = chunk_seeds(0, 1, 2, np.arange(2)).tolist()
-    >>> bool(a == chunk_seeds(0, 1, 2, np.array([0]))[0] and a != b != chunk_seeds(0, 1, 3, np.arange(2))[1])
+    >>> chunk_seed(0, 1, 2) == chunk_seed(0, 1, 2) != chunk_seed(0, 1, 3)
     True
     """
     state = np.array([seed % 2 ** 64], dtype=np.uint64)
     for part in (run, chunk):
         state = _splitmix(state ^ np.uint64(part))
-    return _splitmix(state ^ np.asarray(blocks, dtype=np.uint64))
+    return int(state[0])
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
@@ -65,7 +67,7 @@ def simulation_seed(seed: int | None) -> int:
 
 
 class Draws:
-    """Membrane noise and escape-noise uniforms of every step of one run.
+    """Membrane noise and escape-noise log-uniforms of every step of one run.
 
     Parameters
     ----------
@@ -76,7 +78,7 @@ class Draws:
     run : int
         Which run of the simulation (0 for the warm-up, 1 for the trials).
     spiking : bool
-        Whether the units spike (only then are uniforms drawn and thresholds made).
+        Whether the units spike (only then are log-uniforms drawn).
     device, dtype
         Of the draws.
 
@@ -84,26 +86,27 @@ class Draws:
     ----------
     noise : Tensor, shape (T, K, N)
         Standard normal draws (complete for a shard once :meth:`wait` has returned for its last step).
-    thresholds : Tensor, shape (T, K, N), or None
-        Uniform draws in [0, 1) for spiking units (the loop turns each step's into the potentials above which
-        its neurons spike: in place in tensor operations, into a scratch array in fused steps).
+    log_uniforms : Tensor, shape (T, K, N), or None
+        For spiking units, draws of ``log(u)`` for ``u`` uniform in (0, 1) (the loop turns each step's into the
+        potentials above which its neurons spike: in place in tensor operations, as it reads them in fused steps).
+    counter_based : bool
+        Whether the draws come from :mod:`~nwb_biornn.model.philox` (on the CPU) or from torch's generator.
     """
 
     def __init__(self, shape: tuple, seed: int, run: int, spiking: bool, device=None, dtype=None):
         self.seed, self.run = seed, run
         self.noise = torch.empty(shape, device=device, dtype=dtype)
-        self.thresholds = torch.empty(shape, device=device, dtype=dtype) if spiking else None
+        self.log_uniforms = torch.empty(shape, device=device, dtype=dtype) if spiking else None
+        self.counter_based = self.noise.device.type == "cpu"
         self.background = False
         self._drawn = 0
         self._ready: dict = {}
-        self._blocks: dict = {}
-        self._lock = threading.Lock()
         self._condition = threading.Condition()
         self._error: BaseException | None = None
 
     def wait(self, stop: int, trials: slice = slice(None)) -> None:
         """Make sure every step before ``stop`` of ``trials`` is drawn: wait for the background thread
-        (re-raising its failure) or draw the missing chunks now."""
+        (re-raising its failure) or draw the missing steps now."""
         ready = self._ready.get(trials.start or 0, 0)
         if ready >= stop:
             return
@@ -115,49 +118,40 @@ class Draws:
                 raise self._error
             self._ready[trials.start] = self._drawn
             return
+        chunk = self.chunk(trials)
         with torch.no_grad():
             while ready < stop:
-                chunk = slice(ready, min(len(self.noise), ready + CHUNK_STEPS))
-                self._draw_once(chunk, trials)
-                ready = self._ready[trials.start] = chunk.stop
+                steps = slice(ready, min(len(self.noise), ready + chunk))
+                self.draw(steps, trials)
+                ready = self._ready[trials.start] = steps.stop
 
-    def _draw_once(self, chunk: slice, trials: slice) -> None:
-        """Draw the blocks of ``chunk`` that ``trials`` overlap, each once: a block that another shard of trials
-        is drawing (shards need not be whole blocks) is waited for."""
-        k = self.noise.shape[1]
-        for block in range(trials.start // TRIAL_BLOCK, (trials.stop - 1) // TRIAL_BLOCK + 1):
-            with self._lock:
-                drawn = self._blocks.get((chunk.start, block))
-                mine = drawn is None
-                if mine:
-                    drawn = self._blocks[chunk.start, block] = threading.Event()
-            if not mine:
-                drawn.wait()
-                continue
-            try:
-                self.draw(chunk, slice(block * TRIAL_BLOCK, min(k, (block + 1) * TRIAL_BLOCK)))
-            finally:
-                drawn.set()
+    def chunk(self, trials: slice) -> int:
+        """How many steps of ``trials`` are drawn at once: about :data:`DRAW_ELEMENTS` draws of each kind (at least
+        one step) from :mod:`~nwb_biornn.model.philox`, else :data:`DEVICE_CHUNK_STEPS`."""
+        if not self.counter_based:
+            return DEVICE_CHUNK_STEPS
+        return max(1, DRAW_ELEMENTS // max(1, (trials.stop - trials.start) * self.noise.shape[2]))
 
-    def draw(self, chunk: slice, trials: slice) -> None:
-        """Draw the steps ``chunk`` (one whole chunk) of ``trials`` (whole blocks)."""
-        n = self.noise.shape[2]
-        generator = torch.Generator(self.noise.device)
-        options = dict(generator=generator, device=self.noise.device, dtype=self.noise.dtype)
-        starts = range(trials.start, trials.stop, TRIAL_BLOCK)
-        seeds = chunk_seeds(self.seed, self.run, chunk.start // CHUNK_STEPS, np.array(starts) // TRIAL_BLOCK)
-        for b0, seed in zip(starts, seeds.tolist()):
-            block = slice(b0, min(trials.stop, b0 + TRIAL_BLOCK))
-            shape = (chunk.stop - chunk.start, block.stop - block.start, n)
-            generator.manual_seed(seed)
-            self.noise[chunk, block] = torch.randn(shape, **options)  # randn's numbers are those of a new tensor
-            if self.thresholds is not None:
-                self.thresholds[chunk, block].uniform_(generator=generator)  # the same in place
+    def draw(self, steps: slice, trials: slice) -> None:
+        """Draw the ``steps`` of ``trials`` (from torch's generator: whole chunks of :data:`DEVICE_CHUNK_STEPS` steps
+        of all trials)."""
+        noise = self.noise[steps, trials]
+        log_uniforms = None if self.log_uniforms is None else self.log_uniforms[steps, trials]
+        if self.counter_based:
+            logs = np.empty((0, 0, 0), dtype=noise.numpy().dtype) if log_uniforms is None else log_uniforms.numpy()
+            philox.fill_(noise.numpy(), logs, self.seed, self.run, steps.start, trials.start)
+            return
+        generator = torch.Generator(noise.device).manual_seed(
+            chunk_seed(self.seed, self.run, steps.start // DEVICE_CHUNK_STEPS))
+        noise.copy_(torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype))
+        if log_uniforms is not None:
+            log_uniforms.uniform_(generator=generator).log_()
 
     def _draw_ahead(self) -> None:
         n_time, k, _ = self.noise.shape
-        for c0 in range(0, n_time, CHUNK_STEPS):
-            c1 = min(n_time, c0 + CHUNK_STEPS)
+        chunk = self.chunk(slice(0, k))
+        for c0 in range(0, n_time, chunk):
+            c1 = min(n_time, c0 + chunk)
             self.draw(slice(c0, c1), slice(0, k))
             with self._condition:
                 self._drawn = c1
@@ -180,10 +174,10 @@ def start_drawing(*runs: Draws, background: bool) -> None:
 
 
 def draw_all(shape: tuple, seed: int, run: int, spiking: bool, device=None, dtype=None) -> tuple:
-    """The standard normals and, for spiking units, the uniforms (else None) of a whole run, (T, K, N) each."""
+    """The standard normals and, for spiking units, the log-uniforms (else None) of a whole run, (T, K, N) each."""
     draws = Draws(shape, seed, run, spiking, device, dtype)
     draws._draw_ahead()
-    return draws.noise, draws.thresholds
+    return draws.noise, draws.log_uniforms
 
 
 def _draw_runs_ahead(*runs: Draws) -> None:

@@ -21,21 +21,21 @@ Deliberate differences from the reference code (method.md §9): inhibitory synap
 delay, "same area" means the same area name, and self-connections are absent in every preset.
 
 Speed (docs/performance.md): all synapses have a delay of at least ``d_min`` steps, so the recurrent input of
-``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product
-(one weight block per distinct delay, stacked). Each step's external drive (inputs, light, membrane noise) and
-spike thresholds are made as the loop reaches the step, from random draws made chunk by chunk
-(:mod:`nwb_biornn.model.draws`: keyed by seed, chunk of steps and block of trials, so they do not depend on who
-draws them); the trials of a big CPU run are split into one shard per thread, each integrated and backpropagated
-by its own thread (:mod:`nwb_biornn.model.threads`). The spikes are written into one preallocated (time, trial,
-neuron) buffer, and the time loop has a hand-written backward pass (:class:`_Recurrence`) that takes the
-gradients of the linear summaries the readout and the losses read and sums those of the drive's parameters step
-by step. A step is taken in one of two ways. Big spiking networks on the CPU take each step of a shard in one
-compiled pass (:mod:`nwb_biornn.model.fused`), forward and backward, with the products of sparse spikes as sums
-of the weight rows of the neurons that spiked (:mod:`nwb_biornn.model.sparse`); the forward pass stores the
-surrogate slopes. Other runs (GPUs, small networks, sigmoid units) take it in tensor operations; the forward
-pass stores the potentials and a refractory mask, the backward pass recomputes the slopes from them and forms
-the weight gradient as one product over all steps. Besides the draws, the spikes, the potentials (or slopes)
-and their gradient, no full-size (time, trial, neuron) tensor is made.
+``d_min`` consecutive steps depends only on spikes that are already known and is computed by one matrix product (one
+weight block per distinct delay, stacked). Each step's external drive (inputs, light, membrane noise) and spike
+thresholds are made as the loop reaches the step, from random draws made a few steps at a time
+(:mod:`nwb_biornn.model.draws`: keyed by seed, step and trial, so they do not depend on who draws them); the trials
+of a big CPU run are split into one shard per thread, each integrated and backpropagated by its own thread
+(:mod:`nwb_biornn.model.threads`). The spikes are written into one preallocated (time, trial, neuron) buffer, and
+the time loop has a hand-written backward pass (:class:`_Recurrence`) that takes the gradients of the linear
+summaries the readout and the losses read and sums those of the drive's parameters step by step. A step is taken in
+one of two ways. Big spiking networks on the CPU take each step of a shard in one compiled pass
+(:mod:`nwb_biornn.model.fused`), forward and backward, with the products of sparse spikes as sums of the weight rows
+of the neurons that spiked (:mod:`nwb_biornn.model.sparse`); the forward pass stores the surrogate slopes. Other
+runs (GPUs, small networks, sigmoid units) take it in tensor operations; the forward pass stores the potentials and
+a refractory mask, the backward pass recomputes the slopes from them and forms the weight gradient as one product
+over all steps. Besides the draws, the spikes, the potentials (or slopes) and their gradient, no full-size (time,
+trial, neuron) tensor is made.
 """
 from __future__ import annotations
 
@@ -494,7 +494,7 @@ class _Loop:
     kept, ``potentials``, ``free``, ``drive`` and ``noise``).
 
     ``draws`` hold the membrane noise, which the loop adds to the external drive (:class:`_Drive`), and the
-    uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above which
+    log-uniforms it turns into spike thresholds ``escape_shift + escape_width log(u)`` (the potential above which
     each spiking neuron spikes), a chunk of steps at a time while they are in cache (released after the
     run); ``history`` (P, K, N) holds the spikes of the ``P`` (largest delay) steps before the run. The trials
     are split into ``shards``, each integrated and backpropagated in its own thread
@@ -552,7 +552,7 @@ class _Loop:
             if fused_steps:
                 self.slopes = recurrent.new_empty(n_time, k, n)
             else:
-                self.free = self.draws.thresholds
+                self.free = self.draws.log_uniforms
         if keep and (self.record_voltage or not fused_steps):
             self.potentials = recurrent.new_empty(n_time, k, n)
         v, free_from = recurrent.new_empty(k, n), self.free_from.clone()
@@ -583,7 +583,7 @@ class _Loop:
         prefix, d_min, spiking = len(self.history), self.delays[0], self.spiking
         buffer, noise = self.buffer[:, trials], self.draws.noise[:, trials]
         potentials = self.potentials[:, trials] if keep else None
-        thresholds = self.draws.thresholds[:, trials] if spiking else None
+        thresholds = self.draws.log_uniforms[:, trials] if spiking else None
         v = self.v[trials]
         blocked = self.blocked_until.to(buffer.dtype)
         gain = self.temperature / self.threshold_gap
@@ -595,7 +595,7 @@ class _Loop:
                 self.draws.wait(c1, trials)
                 external = drive.block(slice(c0, c1), trials, noise[c0:c1])
                 if spiking:
-                    thresholds[c0:c1].log_().mul_(self.escape_width).add_(self.escape_shift)
+                    thresholds[c0:c1].mul_(self.escape_width).add_(self.escape_shift)
             current = _delayed_product(buffer, prefix + b0, self.delays, recurrent, external[b0 - c0:b1 - c0])
             for t in range(b0, b1):
                 v = torch.addcmul(current[t - b0], self.alpha, v, out=potentials[t] if keep else None)
@@ -617,32 +617,31 @@ class _Loop:
         with ``trial_mean``, how many of the trials spiked, per step and neuron (T, N) (else None)."""
         n_time, n = len(drive.inputs), recurrent.shape[1]
         prefix = len(self.history)
-        buffer, uniforms = self.buffer[:, trials], self.draws.thresholds[:, trials]
+        buffer = self.buffer[:, trials]
         lists = SpikeLists(buffer.shape[1], n, len(buffer), self.sparse_density)
         for row in range(prefix):
             lists.append(buffer[row])
         v, chunk = self.v[trials].clone(), _chunk_steps(buffer[0])
-        log_uniforms = buffer.new_empty(min(chunk, n_time), *buffer.shape[1:])
         no_steps = buffer.new_empty(n_time, 0, n)
         light = no_steps if drive.light is None else drive.light_of(trials)
-        arrays = _numpy(buffer=buffer, log_uniforms=log_uniforms, noise=self.draws.noise[:, trials],
-                        inputs=drive.inputs[:, trials], light=light, v=v, free_from=free_from, recurrent=recurrent,
-                        gap=gap, input_weights=drive.weights, bias=drive.bias, noise_std=drive.noise_std,
-                        alpha=self.alpha, escape_shift=self.escape_shift, threshold=self.threshold,
+        arrays = _numpy(buffer=buffer, log_uniforms=self.draws.log_uniforms[:, trials],
+                        noise=self.draws.noise[:, trials], inputs=drive.inputs[:, trials], light=light, v=v,
+                        free_from=free_from, recurrent=recurrent, gap=gap, input_weights=drive.weights,
+                        bias=drive.bias, noise_std=drive.noise_std, alpha=self.alpha,
+                        escape_shift=self.escape_shift, threshold=self.threshold,
                         blocked_until=self.blocked_until.to(buffer.dtype),
                         slopes=self.slopes[:, trials] if keep else no_steps,
                         potentials=self.potentials[:, trials] if self.potentials is not None else no_steps)
         scalar = arrays["buffer"].dtype.type
         no_rows = np.empty((0, n), dtype=scalar)
-        sums, readout = sums[:, trials], readout.detach()
-        totals, each_trial = buffer.new_zeros(n_time, n, 1) if trial_mean else None, buffer.new_ones(len(v), 1)
+        totals = buffer.new_zeros(n_time, n, 1) if trial_mean else None
+        sums, readout = sums[:, trials].numpy(), readout.detach().contiguous().numpy()
+        each_trial, counted = np.ones((len(v), 1), dtype=scalar), None if totals is None else totals.numpy()
         slope_at_0, slope_decay = _slope_constants(self.threshold_gap, scalar)
         sources = np.empty(len(self.delays), dtype=np.int64)
         for t in range(n_time):
             if t % chunk == 0:
                 self.draws.wait(min(n_time, t + chunk), trials)
-                steps = uniforms[t:t + chunk]
-                torch.log(steps, out=log_uniforms[:len(steps)])
             dense_input = no_rows
             for j in _sparse_sources(sources, lists, prefix + t, self.delays):
                 product = buffer[prefix + t - self.delays[j]] @ recurrent[j * n:(j + 1) * n]
@@ -651,12 +650,12 @@ class _Loop:
                 scalar(t), arrays["inputs"][t], arrays["input_weights"], arrays["bias"], arrays["light"][t],
                 arrays["noise"][t], arrays["noise_std"], dense_input, arrays["recurrent"], sources, lists.neurons,
                 lists.starts, lists.counts, lists.take_row(), arrays["v"], arrays["buffer"][prefix + t - 1],
-                arrays["buffer"][prefix + t], arrays["log_uniforms"][t % chunk], arrays["free_from"], arrays["alpha"],
+                arrays["buffer"][prefix + t], arrays["log_uniforms"][t], arrays["free_from"], arrays["alpha"],
                 arrays["gap"], arrays["escape_shift"], scalar(self.escape_width), arrays["blocked_until"],
                 arrays["threshold"], slope_at_0, slope_decay, arrays["potentials"][t], arrays["slopes"][t])
-            lists.add_product_(sums[t], prefix + t, buffer[prefix + t], readout)
+            lists.add_product_(sums[t], prefix + t, arrays["buffer"][prefix + t], readout)
             if trial_mean:
-                lists.add_transposed_product_(totals[t], prefix + t, buffer[prefix + t], each_trial)
+                lists.add_transposed_product_(counted[t], prefix + t, arrays["buffer"][prefix + t], each_trial)
         return v, lists, totals[..., 0] if trial_mean else None
 
     def _slopes(self, potentials: Tensor, free: Tensor | None) -> Tensor:
@@ -784,12 +783,14 @@ class _Loop:
         sums.update({name: grad_v.new_zeros(shape) for name, (shape, _) in optional.items() if name in summed})
         if "readout" in summed:
             sums["readout"] = grad_v.new_zeros(readout.shape)
+        readout_sum = sums["readout"].numpy() if "readout" in sums else None
         arrays = _numpy(buffer=buffer, grad_v=grad_v, grad_weighted=grad_weighted, readout=readout.T.contiguous(),
                         slopes=self.slopes[:, trials], gap=gap, alpha=self.alpha, noise=self.noise[:, trials],
                         inputs=self.drive.inputs[:, trials],
                         per_trial=grad_v.new_empty(n_time, 0, n) if per_trial is None else per_trial,
                         sum_bias=sums["bias"], sum_noise=sums["noise_std"], sum_gap=sums["gap"],
-                        **{f"sum_{name}": sums.get(name, grad_v.new_empty(absent)) for name, (_, absent) in optional.items()})
+                        **{f"sum_{name}": sums.get(name, grad_v.new_empty(absent))
+                           for name, (_, absent) in optional.items()})
         sources = np.empty(len(self.delays), dtype=np.int64)
         for b0 in reversed(range(0, n_time, d_min)):
             b1 = min(n_time, b0 + d_min)
@@ -806,8 +807,9 @@ class _Loop:
                 if "recurrent" in sums:
                     for j in dense:
                         sums["recurrent"][j * n:(j + 1) * n].addmm_(buffer[prefix + t - self.delays[j]].T, grad_v[t])
-                if "readout" in sums:
-                    lists.add_transposed_product_(sums["readout"], prefix + t, buffer[prefix + t], grad_weighted[t])
+                if readout_sum is not None:
+                    lists.add_transposed_product_(readout_sum, prefix + t, arrays["buffer"][prefix + t],
+                                                  arrays["grad_weighted"][t])
         return {name: sums[name] for name in summed}
 
 

@@ -15,10 +15,10 @@ Examples
 >>> spikes = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])       # 2 trials, 3 neurons
 >>> lists = SpikeLists(n_trials=2, n_neurons=3, n_steps=1, max_density=0.5)
 >>> lists.append(spikes)
->>> weights = torch.arange(6.0).view(3, 2)
->>> out = torch.zeros(2, 2)
->>> lists.add_product_(out, 0, spikes, weights)
->>> torch.equal(out, spikes @ weights)
+>>> weights = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+>>> out = np.zeros((2, 2), dtype=np.float32)
+>>> lists.add_product_(out, 0, spikes.numpy(), weights)
+>>> bool((out == spikes.numpy() @ weights).all())
 True
 """
 from __future__ import annotations
@@ -97,21 +97,21 @@ class SpikeLists:
         """Fraction of (trial, neuron) pairs that spiked at ``step``."""
         return int(self.counts[step]) / (self.n_trials * self.n_neurons)
 
-    def add_product_(self, out: Tensor, step: int, spikes: Tensor, weights: Tensor) -> None:
+    def add_product_(self, out: np.ndarray, step: int, spikes: np.ndarray, weights: np.ndarray) -> None:
         """``out += spikes @ weights`` for the ``spikes`` (K, N) recorded at ``step``, ``weights`` (N, M), ``out``
-        (K, M)."""
+        (K, M) (arrays, as the time loop's kernels take them)."""
         if self.is_sparse(step):
-            add_rows_(out.numpy(), weights.detach().numpy(), self.neurons[step], self.starts[step])
+            add_rows_(out, weights, self.neurons[step], self.starts[step])
         else:
-            out.addmm_(spikes, weights)
+            torch.from_numpy(out).addmm_(torch.from_numpy(spikes), torch.from_numpy(weights))
 
-    def add_transposed_product_(self, out: Tensor, step: int, spikes: Tensor, grad: Tensor) -> None:
+    def add_transposed_product_(self, out: np.ndarray, step: int, spikes: np.ndarray, grad: np.ndarray) -> None:
         """``out += spikes.T @ grad`` for the ``spikes`` (K, N) recorded at ``step``, ``grad`` (K, M), ``out``
-        (N, M)."""
+        (N, M) (arrays)."""
         if self.is_sparse(step):
-            scatter_rows_(out.numpy(), grad.numpy(), self.neurons[step], self.starts[step])
+            scatter_rows_(out, grad, self.neurons[step], self.starts[step])
         else:
-            out.addmm_(spikes.T, grad)
+            torch.from_numpy(out).addmm_(torch.from_numpy(spikes).T, torch.from_numpy(grad))
 
 
 @numba.njit(nogil=True, cache=True)

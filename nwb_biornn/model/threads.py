@@ -17,7 +17,9 @@ Examples
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Callable
 
@@ -85,17 +87,38 @@ def run_shards(device, n_trials: int, n_neurons: int, n_delays: int) -> list:
 
 
 def in_shards(work: Callable[[int, slice], None], shards: list) -> None:
-    """Call ``work(index, shard)`` for every shard: in this thread for one shard, else one thread per shard,
-    each running torch on one thread without gradient recording. A failure in any shard is raised here."""
+    """Call ``work(index, shard)`` for every shard: the first in this thread, each other in a thread of its own
+    (:func:`_helpers`), each running torch on one thread without gradient recording. A failure in any shard is
+    raised here, once every shard is done."""
     if len(shards) == 1:
         work(0, shards[0])
         return
 
-    def in_worker(index: int, shard: slice) -> None:
+    def on_one_thread(index: int, shard: slice) -> None:
         torch.set_num_threads(1)
         with torch.no_grad():
             work(index, shard)
 
-    with one_thread(), ThreadPoolExecutor(len(shards), thread_name_prefix="nwb-biornn-shard") as pool:
-        for future in [pool.submit(in_worker, i, shard) for i, shard in enumerate(shards)]:
+    with one_thread():
+        helpers = _helpers(len(shards) - 1)
+        futures = [helpers.submit(on_one_thread, i, shard) for i, shard in enumerate(shards[1:], 1)]
+        try:
+            on_one_thread(0, shards[0])
+        finally:
+            wait(futures)
+        for future in futures:
             future.result()
+
+
+_HELPERS: dict = {}
+_HELPERS_LOCK = threading.Lock()
+
+
+def _helpers(count: int) -> ThreadPoolExecutor:
+    """This process's pool of ``count`` threads for shards, made on first use and kept: starting threads for
+    every run costs milliseconds on some machines (a process forked from this one makes its own)."""
+    key = (os.getpid(), count)
+    with _HELPERS_LOCK:
+        if key not in _HELPERS:
+            _HELPERS[key] = ThreadPoolExecutor(count, thread_name_prefix="nwb-biornn-shard")
+        return _HELPERS[key]

@@ -13,7 +13,7 @@ live where fitted models live. Ours are made the same way from :func:`~nwb_biorn
 3. ship the teacher as ``nwb_biornn/synthetic/reference_circuits/<name>.npz``
    (:func:`~nwb_biornn.synthetic.circuits.save_circuit`).
 
-Regenerate the shipped teachers (about 5 minutes per demo-size circuit on one core, 14 to 15 per paper-size one, as
+Regenerate the shipped teachers (about 3 minutes per demo-size circuit on one core, 9 to 10 per paper-size one, as
 docs/demo.md says)::
 
     python scripts/regenerate_teachers.py
@@ -42,7 +42,7 @@ from nwb_biornn.synthetic import circuits, demo, hemispheres
 TEACHER_STEPS = 1000
 """Training steps of a teacher."""
 PAPER_TEACHER_STEPS = 500
-"""Training steps of a paper-size teacher: 500 take 14 to 15 minutes on one core, its recording included."""
+"""Training steps of a paper-size teacher: 500 take 9 to 10 minutes on one core, its recording included."""
 NOT_FITTED = "activation (not fitted by the teacher)"
 """Exclusion reason given to the activation trials of the recording a teacher is fitted to."""
 

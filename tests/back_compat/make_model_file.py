@@ -15,7 +15,8 @@ leaving the model file as it was written::
 
     python tests/back_compat/make_model_file.py --simulate tests/back_compat/model_ndx-biornn_0.1.0.nwb
 
-The ``.npz`` of 0.1.0 was re-simulated so when the draws became keyed.
+The ``.npz`` of 0.1.0 was re-simulated so when the draws became keyed, and again when they became counter-based
+(Philox).
 """
 import shutil
 import sys
