@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nwb_biornn.model import philox
-from nwb_biornn.model.draws import DEVICE_CHUNK_STEPS, Draws, chunk_seed, draw_all, simulation_seed, start_drawing
+from nwb_biornn.model.draws import DEVICE_SEED_STEPS, Draws, chunk_seed, draw_all, simulation_seed, start_drawing
 from nwb_biornn.model.threads import in_shards, trial_shards
 
 
@@ -85,14 +85,14 @@ def test_units_without_spikes_draw_no_log_uniforms():
 
 
 def test_draws_on_other_devices_come_from_torchs_generator_seeded_per_chunk():
-    shape = (DEVICE_CHUNK_STEPS + 5, 3, 2)
+    shape = (DEVICE_SEED_STEPS + 5, 3, 2)
     draws = Draws(shape, 5, 1, spiking=True)
     draws.counter_based = False  # CUDA's path, on CPU tensors
     start_drawing(draws, background=False)
     draws.wait(shape[0])
-    for c0 in (0, DEVICE_CHUNK_STEPS):
-        steps = slice(c0, min(shape[0], c0 + DEVICE_CHUNK_STEPS))
-        generator = torch.Generator().manual_seed(chunk_seed(5, 1, c0 // DEVICE_CHUNK_STEPS))
+    for c0 in (0, DEVICE_SEED_STEPS):
+        steps = slice(c0, min(shape[0], c0 + DEVICE_SEED_STEPS))
+        generator = torch.Generator().manual_seed(chunk_seed(5, 1, c0 // DEVICE_SEED_STEPS))
         noise = torch.randn(steps.stop - steps.start, *shape[1:], generator=generator)
         assert torch.equal(draws.noise[steps], noise)
         assert torch.equal(draws.log_uniforms[steps], torch.empty_like(noise).uniform_(generator=generator).log_())

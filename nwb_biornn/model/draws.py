@@ -6,7 +6,7 @@ membrane noise (a standard normal) and the draw that decides its escape-noise sp
 :mod:`nwb_biornn.model.philox`, keyed by (simulation seed, run, step, trial): the draws of a trial are the same
 whichever thread draws them, in whatever order and in whatever pieces, however many trials the run has and however
 they are split between threads (:mod:`nwb_biornn.model.threads`). On other devices (CUDA) they come from torch's
-generator on the device, seeded per chunk of :data:`DEVICE_CHUNK_STEPS` steps by a key of (seed, run, chunk)
+generator on the device, seeded per chunk of :data:`DEVICE_SEED_STEPS` steps by a key of (seed, run, chunk)
 (:func:`chunk_seed`): the same on every run of that device, other numbers than the CPU's.
 
 A run that integrates all its trials in one thread has its steps drawn ahead by a background thread when the
@@ -35,8 +35,8 @@ from nwb_biornn.model import philox
 
 DRAW_ELEMENTS = 2 ** 19
 """Draws of each kind (trials x neurons x steps) that a CPU run makes at once (at least one step)."""
-DEVICE_CHUNK_STEPS = 128
-"""Steps whose random numbers are drawn together on devices other than the CPU (one generator seed each)."""
+DEVICE_SEED_STEPS = 128
+"""Steps drawn from one generator seed on devices other than the CPU (the time loop takes its own chunks)."""
 
 
 def chunk_seed(seed: int, run: int, chunk: int) -> int:
@@ -127,13 +127,13 @@ class Draws:
 
     def chunk(self, trials: slice) -> int:
         """How many steps of ``trials`` are drawn at once: about :data:`DRAW_ELEMENTS` draws of each kind (at least
-        one step) from :mod:`~nwb_biornn.model.philox`, else :data:`DEVICE_CHUNK_STEPS`."""
+        one step) from :mod:`~nwb_biornn.model.philox`, else :data:`DEVICE_SEED_STEPS`."""
         if not self.counter_based:
-            return DEVICE_CHUNK_STEPS
+            return DEVICE_SEED_STEPS
         return max(1, DRAW_ELEMENTS // max(1, (trials.stop - trials.start) * self.noise.shape[2]))
 
     def draw(self, steps: slice, trials: slice) -> None:
-        """Draw the ``steps`` of ``trials`` (from torch's generator: whole chunks of :data:`DEVICE_CHUNK_STEPS` steps
+        """Draw the ``steps`` of ``trials`` (from torch's generator: whole chunks of :data:`DEVICE_SEED_STEPS` steps
         of all trials)."""
         noise = self.noise[steps, trials]
         log_uniforms = None if self.log_uniforms is None else self.log_uniforms[steps, trials]
@@ -142,7 +142,7 @@ class Draws:
             philox.fill_(noise.numpy(), logs, self.seed, self.run, steps.start, trials.start)
             return
         generator = torch.Generator(noise.device).manual_seed(
-            chunk_seed(self.seed, self.run, steps.start // DEVICE_CHUNK_STEPS))
+            chunk_seed(self.seed, self.run, steps.start // DEVICE_SEED_STEPS))
         noise.copy_(torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype))
         if log_uniforms is not None:
             log_uniforms.uniform_(generator=generator).log_()
